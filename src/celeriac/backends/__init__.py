@@ -1,0 +1,1 @@
+"""Result backends: one small contract, one module per URL scheme."""

@@ -1,0 +1,151 @@
+"""The result backend contract: store and read Celery's result meta, wait for it."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import time
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from celeriac import states
+from celeriac.exceptions import TimeoutError
+from celeriac.protocol import serializers
+
+__all__ = ["Backend", "BackendOptions"]
+
+
+@dataclass(slots=True)
+class BackendOptions:
+    """Settings a backend reads.
+
+    Attributes:
+        expires: seconds a result is kept (``result_expires``); ``None`` keeps it forever.
+        serializer: ``result_serializer``.
+        accept: ``result_accept_content`` (content types or serializer names).
+        extra: ``result_backend_transport_options``.
+    """
+
+    expires: float | None = 86400.0
+    serializer: str = "json"
+    accept: Collection[str] = ("json",)
+    extra: dict[str, Any] | None = None
+
+
+class Backend(abc.ABC):
+    """Stores result meta (a dict in Celery's shape, see ``protocol.results``) by task id.
+
+    Rules every backend keeps: a missing record reads as ``None`` (PENDING); a stored
+    ``SUCCESS`` is never overwritten; records expire after ``options.expires`` seconds.
+    """
+
+    schemes: ClassVar[tuple[str, ...]] = ()
+    #: True when results written in one process can be read in another.
+    crosses_processes: ClassVar[bool] = True
+    #: False for the ``disabled`` backend: nothing is stored.
+    stores_results: ClassVar[bool] = True
+
+    def __init__(self, url: str, options: BackendOptions | None = None) -> None:
+        self.url = url
+        self.options = options or BackendOptions()
+
+    # -- encoding ------------------------------------------------------------------
+    def encode(self, meta: dict[str, Any]) -> bytes:
+        """Serialize a meta dict with the result serializer."""
+        return serializers.dumps(meta, self.options.serializer)[2]
+
+    def decode(self, payload: bytes) -> dict[str, Any]:
+        """Deserialize a stored meta dict."""
+        entry = serializers.serializer_for(self.options.serializer)
+        value = serializers.loads(
+            payload, entry.content_type, entry.content_encoding, accept=self.options.accept
+        )
+        if not isinstance(value, dict):
+            raise TypeError("stored result meta is not a mapping")
+        return value
+
+    # -- storage -------------------------------------------------------------------
+    @abc.abstractmethod
+    def store_many(self, items: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Store several task metas at once (one round trip / transaction where possible)."""
+
+    def store(self, task_id: str, meta: dict[str, Any]) -> None:
+        """Store one task's meta."""
+        self.store_many([(task_id, meta)])
+
+    @abc.abstractmethod
+    def get(self, task_id: str) -> dict[str, Any] | None:
+        """Read a task's meta; ``None`` when nothing is stored (PENDING) or it expired."""
+
+    @abc.abstractmethod
+    def forget(self, task_id: str) -> None:
+        """Delete a task's meta."""
+
+    @abc.abstractmethod
+    def save_group(self, group_id: str, meta: dict[str, Any]) -> None:
+        """Store a group's meta (``{"result": <GroupResult tuple>}``)."""
+
+    @abc.abstractmethod
+    def get_group(self, group_id: str) -> dict[str, Any] | None:
+        """Read a group's meta; ``None`` when not saved."""
+
+    @abc.abstractmethod
+    def forget_group(self, group_id: str) -> None:
+        """Delete a group's meta."""
+
+    def cleanup(self) -> int:
+        """Delete expired records; return how many (no-op for backends with native TTLs)."""
+        return 0
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+    # -- async twins -----------------------------------------------------------------
+    async def astore_many(self, items: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Async twin of :meth:`store_many`."""
+        await asyncio.to_thread(self.store_many, items)
+
+    async def aget(self, task_id: str) -> dict[str, Any] | None:
+        """Async twin of :meth:`get`."""
+        return await asyncio.to_thread(self.get, task_id)
+
+    # -- waiting ---------------------------------------------------------------------
+    def wait_for(
+        self, task_id: str, timeout: float | None = None, interval: float = 0.5
+    ) -> dict[str, Any]:
+        """Block until the task is ready; return its meta.
+
+        The poll starts at 1 ms and backs off to ``interval`` so short tasks return
+        quickly and long waits cost little.
+
+        Raises:
+            TimeoutError: not ready within ``timeout`` seconds.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.001
+        while True:
+            meta = self.get(task_id)
+            if meta is not None and meta.get("status") in states.READY_STATES:
+                return meta
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"The operation timed out waiting for task {task_id}")
+            pause = delay if deadline is None else min(delay, max(0.0, deadline - time.monotonic()))
+            time.sleep(pause)
+            delay = min(delay * 1.5, interval)
+
+    async def await_for(
+        self, task_id: str, timeout: float | None = None, interval: float = 0.5
+    ) -> dict[str, Any]:
+        """Async twin of :meth:`wait_for`."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.001
+        while True:
+            meta = await self.aget(task_id)
+            if meta is not None and meta.get("status") in states.READY_STATES:
+                return meta
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"The operation timed out waiting for task {task_id}")
+            pause = delay if deadline is None else min(delay, max(0.0, deadline - time.monotonic()))
+            await asyncio.sleep(pause)
+            delay = min(delay * 1.5, interval)

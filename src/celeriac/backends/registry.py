@@ -1,0 +1,49 @@
+"""URL scheme to result backend class: the one string-to-class table for backends."""
+
+from __future__ import annotations
+
+import importlib
+from urllib.parse import urlsplit
+
+from celeriac.backends.base import Backend, BackendOptions
+from celeriac.exceptions import ImproperlyConfigured
+
+__all__ = ["BACKENDS", "backend_class", "create_backend"]
+
+#: scheme -> ("module:Class", extra that provides its dependencies or "")
+BACKENDS: dict[str, tuple[str, str]] = {
+    "memory": ("celeriac.backends.memory:MemoryBackend", ""),
+    "cache+memory": ("celeriac.backends.memory:MemoryBackend", ""),
+    "sqlite": ("celeriac.backends.sqlite:SQLiteBackend", ""),
+    "db+sqlite": ("celeriac.backends.sqlite:SQLiteBackend", ""),
+    "disabled": ("celeriac.backends.disabled:DisabledBackend", ""),
+}
+
+
+def backend_class(url: str) -> type[Backend]:
+    """Return the backend class serving ``url``'s scheme (``disabled`` has no ``://``).
+
+    Raises:
+        ImproperlyConfigured: the scheme is unknown, or its extra is not installed.
+    """
+    scheme = urlsplit(url).scheme if "://" in url else url
+    try:
+        target, extra = BACKENDS[scheme]
+    except KeyError:
+        known = ", ".join(sorted(BACKENDS))
+        raise ImproperlyConfigured(
+            f"unknown result backend {scheme!r} in {url!r} (known: {known})"
+        ) from None
+    module_name, _, class_name = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        hint = f"; install it with: pip install 'celeriac[{extra}]'" if extra else ""
+        raise ImproperlyConfigured(f"result backend {scheme} needs {exc.name}{hint}") from exc
+    cls: type[Backend] = getattr(module, class_name)
+    return cls
+
+
+def create_backend(url: str, options: BackendOptions | None = None) -> Backend:
+    """Instantiate the result backend for ``url``."""
+    return backend_class(url)(url, options)

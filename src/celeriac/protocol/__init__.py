@@ -1,0 +1,1 @@
+"""Celery's wire format, sans I/O: envelopes, task messages, serializers and result meta."""

@@ -1,0 +1,1 @@
+"""Brokers: one small async contract, one module per URL scheme."""

@@ -1,0 +1,170 @@
+"""The transport contract every broker implements: publish, lease, ack, requeue, dead-letter."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from celeriac.protocol.message import Message
+
+__all__ = ["DeadLetter", "Delivery", "Transport", "TransportOptions"]
+
+
+@dataclass(slots=True)
+class Delivery:
+    """A message leased to one consumer, to be acked, requeued or dead-lettered.
+
+    Attributes:
+        message: the decoded message, or ``None`` when the stored bytes are not an envelope.
+        queue: the queue it was taken from.
+        tag: the transport's handle for this delivery (opaque string).
+        delivery_count: how many times it has been handed out, this time included.
+        raw: the stored bytes when ``message`` is ``None``.
+        error: why the stored bytes could not be decoded, when ``message`` is ``None``.
+    """
+
+    message: Message | None
+    queue: str
+    tag: str
+    delivery_count: int = 1
+    raw: bytes | None = None
+    error: str | None = None
+
+    @property
+    def redelivered(self) -> bool:
+        """True when the message was handed out before (to this or another consumer)."""
+        return self.delivery_count > 1
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    """A message parked because it could not or must not be run."""
+
+    queue: str
+    reason: str
+    raw: bytes
+    created_at: float
+    task_id: str | None = None
+    task_name: str | None = None
+
+
+@dataclass(slots=True)
+class TransportOptions:
+    """Settings a transport reads (``broker_transport_options`` plus task settings).
+
+    Attributes:
+        visibility_timeout: seconds a lease lasts unless renewed; a dead consumer's
+            messages come back after this long.
+        max_deliveries: after this many deliveries without an ack the message is
+            dead-lettered (``task_max_deliveries``).
+        polling_interval: longest pause between two looks at an idle queue, in seconds.
+        extra: every other transport option, as given.
+    """
+
+    visibility_timeout: float = 3600.0
+    max_deliveries: int = 5
+    polling_interval: float = 0.02
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Transport(abc.ABC):
+    """A broker connection: sync publishing for producers, async leasing for workers.
+
+    Producers call :meth:`publish` from any thread. A worker calls :meth:`open`, then
+    :meth:`fetch` in a loop, and settles every delivery with exactly one of :meth:`ack`,
+    :meth:`requeue` or :meth:`dead_letter`. A delivery not settled before its lease runs
+    out (``visibility_timeout``) is handed out again, unless :meth:`renew` extended it.
+    """
+
+    #: URL schemes this class serves.
+    schemes: ClassVar[tuple[str, ...]] = ()
+    #: True when producer and worker may live in different processes.
+    crosses_processes: ClassVar[bool] = True
+
+    def __init__(self, url: str, options: TransportOptions | None = None) -> None:
+        self.url = url
+        self.options = options or TransportOptions()
+
+    # -- producer side (sync; safe from any thread) --------------------------------
+    @abc.abstractmethod
+    def publish(
+        self, message: Message, queue: str, *, priority: int = 0, eta: float | None = None
+    ) -> None:
+        """Put a message on a queue.
+
+        Args:
+            message: the message to store.
+            queue: destination queue name.
+            priority: 0 (lowest) to 9 (highest); higher runs first.
+            eta: epoch seconds before which the message must not be handed out.
+        """
+
+    async def apublish(
+        self, message: Message, queue: str, *, priority: int = 0, eta: float | None = None
+    ) -> None:
+        """Async twin of :meth:`publish` (defaults to running it on a thread)."""
+        await asyncio.to_thread(self.publish, message, queue, priority=priority, eta=eta)
+
+    # -- consumer side (async) ----------------------------------------------------
+    async def open(self) -> None:  # noqa: B027 - optional hook
+        """Prepare to consume (connections, background tasks)."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release what :meth:`open` took."""
+
+    @property
+    def consumer_id(self) -> str:
+        """This consumer's identity, as recorded on the leases it holds."""
+        return ""
+
+    @abc.abstractmethod
+    async def fetch(self, queues: Sequence[str], limit: int, timeout: float) -> list[Delivery]:
+        """Lease up to ``limit`` ready messages from ``queues`` (earlier queues first).
+
+        Waits up to ``timeout`` seconds for the first message; returns ``[]`` if none came.
+        Messages past ``max_deliveries`` are dead-lettered instead of being returned.
+        """
+
+    @abc.abstractmethod
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        """Remove settled messages for good."""
+
+    @abc.abstractmethod
+    async def requeue(self, deliveries: Sequence[Delivery], *, count: bool = False) -> None:
+        """Make leased messages available again now.
+
+        Args:
+            deliveries: the messages to give back.
+            count: when False (a shutdown giving back prefetched work) the delivery does
+                not count towards ``max_deliveries``.
+        """
+
+    @abc.abstractmethod
+    async def dead_letter(self, delivery: Delivery, reason: str) -> None:
+        """Park a message in the dead-letter store with a reason, and drop its lease."""
+
+    async def renew(self, deliveries: Sequence[Delivery]) -> None:  # noqa: B027
+        """Extend the leases of messages still being worked on."""
+
+    async def recover(self, consumer_id: str) -> int:
+        """Give back at once every lease held by a consumer known to be dead; return the count."""
+        return 0
+
+    # -- admin (sync) ---------------------------------------------------------------
+    @abc.abstractmethod
+    def queue_length(self, queue: str) -> int:
+        """Messages waiting in a queue (leased ones excluded, delayed ones included)."""
+
+    @abc.abstractmethod
+    def purge(self, queue: str) -> int:
+        """Delete every waiting message of a queue; return how many were deleted."""
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """The most recent dead-lettered messages (newest last)."""
+        return []
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release sync resources (producer connections)."""
