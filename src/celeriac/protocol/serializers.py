@@ -27,6 +27,9 @@ __all__ = [
 
 def _json_default(value: Any) -> Any:
     """Encode the types kombu's JSON dialect knows as ``{"__type__", "__value__"}`` objects."""
+    to_json = getattr(value, "__json__", None)
+    if callable(to_json):  # kombu asks __json__ first, before its own types
+        return to_json()
     if isinstance(value, dt.datetime):
         return {"__type__": "datetime", "__value__": value.isoformat()}
     if isinstance(value, dt.date):
@@ -45,15 +48,13 @@ def _json_default(value: Any) -> Any:
             return {"__type__": "base64", "__value__": base64.b64encode(raw).decode("ascii")}
     if isinstance(value, set | frozenset | tuple):
         return list(value)
-    to_json = getattr(value, "__json__", None)
-    if callable(to_json):
-        return to_json()
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 _TYPE_DECODERS: dict[str, Callable[[Any], Any]] = {
     "datetime": dt.datetime.fromisoformat,
-    "date": dt.date.fromisoformat,
+    # kombu decodes dates through datetime.fromisoformat, so "2024-01-02T00:00" is accepted too
+    "date": lambda v: dt.datetime.fromisoformat(v).date(),
     "time": dt.time.fromisoformat,
     "decimal": decimal.Decimal,
     "uuid": lambda v: uuid.UUID(hex=v["hex"]) if isinstance(v, dict) else uuid.UUID(v),
@@ -198,7 +199,7 @@ def loads(
         ContentDisallowed: the content type is not accepted.
         DecodeError: the payload cannot be decoded.
     """
-    if accept is not None and content_type not in accept_set(accept):
+    if accept is not None and content_type not in accept and content_type not in accept_set(accept):
         raise ContentDisallowed(
             f"refusing to deserialize content of type {content_type!r} "
             f"(accept_content allows: {', '.join(sorted(accept)) or 'nothing'})"
