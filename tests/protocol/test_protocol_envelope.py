@@ -48,10 +48,12 @@ def test_kombu_layout() -> None:
 
 
 def test_existing_delivery_tag_is_kept_and_priority_defaults() -> None:
-    message = Message(body=b"1", properties={"delivery_tag": "tag-1"})
+    message = Message(body=b"1", properties={"delivery_tag": "tag-1", "delivery_mode": 2})
     props = json.loads(dumps_envelope(message))["properties"]
     assert props["delivery_tag"] == "tag-1"
     assert props["priority"] == 0
+    # kombu's order even when the tag was set first: ..., body_encoding, delivery_tag.
+    assert list(props) == ["delivery_mode", "priority", "body_encoding", "delivery_tag"]
 
 
 def test_plain_text_body_without_base64() -> None:

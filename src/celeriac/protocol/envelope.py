@@ -22,9 +22,10 @@ def dumps_envelope(message: Message) -> bytes:
     """
     properties = dict(message.properties)
     properties.setdefault("priority", 0)
+    # kombu writes body_encoding, then delivery_tag, as the last two properties.
+    delivery_tag = properties.pop("delivery_tag", None)
     properties["body_encoding"] = "base64"
-    if not properties.get("delivery_tag"):
-        properties["delivery_tag"] = str(uuid.uuid4())
+    properties["delivery_tag"] = delivery_tag or str(uuid.uuid4())
     envelope = {
         "body": base64.b64encode(message.body).decode("ascii"),
         "content-encoding": message.content_encoding,
