@@ -1,0 +1,1 @@
+"""The application layer: the Celery class, tasks, routing and the current-app context."""

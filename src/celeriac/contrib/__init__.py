@@ -1,0 +1,1 @@
+"""Integrations: testing helpers and the pytest plugin (Django arrives with its issue)."""

@@ -1,0 +1,1 @@
+"""Where sync task bodies run: runner threads in this process, or prefork children."""

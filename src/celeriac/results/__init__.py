@@ -1,0 +1,1 @@
+"""Result handles: AsyncResult, EagerResult, ResultSet and GroupResult."""

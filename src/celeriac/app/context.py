@@ -1,0 +1,81 @@
+"""Context variables for the current app and the current task: the only mutable globals."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from celeriac.app.base import Celery
+    from celeriac.app.task import Task
+
+__all__ = [
+    "get_current_app",
+    "get_current_task",
+    "push_task",
+    "pop_task",
+    "set_current_app",
+    "registered_apps",
+    "shared_task_factories",
+]
+
+_current_app: ContextVar[Celery | None] = ContextVar("celeriac_current_app", default=None)
+_current_task: ContextVar[Task[Any, Any] | None] = ContextVar("celeriac_current_task", default=None)
+_default_app: list[Celery] = []
+#: Every app created in this process (shared_task registers its task with each).
+registered_apps: list[Celery] = []
+#: Decorated functions waiting for apps: shared_task keeps (function, options) here.
+shared_task_factories: list[tuple[Any, dict[str, Any]]] = []
+
+
+def set_current_app(app: Celery) -> None:
+    """Make ``app`` the current app of this context (and the default one)."""
+    _current_app.set(app)
+    if not _default_app:
+        _default_app.append(app)
+    else:
+        _default_app[0] = app
+
+
+def get_current_app() -> Celery:
+    """Return the current app, creating a default one when none exists."""
+    app = _current_app.get()
+    if app is not None:
+        return app
+    if _default_app:
+        return _default_app[0]
+    from celeriac.app.base import Celery
+
+    return Celery("default", set_as_current=True)
+
+
+def get_current_task() -> Task[Any, Any] | None:
+    """Return the task being executed in this context, if any."""
+    return _current_task.get()
+
+
+def push_task(task: Task[Any, Any] | None) -> Any:
+    """Mark ``task`` as running in this context; returns a token for :func:`pop_task`."""
+    return _current_task.set(task)
+
+
+def pop_task(token: Any) -> None:
+    """Undo :func:`push_task`."""
+    _current_task.reset(token)
+
+_current_request: ContextVar[Any] = ContextVar("celeriac_current_request", default=None)
+
+
+def get_current_request() -> Any:
+    """Return the request (``Context``) of the task running in this context, if any."""
+    return _current_request.get()
+
+
+def push_request(request: Any) -> Any:
+    """Make ``request`` current; returns a token for :func:`pop_request`."""
+    return _current_request.set(request)
+
+
+def pop_request(token: Any) -> None:
+    """Undo :func:`push_request`."""
+    _current_request.reset(token)

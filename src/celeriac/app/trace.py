@@ -1,0 +1,146 @@
+"""One task execution, shared by the worker and eager mode: call the body, classify the outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import traceback as tb
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from celeriac import states
+from celeriac.app import context
+from celeriac.app.request import Context
+from celeriac.exceptions import Ignore, Reject, Retry
+
+if TYPE_CHECKING:
+    from celeriac.app.task import Task
+
+__all__ = ["Outcome", "call_async", "call_sync"]
+
+IGNORED = "IGNORED"
+REJECTED = "REJECTED"
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What running a task body produced.
+
+    Attributes:
+        state: SUCCESS, FAILURE, RETRY, IGNORED or REJECTED.
+        retval: the return value (SUCCESS).
+        exc: the exception (FAILURE; the cause of a RETRY; the Reject).
+        traceback: the formatted traceback (FAILURE, RETRY).
+        runtime: seconds spent in the body.
+        retry: the Retry signal (RETRY) with what to send again.
+    """
+
+    state: str
+    retval: Any = None
+    exc: BaseException | None = None
+    traceback: str | None = None
+    runtime: float = 0.0
+    retry: Retry | None = None
+
+
+def _autoretry(task: Task[Any, Any], request: Context, exc: Exception) -> Outcome | None:
+    """Turn an exception listed in ``autoretry_for`` into a retry (or the final failure)."""
+    if not task.autoretry_for or not isinstance(exc, task.autoretry_for):
+        return None
+    if task.dont_autoretry_for and isinstance(exc, task.dont_autoretry_for):
+        return None
+    options = dict(task.retry_kwargs)
+    countdown = options.pop("countdown", None)
+    if countdown is None and task.retry_backoff:
+        countdown = task.retry_delay_for(request.retries)
+    try:
+        signal = task.retry(exc=exc, countdown=countdown, throw=False, **options)
+    except BaseException as final:  # retries exhausted: `exc` (or MaxRetries) is final
+        return _failure(final)
+    return Outcome(states.RETRY, exc=exc, traceback=tb.format_exc(), retry=signal)
+
+
+def _failure(exc: BaseException) -> Outcome:
+    text = "".join(tb.format_exception(type(exc), exc, exc.__traceback__))
+    return Outcome(states.FAILURE, exc=exc, traceback=text)
+
+
+def _classify(task: Task[Any, Any], request: Context, exc: BaseException) -> Outcome:
+    if isinstance(exc, Retry):
+        return Outcome(states.RETRY, exc=exc.exc or exc, traceback=tb.format_exc(), retry=exc)
+    if isinstance(exc, Ignore):
+        return Outcome(IGNORED, exc=exc)
+    if isinstance(exc, Reject):
+        return Outcome(REJECTED, exc=exc)
+    if isinstance(exc, Exception):
+        retried = _autoretry(task, request, exc)
+        if retried is not None:
+            return retried
+    return _failure(exc)
+
+
+def _run_hooks(task: Task[Any, Any], request: Context, outcome: Outcome) -> None:
+    task_id = request.id or ""
+    try:
+        if outcome.state == states.SUCCESS:
+            task.on_success(outcome.retval, task_id, request.args, request.kwargs)
+        elif outcome.state == states.RETRY and outcome.exc is not None:
+            task.on_retry(outcome.exc, task_id, request.args, request.kwargs, outcome.traceback)
+        elif outcome.state == states.FAILURE and outcome.exc is not None:
+            task.on_failure(outcome.exc, task_id, request.args, request.kwargs, outcome.traceback)
+        value = outcome.retval if outcome.state == states.SUCCESS else outcome.exc
+        task.after_return(outcome.state, value, task_id, request.args, request.kwargs,
+                          outcome.traceback)
+    except Exception as exc:  # a failing hook turns the task into a failure, as in Celery
+        failed = _failure(exc)
+        outcome.state, outcome.exc, outcome.traceback = failed.state, failed.exc, failed.traceback
+
+
+def call_sync(task: Task[Any, Any], request: Context) -> Outcome:
+    """Run a sync task's body with ``request`` as its context; never raises for task errors."""
+    task_token = context.push_task(task)
+    request_token = context.push_request(request)
+    started = time.perf_counter()
+    try:
+        task.app.middleware.before_call(task, request)
+        task.before_start(request.id or "", request.args, request.kwargs)
+        outcome = Outcome(states.SUCCESS, retval=task.run(*request.args, **request.kwargs))
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            context.pop_request(request_token)
+            context.pop_task(task_token)
+            raise
+        outcome = _classify(task, request, exc)
+    outcome.runtime = time.perf_counter() - started
+    try:
+        _run_hooks(task, request, outcome)
+        task.app.middleware.after_call(task, request, outcome)
+    finally:
+        context.pop_request(request_token)
+        context.pop_task(task_token)
+    return outcome
+
+
+async def call_async(task: Task[Any, Any], request: Context) -> Outcome:
+    """Run an ``async def`` task's body on the running loop; never raises for task errors."""
+    task_token = context.push_task(task)
+    request_token = context.push_request(request)
+    started = time.perf_counter()
+    try:
+        task.app.middleware.before_call(task, request)
+        task.before_start(request.id or "", request.args, request.kwargs)
+        outcome = Outcome(states.SUCCESS, retval=await task.run(*request.args, **request.kwargs))
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt | SystemExit | asyncio.CancelledError):
+            context.pop_request(request_token)
+            context.pop_task(task_token)
+            raise
+        outcome = _classify(task, request, exc)
+    outcome.runtime = time.perf_counter() - started
+    try:
+        _run_hooks(task, request, outcome)
+        task.app.middleware.after_call(task, request, outcome)
+    finally:
+        context.pop_request(request_token)
+        context.pop_task(task_token)
+    return outcome

@@ -1,0 +1,277 @@
+"""Signature: a task call packed as a dict (Celery's shape), so it can travel in messages."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from celeriac.app import context
+
+if TYPE_CHECKING:
+    from celeriac.app.base import Celery
+    from celeriac.results.result import AsyncResult, GroupResult
+
+__all__ = ["Signature", "group", "maybe_signature", "signature"]
+
+
+class Signature(dict[str, Any]):
+    """A task name with partial args, kwargs and options: ``add.s(2)``.
+
+    It is a dict with Celery's keys (``task``, ``args``, ``kwargs``, ``options``,
+    ``subtask_type``, ``immutable``), so it serializes as Celery's signatures do.
+    """
+
+    def __init__(
+        self,
+        task: str | dict[str, Any] | Any = None,
+        args: Sequence[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        options: dict[str, Any] | None = None,
+        subtask_type: str | None = None,
+        immutable: bool = False,
+        app: Celery | None = None,
+        **extra_options: Any,
+    ) -> None:
+        self._app = app
+        if isinstance(task, dict):
+            super().__init__(task)
+            self.setdefault("args", [])
+            self.setdefault("kwargs", {})
+            self.setdefault("options", {})
+            self.setdefault("subtask_type", None)
+            self.setdefault("immutable", False)
+            return
+        name = getattr(task, "name", task)
+        super().__init__(
+            task=name,
+            args=list(args or ()),
+            kwargs=dict(kwargs or {}),
+            options={**(options or {}), **extra_options},
+            subtask_type=subtask_type,
+            immutable=immutable,
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], app: Celery | None = None) -> Signature:
+        """Rebuild a signature (or group) from its dict form."""
+        if data.get("subtask_type") == "group":
+            return group.from_dict(data, app=app)
+        return cls(dict(data), app=app)
+
+    # -- fields ------------------------------------------------------------------
+    @property
+    def app(self) -> Celery:
+        """The app used to send it (the current app by default)."""
+        return self._app if self._app is not None else context.get_current_app()
+
+    @property
+    def task(self) -> str:
+        """The task name."""
+        return str(self["task"])
+
+    name = task
+
+    @property
+    def args(self) -> list[Any]:
+        """Partial positional args."""
+        return list(self["args"])
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        """Partial keyword args."""
+        return dict(self["kwargs"])
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """``apply_async`` options."""
+        return dict(self["options"])
+
+    @property
+    def immutable(self) -> bool:
+        """Whether the parent's result is ignored when applied as a callback."""
+        return bool(self["immutable"])
+
+    @property
+    def subtask_type(self) -> str | None:
+        """``None`` for a task, ``group`` for a group."""
+        value = self.get("subtask_type")
+        return str(value) if value else None
+
+    @property
+    def id(self) -> str | None:
+        """The pre-assigned task id, if frozen."""
+        value = self["options"].get("task_id")
+        return str(value) if value else None
+
+    @property
+    def type(self) -> Any:
+        """The registered Task object."""
+        return self.app.tasks[self.task]
+
+    def __repr__(self) -> str:
+        args = ", ".join([*(repr(a) for a in self["args"]),
+                          *(f"{k}={v!r}" for k, v in self["kwargs"].items())])
+        return f"{self.task}({args}){'!' if self.immutable else ''}"
+
+    # -- building ------------------------------------------------------------------
+    def _merge(
+        self, args: Sequence[Any] | None, kwargs: dict[str, Any] | None,
+        options: dict[str, Any] | None,
+    ) -> tuple[list[Any], dict[str, Any], dict[str, Any]]:
+        merged_options = {**self["options"], **(options or {})}
+        if self.immutable:
+            return list(self["args"]), dict(self["kwargs"]), merged_options
+        merged_args = [*(args or ()), *self["args"]]
+        return merged_args, {**self["kwargs"], **(kwargs or {})}, merged_options
+
+    def clone(self, args: Sequence[Any] | None = None, kwargs: dict[str, Any] | None = None,
+              **options: Any) -> Signature:
+        """A copy with args prepended, kwargs and options merged (immutable: options only)."""
+        new_args, new_kwargs, new_options = self._merge(args, kwargs, options)
+        clone = type(self)(copy.deepcopy(dict(self)), app=self._app)
+        clone["args"], clone["kwargs"], clone["options"] = new_args, new_kwargs, new_options
+        return clone
+
+    def set(self, immutable: bool | None = None, **options: Any) -> Signature:
+        """Set options (and immutability) in place; returns the signature."""
+        if immutable is not None:
+            self["immutable"] = immutable
+        self["options"].update(options)
+        return self
+
+    def set_immutable(self, immutable: bool) -> None:
+        """Make the signature (im)mutable."""
+        self["immutable"] = immutable
+
+    def freeze(self, _id: str | None = None, **options: Any) -> AsyncResult[Any]:
+        """Assign the task id now and return the AsyncResult it will have."""
+        task_id = self["options"].get("task_id") or _id or str(uuid.uuid4())
+        self["options"]["task_id"] = task_id
+        self["options"].update(options)
+        return self.app.AsyncResult(task_id, task_name=self.task)  # type: ignore[no-any-return]
+
+    def link(self, callback: Signature) -> Signature:
+        """Apply ``callback`` with this task's result when it succeeds."""
+        self["options"].setdefault("link", []).append(callback)
+        return callback
+
+    def link_error(self, errback: Signature) -> Signature:
+        """Apply ``errback`` when this task fails."""
+        self["options"].setdefault("link_error", []).append(errback)
+        return errback
+
+    def on_error(self, errback: Signature) -> Signature:
+        """Like :meth:`link_error`, but returns this signature (for chaining calls)."""
+        self.link_error(errback)
+        return self
+
+    # -- calling -------------------------------------------------------------------
+    def apply_async(self, args: Sequence[Any] | None = None,
+                    kwargs: dict[str, Any] | None = None, **options: Any) -> Any:
+        """Send the task with partial args merged (new args go first)."""
+        new_args, new_kwargs, new_options = self._merge(args, kwargs, options)
+        task = self.app.tasks.get(self.task)
+        if task is not None:
+            return task.apply_async(new_args, new_kwargs, **new_options)
+        return self.app.send_task(self.task, new_args, new_kwargs, **new_options)
+
+    def delay(self, *args: Any, **kwargs: Any) -> Any:
+        """Send the task; shortcut for ``apply_async(args, kwargs)``."""
+        return self.apply_async(args, kwargs)
+
+    def apply(self, args: Sequence[Any] | None = None, kwargs: dict[str, Any] | None = None,
+              **options: Any) -> Any:
+        """Run the task eagerly with partial args merged."""
+        new_args, new_kwargs, new_options = self._merge(args, kwargs, options)
+        return self.type.apply(new_args, new_kwargs, **new_options)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the task body in this process with partial args merged."""
+        new_args, new_kwargs, _ = self._merge(args, kwargs, None)
+        return self.type(*new_args, **new_kwargs)
+
+    def __invert__(self) -> Any:
+        """``~sig``: send and wait for the result."""
+        return self.apply_async().get()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Signature:
+        return type(self)(copy.deepcopy(dict(self), memo), app=self._app)
+
+
+def signature(varies: Any, *args: Any, **kwargs: Any) -> Signature:
+    """Create a signature from a task name, Task or dict (Celery's ``signature()``)."""
+    if isinstance(varies, dict) and not args and not kwargs:
+        return Signature.from_dict(varies)
+    return Signature(varies, *args, **kwargs)
+
+
+def maybe_signature(value: Any, app: Celery | None = None) -> Signature | None:
+    """Turn a dict into a Signature; pass signatures and ``None`` through."""
+    if value is None or isinstance(value, Signature):
+        return value
+    return Signature.from_dict(value, app=app)
+
+
+class group(Signature):  # noqa: N801 - Celery's name
+    """Run several signatures in parallel; returns a :class:`GroupResult`.
+
+    ``group(add.s(i, i) for i in range(10))().get()``
+    """
+
+    def __init__(self, *tasks: Any, app: Celery | None = None, **options: Any) -> None:
+        if len(tasks) == 1 and isinstance(tasks[0], dict) and tasks[0].get("subtask_type") \
+                == "group":
+            super().__init__(dict(tasks[0]), app=app)
+            self["kwargs"]["tasks"] = [maybe_signature(t, app) for t in
+                                       self["kwargs"].get("tasks", ())]
+            return
+        if len(tasks) == 1 and not isinstance(tasks[0], dict) and isinstance(tasks[0], Iterable):
+            tasks = tuple(tasks[0])
+        members = [maybe_signature(t, app) for t in tasks]
+        super().__init__("celery.group", (), {"tasks": members}, options=options,
+                         subtask_type="group", app=app)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], app: Celery | None = None) -> group:
+        """Rebuild a group from its dict form."""
+        return cls(dict(data), app=app)
+
+    @property
+    def tasks(self) -> list[Signature]:
+        """The member signatures."""
+        return list(self["kwargs"]["tasks"])
+
+    def __len__(self) -> int:  # a group's length is its member count, as in Celery
+        return len(self["kwargs"]["tasks"])
+
+    def __repr__(self) -> str:
+        return f"group([{', '.join(repr(t) for t in self.tasks)}])"
+
+    def apply_async(self, args: Sequence[Any] | None = None,
+                    kwargs: dict[str, Any] | None = None, **options: Any) -> GroupResult[Any]:
+        """Send every member with the group id and its index; return the GroupResult."""
+        from celeriac.results.result import GroupResult
+
+        options = {**self["options"], **options}
+        group_id = options.pop("group_id", None) or options.pop("task_id", None) \
+            or str(uuid.uuid4())
+        results = []
+        for index, member in enumerate(self.tasks):
+            results.append(member.apply_async(
+                args, kwargs, group_id=group_id, group_index=index, **options))
+        return GroupResult(group_id, results, app=self.app)
+
+    def apply(self, args: Sequence[Any] | None = None, kwargs: dict[str, Any] | None = None,
+              **options: Any) -> GroupResult[Any]:
+        """Run every member eagerly."""
+        from celeriac.results.result import GroupResult
+
+        group_id = options.pop("group_id", None) or str(uuid.uuid4())
+        return GroupResult(group_id, [member.apply(args, kwargs, **options)
+                                      for member in self.tasks], app=self.app)
+
+    def __call__(self, *args: Any, **options: Any) -> GroupResult[Any]:  # type: ignore[override]
+        """``group(...)()`` sends the group."""
+        return self.apply_async(args, **options)

@@ -1,0 +1,61 @@
+"""``celeriac worker``: start a worker node with Celery's flags."""
+
+from __future__ import annotations
+
+import click
+
+from celeriac.cli.main import CLIContext
+from celeriac.exceptions import CeleryError
+from celeriac.worker.worker import POOLS, Worker, WorkerOptions
+
+__all__ = ["worker"]
+
+
+def _split(values: tuple[str, ...]) -> list[str]:
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+
+
+@click.command()
+@click.option("-n", "--hostname", help="Node name (%h host, %n name, %d domain).")
+@click.option("-Q", "--queues", multiple=True, help="Queues to consume, comma separated.")
+@click.option("-X", "--exclude-queues", multiple=True, help="Queues not to consume.")
+@click.option("-c", "--concurrency", type=int, help="Processes/threads (default: CPU count).")
+@click.option("-P", "--pool", type=click.Choice(POOLS), default="prefork", show_default=True)
+@click.option("-l", "--loglevel", default="WARNING", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "FATAL"],
+                                case_sensitive=False))
+@click.option("-f", "--logfile", help="Log to this file instead of stderr.")
+@click.option("--pidfile", help="Write the worker's pid to this file.")
+@click.option("--prefetch-multiplier", type=int, help="Messages reserved per slot.")
+@click.option("--max-tasks-per-child", type=int, help="Replace a child after N tasks.")
+@click.option("--max-memory-per-child", type=int, help="Replace a child above N KiB resident.")
+@click.option("--time-limit", type=float, help="Hard time limit per task, seconds.")
+@click.option("--soft-time-limit", type=float, help="Soft time limit per task, seconds.")
+@click.option("-E", "--task-events", "send_events", is_flag=True, help="Send task events.")
+@click.option("--without-heartbeat", is_flag=True, help="Send no heartbeats.")
+@click.option("--without-gossip", is_flag=True, hidden=True)
+@click.option("--without-mingle", is_flag=True, hidden=True)
+@click.option("--burst", is_flag=True, help="Exit once the queues are empty (celeriac only).")
+@click.pass_obj
+def worker(obj: CLIContext, hostname: str | None, queues: tuple[str, ...],
+           exclude_queues: tuple[str, ...], concurrency: int | None, pool: str, loglevel: str,
+           logfile: str | None, pidfile: str | None, prefetch_multiplier: int | None,
+           max_tasks_per_child: int | None, max_memory_per_child: int | None,
+           time_limit: float | None, soft_time_limit: float | None, send_events: bool,
+           without_heartbeat: bool, without_gossip: bool, without_mingle: bool,
+           burst: bool) -> None:
+    """Start a worker."""
+    app = obj.app
+    options = WorkerOptions(
+        hostname=hostname, queues=_split(queues), exclude_queues=_split(exclude_queues),
+        concurrency=concurrency, pool=pool, loglevel=loglevel.upper(), logfile=logfile,
+        pidfile=pidfile, prefetch_multiplier=prefetch_multiplier,
+        max_tasks_per_child=max_tasks_per_child, max_memory_per_child=max_memory_per_child,
+        time_limit=time_limit, soft_time_limit=soft_time_limit, send_events=send_events,
+        without_heartbeat=without_heartbeat, burst=burst, quiet=obj.quiet,
+    )
+    try:
+        code = Worker(app, options).start()
+    except CeleryError as exc:
+        raise click.ClickException(str(exc)) from None
+    raise SystemExit(code)

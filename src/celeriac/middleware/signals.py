@@ -1,0 +1,79 @@
+"""Signals middleware: sends Celery's signals from the typed hooks (the façade's only feed)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from celeriac import signals, states
+from celeriac.middleware.base import Middleware
+
+if TYPE_CHECKING:
+    from celeriac.app.request import Context
+    from celeriac.app.task import Task
+    from celeriac.app.trace import Outcome
+    from celeriac.protocol.message import Message
+
+__all__ = ["Signals"]
+
+
+class Signals(Middleware):
+    """Feeds ``celeriac.signals`` (Celery's names and arguments) from middleware hooks."""
+
+    def before_publish(self, message: Message, queue: str) -> None:
+        """Send ``before_task_publish``."""
+        if signals.before_task_publish.receivers:
+            signals.before_task_publish.send(
+                sender=message.headers.get("task"), body=message.body, exchange="",
+                routing_key=queue, headers=message.headers, properties=message.properties,
+                declare=[], retry_policy=None,
+            )
+
+    def after_publish(self, message: Message, queue: str) -> None:
+        """Send ``after_task_publish``."""
+        if signals.after_task_publish.receivers:
+            signals.after_task_publish.send(
+                sender=message.headers.get("task"), body=message.body, exchange="",
+                routing_key=queue, headers=message.headers,
+            )
+
+    def on_worker_start(self, worker: Any) -> None:
+        """Send ``worker_process_init`` (in each process that runs tasks)."""
+        signals.worker_process_init.send(sender=None)
+
+    def on_worker_stop(self, worker: Any) -> None:
+        """Send ``worker_process_shutdown``."""
+        signals.worker_process_shutdown.send(sender=None, pid=None, exitcode=0)
+
+    def on_receive(self, task: Task[Any, Any], request: Context) -> None:
+        """Send ``task_received``."""
+        if signals.task_received.receivers:
+            signals.task_received.send(sender=None, request=request)
+
+    def before_call(self, task: Task[Any, Any], request: Context) -> None:
+        """Send ``task_prerun``."""
+        if signals.task_prerun.receivers:
+            signals.task_prerun.send(sender=task, task_id=request.id, task=task,
+                                     args=request.args, kwargs=request.kwargs)
+
+    def after_call(self, task: Task[Any, Any], request: Context, outcome: Outcome) -> None:
+        """Send ``task_success``/``task_failure``/``task_retry`` and ``task_postrun``."""
+        if outcome.state == states.SUCCESS:
+            signals.task_success.send(sender=task, result=outcome.retval)
+        elif outcome.state == states.FAILURE:
+            signals.task_failure.send(
+                sender=task, task_id=request.id, exception=outcome.exc, args=request.args,
+                kwargs=request.kwargs, traceback=outcome.traceback, einfo=outcome.traceback,
+            )
+        elif outcome.state == states.RETRY:
+            signals.task_retry.send(sender=task, request=request,
+                                    reason=outcome.exc, einfo=outcome.traceback)
+        signals.task_postrun.send(
+            sender=task, task_id=request.id, task=task, args=request.args,
+            kwargs=request.kwargs, retval=outcome.retval if outcome.exc is None else outcome.exc,
+            state=outcome.state,
+        )
+
+    def on_revoked(self, task: Task[Any, Any], request: Context, reason: str) -> None:
+        """Send ``task_revoked``."""
+        signals.task_revoked.send(sender=task, request=request, terminated=False,
+                                  signum=None, expired=reason == "expired")

@@ -1,0 +1,199 @@
+"""ProcessPool: forks N children, restarts them when they exit, kills one on a hard limit."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, Pipe, wait
+from typing import Any
+
+__all__ = ["ChildProcess", "ProcessPool", "describe_status"]
+
+logger = logging.getLogger("celeriac.pool")
+
+#: Seconds a child gets past a task's hard time limit before the parent kills it.
+HARD_LIMIT_GRACE = 2.0
+
+
+def describe_status(status: int) -> str:
+    """Say how a process ended, from an ``os.waitpid`` status."""
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = str(number)
+        return f"signal {number} ({name})"
+    return f"exitcode {os.WEXITSTATUS(status)}"
+
+
+@dataclass(slots=True)
+class ChildProcess:
+    """One forked child, as the parent sees it."""
+
+    index: int
+    pid: int
+    conn: Connection
+    started_at: float = field(default_factory=time.monotonic)
+    running: dict[str, dict[str, Any]] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+    killed_for: str | None = None
+
+    @property
+    def name(self) -> str:
+        """Celery's name for pool children (``ForkPoolWorker-1``)."""
+        return f"ForkPoolWorker-{self.index}"
+
+
+class ProcessPool:
+    """Supervises ``size`` forked children that each run ``target(index, conn)``.
+
+    Children report ``(event, payload)`` tuples over their pipe: ``ready`` (with the
+    consumer id), ``started`` and ``finished`` per task. The parent restarts a child
+    that exits while the pool runs, calls ``on_lost(child, status)`` when a child died
+    with tasks running, and kills a child whose task outlived its hard time limit.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        target: Callable[[int, Connection], int],
+        on_lost: Callable[[ChildProcess, str], None] | None = None,
+    ) -> None:
+        self.size = size
+        self.target = target
+        self.on_lost = on_lost
+        self.children: dict[int, ChildProcess] = {}
+        self.stopping = False
+        self._cold = False
+
+    # -- children --------------------------------------------------------------------
+    def _fork(self, index: int) -> None:
+        parent_end, child_end = Pipe(duplex=False)
+        pid = os.fork()
+        if pid == 0:  # child
+            code = 1
+            try:
+                parent_end.close()
+                for other in self.children.values():
+                    other.conn.close()
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+                code = self.target(index, child_end)
+            except BaseException:
+                logger.exception("Pool child %d crashed", index)
+            finally:
+                os._exit(code)
+        child_end.close()
+        self.children[pid] = ChildProcess(index, pid, parent_end)
+
+    def start(self) -> None:
+        """Fork every child."""
+        for index in range(1, self.size + 1):
+            self._fork(index)
+
+    def signal_children(self, signum: int) -> None:
+        """Send a signal to every child."""
+        for child in list(self.children.values()):
+            try:
+                os.kill(child.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def stop(self, cold: bool = False) -> None:
+        """Stop: warm lets children finish their tasks, cold makes them give tasks back now."""
+        self.stopping = True
+        if cold and not self._cold:
+            self._cold = True
+            self.signal_children(signal.SIGQUIT)
+        elif not cold:
+            self.signal_children(signal.SIGTERM)
+
+    # -- supervision ---------------------------------------------------------------------
+    def run(self) -> None:
+        """Supervise until every child exited after :meth:`stop`."""
+        while self.children:
+            self._read_reports(0.2)
+            self._reap()
+            self._enforce_hard_limits()
+
+    def _read_reports(self, timeout: float) -> None:
+        conns = {child.conn: child for child in self.children.values()}
+        try:
+            ready = wait(list(conns), timeout)
+        except InterruptedError:
+            return
+        for conn in ready:
+            child = conns[conn]  # type: ignore[index]
+            try:
+                while conn.poll():  # type: ignore[union-attr]
+                    event, payload = conn.recv()  # type: ignore[union-attr]
+                    self._on_report(child, event, payload)
+            except (EOFError, OSError):
+                continue
+
+    @staticmethod
+    def _on_report(child: ChildProcess, event: str, payload: dict[str, Any]) -> None:
+        if event == "ready":
+            child.info.update(payload)
+        elif event == "started":
+            payload["started_monotonic"] = time.monotonic()
+            child.running[payload["id"]] = payload
+        elif event == "finished":
+            child.running.pop(payload["id"], None)
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            child = self.children.pop(pid, None)
+            if child is None:
+                continue
+            self._drain(child)
+            self._after_exit(child, status)
+
+    def _drain(self, child: ChildProcess) -> None:
+        try:
+            while child.conn.poll():
+                event, payload = child.conn.recv()
+                self._on_report(child, event, payload)
+        except (EOFError, OSError):
+            pass
+        child.conn.close()
+
+    def _after_exit(self, child: ChildProcess, status: int) -> None:
+        how = describe_status(status)
+        clean = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+        if child.running and not clean:
+            reason = child.killed_for or how
+            logger.error("Process '%s' pid:%d exited with '%s'", child.name, child.pid, reason)
+            if self.on_lost is not None:
+                self.on_lost(child, reason)
+        elif not clean and not self.stopping:
+            logger.warning("Process '%s' pid:%d exited with '%s'", child.name, child.pid, how)
+        if not self.stopping:
+            self._fork(child.index)
+
+    def _enforce_hard_limits(self) -> None:
+        now = time.monotonic()
+        for child in list(self.children.values()):
+            for task in child.running.values():
+                limit = task.get("hard_limit")
+                if limit and now - task["started_monotonic"] > limit + HARD_LIMIT_GRACE:
+                    logger.error("Hard time limit (%ss) exceeded for %s[%s]: killing %s pid:%d",
+                                 limit, task["name"], task["id"], child.name, child.pid)
+                    child.killed_for = f"hard time limit ({limit}s) exceeded"
+                    try:
+                        os.kill(child.pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                    break

@@ -1,0 +1,417 @@
+"""Consumer: one process's asyncio loop that leases messages, runs tasks and settles them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from celeriac import states
+from celeriac.app.trace import Outcome, call_async, call_sync
+from celeriac.exceptions import (
+    ContentDisallowed,
+    DecodeError,
+    InvalidTaskError,
+    NotRegistered,
+    SoftTimeLimitExceeded,
+    TaskRevokedError,
+    TimeLimitExceeded,
+)
+from celeriac.pools.runner import SyncRunner
+from celeriac.protocol.task import TaskCall, decode_task_message
+from celeriac.transports.base import Delivery, Transport
+from celeriac.worker.job import Job, request_for
+from celeriac.worker.outcomes import OutcomeHandler
+from celeriac.worker.rate_limits import RateLimiter, parse_rate
+from celeriac.worker.settler import Settler
+
+if TYPE_CHECKING:
+    from celeriac.app.base import Celery
+
+__all__ = ["Consumer", "ConsumerConfig"]
+
+logger = logging.getLogger("celeriac.worker.consumer")
+task_logger = logging.getLogger("celeriac.worker.strategy")
+
+#: Exit code of a prefork child that stopped itself after a hard time limit.
+EXIT_HARD_LIMIT = 3
+#: Most messages held waiting (ETA, rate limit) beyond the prefetch window.
+_MAX_WAITING = 1000
+
+
+@dataclass(slots=True)
+class ConsumerConfig:
+    """How one consumer runs.
+
+    Attributes:
+        queues: queues to consume, most important first.
+        hostname: the worker's node name (``celery@host``).
+        concurrency: threads running sync task bodies in this process.
+        async_slots: ``async def`` tasks running at once on the loop.
+        prefetch_multiplier: messages reserved per sync thread.
+        max_tasks: stop after this many tasks (``max_tasks_per_child``).
+        max_memory_kb: stop after a task leaves resident memory above this.
+        burst: stop once the queues are empty and nothing runs (tests).
+        hard_limit_exits: a hard time limit ends this process (prefork children).
+        report: called with ``(event, payload)`` for the supervising parent.
+    """
+
+    queues: list[str]
+    hostname: str
+    concurrency: int = 1
+    async_slots: int = 100
+    prefetch_multiplier: int = 4
+    max_tasks: int | None = None
+    max_memory_kb: int | None = None
+    burst: bool = False
+    hard_limit_exits: bool = False
+    report: Callable[[str, dict[str, Any]], None] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _rss_kb() -> int:
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+    except OSError:
+        return 0
+
+
+class Consumer:
+    """Leases messages in batches, runs them, stores results and acks: one per process.
+
+    ``async def`` tasks run on this loop (up to ``async_slots`` at once); sync tasks
+    run on :class:`SyncRunner` threads so the loop stays free to renew leases.
+    """
+
+    def __init__(self, app: Celery, config: ConsumerConfig,
+                 transport: Transport | None = None) -> None:
+        self.app = app
+        self.config = config
+        self.transport = transport or app.new_transport()
+        self.backend = app.backend
+        self.accept = list(app.conf.accept_content or ["json"])
+        self.processed = 0
+        self.exit_code = 0
+        self._held: dict[str, Delivery] = {}
+        self._jobs: set[asyncio.Task[None]] = set()
+        self._sync_inflight = 0
+        self._async_inflight = 0
+        self._waiting = 0
+        self._room = asyncio.Event()
+        self._stopping = False
+        self._cold = False
+        self._limiters: dict[str, RateLimiter] = {}
+        self._has_async = any(task.is_async for task in app.tasks.values())
+        self._runner: SyncRunner | None = None
+        self._settler: Settler | None = None
+        self._outcomes: OutcomeHandler | None = None
+        self._started = asyncio.Event()
+
+    # -- lifecycle ---------------------------------------------------------------
+    def stop(self, cold: bool = False) -> None:
+        """Ask the consumer to stop: warm (finish running tasks) or cold (give them back)."""
+        self._stopping = True
+        self._cold = self._cold or cold
+        self._room.set()
+
+    async def wait_started(self) -> None:
+        """Wait until the consumer is fetching."""
+        await self._started.wait()
+
+    async def run(self) -> int:
+        """Consume until stopped; return the process exit code."""
+        loop = asyncio.get_running_loop()
+        await self.transport.open()
+        self._settler = Settler(self.transport, self.backend)
+        self._settler.start()
+        self._outcomes = OutcomeHandler(self.app, self.transport, self._settler)
+        self._runner = SyncRunner(loop, self.config.concurrency)
+        self.app.middleware.on_worker_start(self)
+        renewer = loop.create_task(self._renew_leases(), name="lease-renewal")
+        try:
+            await self._fetch_loop()
+        finally:
+            renewer.cancel()
+            await self._shutdown()
+            self.app.middleware.on_worker_stop(self)
+        return self.exit_code
+
+    def _window(self) -> int:
+        sync_room = self.config.concurrency * max(1, self.config.prefetch_multiplier) \
+            - self._sync_inflight
+        async_room = self.config.async_slots - self._async_inflight if self._has_async else 0
+        if self._waiting >= _MAX_WAITING:
+            return 0
+        return max(0, min(sync_room, 512) + max(0, async_room))
+
+    async def _fetch_loop(self) -> None:
+        self._started.set()
+        while not self._stopping:
+            window = self._window()
+            if window <= 0:
+                self._room.clear()
+                await self._room.wait()
+                continue
+            deliveries = await self.transport.fetch(self.config.queues, window, 1.0)
+            if not deliveries:
+                if self.config.burst and not self._jobs:
+                    break
+                continue
+            for delivery in deliveries:
+                self._receive(delivery)
+            await asyncio.sleep(0)
+
+    async def _shutdown(self) -> None:
+        started = [job for job in self._jobs]
+        if self._cold:
+            for task in started:
+                task.cancel()
+        if started:
+            await asyncio.gather(*started, return_exceptions=True)
+        leftovers = list(self._held.values())
+        self._held.clear()
+        if leftovers:
+            logger.info("Returning %d unacknowledged messages to the queue", len(leftovers))
+            try:
+                await self.transport.requeue(leftovers, count=False)
+            except Exception as exc:
+                logger.error("Returning messages failed (%r); they come back after the "
+                             "visibility timeout", exc)
+        if self._settler is not None:
+            await self._settler.close()
+        if self._runner is not None:
+            self._runner.shutdown(wait=not self._cold)
+        await self.transport.aclose()
+
+    async def _renew_leases(self) -> None:
+        period = max(0.5, min(self.transport.options.visibility_timeout / 3, 60.0))
+        while True:
+            await asyncio.sleep(period)
+            if self._held:
+                try:
+                    await self.transport.renew(list(self._held.values()))
+                except Exception as exc:
+                    logger.warning("Renewing %d leases failed: %r", len(self._held), exc)
+
+    # -- receiving -----------------------------------------------------------------
+    def _receive(self, delivery: Delivery) -> None:
+        self._held[delivery.tag] = delivery
+        job = self._decode(delivery)
+        if job is None:
+            return
+        task_logger.info("Task %s received", job.label)
+        self.app.middleware.on_receive(job.task, job.request)
+        if job.task.is_async:
+            self._async_inflight += 1
+        else:
+            self._sync_inflight += 1
+        runner = asyncio.get_running_loop().create_task(self._process(job))
+        self._jobs.add(runner)
+        runner.add_done_callback(self._jobs.discard)
+
+    def _decode(self, delivery: Delivery) -> Job | None:
+        if delivery.message is None:
+            self._reject(delivery, f"undecodable message: {delivery.error}")
+            return None
+        try:
+            call = decode_task_message(delivery.message, accept=self.accept)
+        except ContentDisallowed as exc:
+            self._reject(delivery, f"content type not accepted: {exc}")
+            return None
+        except (DecodeError, InvalidTaskError) as exc:
+            self._reject(delivery, f"invalid task message: {exc}")
+            return None
+        task = self.app.tasks.get(call.name)
+        if task is None:
+            self._unknown_task(delivery, call)
+            return None
+        request = request_for(call, delivery, self.config.hostname)
+        return Job(delivery, call, task, request)
+
+    def _reject(self, delivery: Delivery, reason: str) -> None:
+        """Park a message that cannot run in the dead-letter store, with one log line."""
+        self._held.pop(delivery.tag, None)
+        task_id = delivery.message.headers.get("id") if delivery.message else None
+        logger.error("Dead-lettered message %s from queue %r: %s", task_id or delivery.tag,
+                     delivery.queue, reason)
+        loop = asyncio.get_running_loop()
+        dead = loop.create_task(self.transport.dead_letter(delivery, reason))
+        self._jobs.add(dead)
+        dead.add_done_callback(self._jobs.discard)
+
+    def _unknown_task(self, delivery: Delivery, call: TaskCall) -> None:
+        self._reject(delivery, f"unknown task {call.name!r} (not registered in this worker)")
+        if self._settler is not None and self.backend.stores_results:
+            meta = self.app.result_meta(call.id, states.FAILURE, NotRegistered(call.name))
+            self._settler.store(call.id, meta)
+
+    # -- running -----------------------------------------------------------------
+    def _limiter(self, job: Job) -> RateLimiter | None:
+        rate = job.task.rate_limit
+        if not rate:
+            return None
+        limiter = self._limiters.get(job.task.name)
+        if limiter is None:
+            limiter = self._limiters[job.task.name] = RateLimiter(parse_rate(rate))
+        return limiter
+
+    async def _wait_until_due(self, job: Job) -> None:
+        """Hold a task until its ETA and its rate-limit slot, outside the prefetch window."""
+        eta = job.call.eta
+        delay = (eta - datetime.now(UTC)).total_seconds() if eta is not None else 0.0
+        limiter = self._limiter(job)
+        if delay <= 0 and limiter is None:
+            return
+        self._leave_window(job)
+        self._waiting += 1
+        try:
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if limiter is not None:
+                await limiter.acquire()
+        finally:
+            self._waiting -= 1
+            self._enter_window(job)
+
+    def _leave_window(self, job: Job) -> None:
+        if job.task.is_async:
+            self._async_inflight -= 1
+        else:
+            self._sync_inflight -= 1
+        self._room.set()
+
+    def _enter_window(self, job: Job) -> None:
+        if job.task.is_async:
+            self._async_inflight += 1
+        else:
+            self._sync_inflight += 1
+
+    def _expired(self, job: Job) -> bool:
+        expires = job.call.expires
+        return expires is not None and expires <= datetime.now(UTC)
+
+    async def _process(self, job: Job) -> None:
+        assert self._settler is not None and self._outcomes is not None
+        try:
+            await self._wait_until_due(job)
+            if self._expired(job):
+                self._revoke_expired(job)
+                return
+            if not job.task.resolve_acks_late():
+                job.settled = True
+                self._held.pop(job.delivery.tag, None)
+                self._settler.add(job.delivery, None, "ack")
+            if job.task.track_started or (job.task.track_started is None
+                                          and self.app.conf.task_track_started):
+                self._settler.store(job.call.id, self.app.result_meta(
+                    job.call.id, states.STARTED,
+                    {"pid": os.getpid(), "hostname": self.config.hostname},
+                    request=job.request))
+            job.started = True
+            self._report("started", job)
+            outcome = await self._execute(job)
+            self._held.pop(job.delivery.tag, None)
+            await self._outcomes.handle(job, outcome)
+            self._report("finished", job)
+        except asyncio.CancelledError:
+            self._held.pop(job.delivery.tag, None)
+            if not job.settled:
+                job.settled = True
+                self._settler.add(job.delivery, None, "requeue")
+            raise
+        finally:
+            self._leave_window(job)
+            self.processed += 1
+            self._after_task()
+
+    def _revoke_expired(self, job: Job) -> None:
+        assert self._settler is not None
+        task_logger.info("Discarding task %s: expired", job.label)
+        self.app.middleware.on_revoked(job.task, job.request, "expired")
+        self._held.pop(job.delivery.tag, None)
+        meta = self.app.result_meta(job.call.id, states.REVOKED, TaskRevokedError("expired"),
+                                    request=job.request)
+        job.settled = True
+        self._settler.add(job.delivery, (job.call.id, meta))
+
+    def _limits(self, job: Job) -> tuple[float | None, float | None]:
+        conf = self.app.conf
+        hard = job.call.time_limit or job.task.time_limit or conf.task_time_limit
+        soft = job.call.soft_time_limit or job.task.soft_time_limit or conf.task_soft_time_limit
+        return (float(hard) if hard else None), (float(soft) if soft else None)
+
+    async def _execute(self, job: Job) -> Outcome:
+        hard, soft = self._limits(job)
+        if job.task.is_async:
+            return await self._execute_async(job, hard, soft)
+        assert self._runner is not None
+        future = self._runner.submit(lambda: call_sync(job.task, job.request), label=job.label,
+                                     soft_limit=soft)
+        if not hard:
+            return await future
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), hard)
+        except TimeoutError:
+            return self._hard_limit_hit(job, future, hard)
+
+    async def _execute_async(self, job: Job, hard: float | None, soft: float | None) -> Outcome:
+        limit = min(x for x in (hard, soft) if x) if (hard or soft) else None
+        try:
+            async with asyncio.timeout(limit):
+                return await call_async(job.task, job.request)
+        except TimeoutError:
+            is_soft = soft is not None and limit == soft and (hard is None or soft < hard)
+            error: BaseException = (SoftTimeLimitExceeded(f"soft time limit ({soft}s) exceeded")
+                                    if is_soft else TimeLimitExceeded(hard))
+            logger.error("%s time limit (%ss) exceeded for %s: cancelled",
+                         "Soft" if is_soft else "Hard", limit, job.label)
+            return Outcome(states.FAILURE, exc=error, traceback=f"{type(error).__name__}: "
+                                                                f"{error}\n", runtime=limit or 0)
+
+    def _hard_limit_hit(self, job: Job, future: asyncio.Future[Any], hard: float) -> Outcome:
+        assert self._runner is not None
+        logger.error("Hard time limit (%ss) exceeded for %s", hard, job.label)
+        error = TimeLimitExceeded(hard)
+        if self.config.hard_limit_exits:
+            self.exit_code = EXIT_HARD_LIMIT
+            self.stop(cold=False)
+        else:
+            self._runner.abandon(future)
+        return Outcome(states.FAILURE, exc=error, traceback=f"TimeLimitExceeded({hard})\n",
+                       runtime=hard)
+
+    def _after_task(self) -> None:
+        self._room.set()
+        limit = self.config.max_tasks
+        if limit and self.processed >= limit and not self._stopping:
+            logger.info("Reached max_tasks_per_child (%d): restarting", limit)
+            self.stop()
+        cap = self.config.max_memory_kb
+        if cap and not self._stopping:
+            rss = _rss_kb()
+            if rss > cap:
+                logger.warning("Memory %d KiB above max_memory_per_child (%d KiB): restarting",
+                               rss, cap)
+                self.stop()
+
+    def _report(self, event: str, job: Job) -> None:
+        if self.config.report is not None:
+            self.config.report(event, {
+                "id": job.call.id, "name": job.call.name, "tag": job.delivery.tag,
+                "queue": job.delivery.queue, "time": time.time(),
+                "reject_on_worker_lost": self._reject_on_lost(job),
+                "acks_late": job.task.resolve_acks_late(),
+                "hard_limit": self._limits(job)[0],
+            })
+
+    def _reject_on_lost(self, job: Job) -> bool:
+        value = job.task.reject_on_worker_lost
+        if value is None:
+            value = self.app.conf.task_reject_on_worker_lost
+        return bool(value)

@@ -1,0 +1,154 @@
+"""What happens after a task body ran: store the state, send callbacks or the retry, settle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from celeriac import states
+from celeriac.app.trace import IGNORED, REJECTED, Outcome
+from celeriac.exceptions import Reject
+from celeriac.utils.log import safe_repr
+
+if TYPE_CHECKING:
+    from celeriac.app.base import Celery
+    from celeriac.transports.base import Transport
+    from celeriac.worker.job import Job
+    from celeriac.worker.settler import Settler
+
+__all__ = ["OutcomeHandler"]
+
+logger = logging.getLogger("celeriac.worker.strategy")
+
+
+class OutcomeHandler:
+    """Turns an Outcome into backend writes, follow-up messages and an ack (in that order)."""
+
+    def __init__(self, app: Celery, transport: Transport, settler: Settler) -> None:
+        self.app = app
+        self.transport = transport
+        self.settler = settler
+        conf = app.conf
+        self.store_errors_even_if_ignored = bool(conf.task_store_errors_even_if_ignored)
+
+    def _ignore_result(self, job: Job) -> bool:
+        return job.request.ignore_result or job.task.resolve_ignore_result()
+
+    def _meta(self, job: Job, state: str, value: Any, traceback: str | None = None,
+              children: list[Any] | None = None) -> tuple[str, dict[str, Any]]:
+        meta = self.app.result_meta(job.call.id, state, value, request=job.request,
+                                    traceback=traceback, children=children)
+        return job.call.id, meta
+
+    async def handle(self, job: Job, outcome: Outcome) -> None:
+        """Record ``outcome`` for ``job`` and settle its message."""
+        if outcome.state == states.SUCCESS:
+            await self._success(job, outcome)
+        elif outcome.state == states.RETRY:
+            await self._retry(job, outcome)
+        elif outcome.state == IGNORED:
+            logger.info("Task %s ignored", job.label)
+            self._settle(job, None)
+        elif outcome.state == REJECTED:
+            await self._rejected(job, outcome)
+        else:
+            await self._failure(job, outcome)
+
+    def _settle(self, job: Job, meta: tuple[str, dict[str, Any]] | None,
+                action: str = "ack") -> None:
+        if job.settled:  # acked early (acks_late=False): only the result is left to store
+            if meta is not None:
+                self.settler.store(*meta)
+            return
+        job.settled = True
+        self.settler.add(job.delivery, meta, action)
+
+    async def _success(self, job: Job, outcome: Outcome) -> None:
+        logger.info("Task %s succeeded in %.6fs: %s", job.label, outcome.runtime,
+                    safe_repr(outcome.retval))
+        children: list[Any] = []
+        if job.request.callbacks:
+            children = await self._send_signatures(job, job.request.callbacks,
+                                                   (outcome.retval,))
+        meta = None
+        if not self._ignore_result(job):
+            meta = self._meta(job, states.SUCCESS, outcome.retval, children=children)
+        self._settle(job, meta)
+
+    async def _failure(self, job: Job, outcome: Outcome) -> None:
+        exc = outcome.exc
+        logger.error("Task %s raised unexpected: %r\n%s", job.label, exc,
+                     (outcome.traceback or "").rstrip())
+        meta = None
+        if not self._ignore_result(job) or self.store_errors_even_if_ignored:
+            meta = self._meta(job, states.FAILURE, exc, outcome.traceback)
+        if job.request.errbacks:
+            await self._send_signatures(job, job.request.errbacks, (job.call.id,), errback=True)
+        action = "ack" if job.task.acks_on_failure_or_timeout else "requeue"
+        self._settle(job, meta, action)
+
+    async def _retry(self, job: Job, outcome: Outcome) -> None:
+        signal = outcome.retry
+        assert signal is not None
+        sig = signal.sig or {}
+        call = job.call
+        options = dict(sig.get("options") or {})
+        countdown = sig.get("countdown")
+        eta = sig.get("eta")
+        try:
+            await asyncio.to_thread(
+                self.app.send_task, call.name, sig.get("args", call.args),
+                sig.get("kwargs", call.kwargs), task_id=call.id, retries=call.retries + 1,
+                countdown=countdown if eta is None else None, eta=eta,
+                expires=call.expires, parent_id=call.id, root_id=call.root_id,
+                group_id=call.group, group_index=call.group_index, link=call.callbacks,
+                link_error=call.errbacks, chain=call.chain, chord=call.chord,
+                origin=call.origin, shadow=call.shadow, priority=call.priority,
+                queue=options.pop("queue", None) or job.delivery.queue,
+                time_limit=call.time_limit, soft_time_limit=call.soft_time_limit,
+                headers=None, ignore_result=call.ignore_result, **options,
+            )
+        except Exception as exc:  # the retry could not be sent: keep the message
+            logger.error("Task %s: sending its retry failed (%r); the message stays unacked",
+                         job.label, exc)
+            return
+        logger.info("Task %s retry: %s", job.label, signal)
+        meta = self._meta(job, states.RETRY, outcome.exc, outcome.traceback)
+        self._settle(job, meta)
+
+    async def _rejected(self, job: Job, outcome: Outcome) -> None:
+        reject = outcome.exc if isinstance(outcome.exc, Reject) else Reject(outcome.exc)
+        if reject.requeue:
+            logger.info("Task %s rejected and requeued: %s", job.label, reject.reason)
+            self._settle(job, None, "requeue")
+            return
+        logger.warning("Task %s rejected: %s", job.label, reject.reason)
+        meta = self._meta(job, states.FAILURE, reject)
+        if meta is not None and self.settler.backend.stores_results:
+            self.settler.store(*meta)
+        if not job.settled:
+            job.settled = True
+            await self.transport.dead_letter(job.delivery, f"rejected by the task: "
+                                                           f"{reject.reason}")
+
+    async def _send_signatures(self, job: Job, signatures: list[dict[str, Any]],
+                               args: tuple[Any, ...], errback: bool = False) -> list[Any]:
+        """Apply link/link_error signatures; return their result tuples (the children)."""
+        from celeriac.canvas.signature import Signature
+
+        children: list[Any] = []
+        for item in signatures:
+            sig = Signature.from_dict(item, app=self.app)
+            try:
+                result = await asyncio.to_thread(
+                    sig.apply_async, args if not sig.immutable else (),
+                    parent_id=job.call.id, root_id=job.call.root_id or job.call.id,
+                )
+            except Exception as exc:
+                kind = "errback" if errback else "callback"
+                logger.error("Task %s: sending %s %r failed: %r", job.label, kind, sig, exc)
+                continue
+            if hasattr(result, "as_tuple"):
+                children.append(result.as_tuple())
+        return children

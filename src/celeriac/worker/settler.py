@@ -1,0 +1,110 @@
+"""Settler: batches result writes and acks, storing results before acking (nothing lost)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from celeriac.backends.base import Backend
+from celeriac.transports.base import Delivery, Transport
+
+__all__ = ["Settler"]
+
+logger = logging.getLogger(__name__)
+
+_BATCH = 512
+
+
+@dataclass(slots=True)
+class _Item:
+    delivery: Delivery | None
+    meta: tuple[str, dict[str, Any]] | None
+    action: str  # "ack" | "requeue" | "none"
+
+
+class Settler:
+    """Collects (result, ack) pairs and writes them in batches.
+
+    Within a batch every result is stored (one backend round trip) before any message
+    is acked (one transport round trip), so a crash between the two re-runs a task
+    rather than losing its result. ``flush`` waits until everything queued is written.
+    """
+
+    def __init__(self, transport: Transport, backend: Backend) -> None:
+        self.transport = transport
+        self.backend = backend
+        self._items: list[_Item] = []
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def start(self) -> None:
+        """Start the background writer."""
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="settler")
+
+    def add(self, delivery: Delivery | None, meta: tuple[str, dict[str, Any]] | None = None,
+            action: str = "ack") -> None:
+        """Queue a result to store and/or a delivery to ack or requeue."""
+        if meta is not None and not self.backend.stores_results:
+            meta = None
+        if meta is None and delivery is None:
+            return
+        self._items.append(_Item(delivery, meta, action))
+        self._idle.clear()
+        self._wake.set()
+
+    def store(self, task_id: str, meta: dict[str, Any]) -> None:
+        """Queue a state change to store, without settling any delivery."""
+        self.add(None, (task_id, meta), "none")
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._items:
+                batch, self._items = self._items[:_BATCH], self._items[_BATCH:]
+                await self._write(batch)
+            self._idle.set()
+            if self._closing:
+                return
+
+    async def _write(self, batch: list[_Item]) -> None:
+        metas = [item.meta for item in batch if item.meta is not None]
+        if metas:
+            try:
+                await self.backend.astore_many(metas)
+            except Exception as exc:  # keep the messages: they will be redelivered
+                logger.error("Storing %d results failed: %r; their messages stay unacked",
+                             len(metas), exc)
+                return
+        acks = [item.delivery for item in batch if item.delivery is not None
+                and item.action == "ack"]
+        requeues = [item.delivery for item in batch if item.delivery is not None
+                    and item.action == "requeue"]
+        try:
+            if acks:
+                await self.transport.ack(acks)
+            if requeues:
+                await self.transport.requeue(requeues, count=True)
+        except Exception as exc:
+            logger.error("Acking %d messages failed: %r; they will be redelivered",
+                         len(acks) + len(requeues), exc)
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far has been written."""
+        if self._task is None:
+            return
+        await self._idle.wait()
+
+    async def close(self) -> None:
+        """Write what is queued and stop."""
+        if self._task is None:
+            return
+        self._closing = True
+        self._wake.set()
+        await self._task
+        self._task = None

@@ -1,0 +1,318 @@
+"""Worker: reads its options, prints the banner, runs consumers in-process or in prefork children."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import platform
+import signal
+import socket
+import sys
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING, Any
+
+from celeriac import signals, states
+from celeriac.exceptions import ImproperlyConfigured, TimeLimitExceeded, WorkerLostError
+from celeriac.pools.prefork import ChildProcess, ProcessPool
+from celeriac.transports.base import Delivery
+from celeriac.utils.log import setup_logging
+from celeriac.worker.consumer import Consumer, ConsumerConfig
+
+if TYPE_CHECKING:
+    from celeriac.app.base import Celery
+
+__all__ = ["Worker", "WorkerOptions", "expand_hostname"]
+
+logger = logging.getLogger("celeriac.worker")
+
+POOLS = ("prefork", "threads", "solo")
+
+
+def expand_hostname(template: str | None) -> str:
+    """Expand ``%h`` (host), ``%n`` (host name part) and ``%d`` (domain) in a node name."""
+    host = socket.gethostname()
+    name, _, domain = host.partition(".")
+    if not template:
+        return f"celery@{host}"
+    value = template.replace("%h", host).replace("%n", name).replace("%d", domain)
+    return value.replace("%%", "%")
+
+
+@dataclass(slots=True)
+class WorkerOptions:
+    """The worker's command-line options (Celery's flags), with Celery's defaults."""
+
+    hostname: str | None = None
+    queues: list[str] = field(default_factory=list)
+    exclude_queues: list[str] = field(default_factory=list)
+    concurrency: int | None = None
+    pool: str = "prefork"
+    loglevel: str = "WARNING"
+    logfile: str | None = None
+    pidfile: str | None = None
+    prefetch_multiplier: int | None = None
+    max_tasks_per_child: int | None = None
+    max_memory_per_child: int | None = None
+    time_limit: float | None = None
+    soft_time_limit: float | None = None
+    send_events: bool = False
+    without_heartbeat: bool = False
+    burst: bool = False
+    quiet: bool = False
+    async_slots: int | None = None
+
+
+class Worker:
+    """A celeriac worker node: ``Worker(app, WorkerOptions(...)).start()`` blocks until shut down.
+
+    ``-P prefork`` forks ``concurrency`` children, each a complete consumer with one
+    thread for sync tasks; ``threads`` runs one consumer with ``concurrency`` threads;
+    ``solo`` one consumer with one thread. ``async def`` tasks always run on the
+    consumer's event loop.
+    """
+
+    def __init__(self, app: Celery, options: WorkerOptions | None = None) -> None:
+        self.app = app
+        self.options = options or WorkerOptions()
+        opts = self.options
+        conf = app.conf
+        self.hostname = expand_hostname(opts.hostname)
+        self.pool_name = opts.pool
+        if self.pool_name not in POOLS:
+            raise ImproperlyConfigured(
+                f"unknown pool {opts.pool!r}: choose one of {', '.join(POOLS)}")
+        self.concurrency = opts.concurrency or conf.worker_concurrency or os.cpu_count() or 1
+        if opts.time_limit is not None:
+            conf.task_time_limit = opts.time_limit
+        if opts.soft_time_limit is not None:
+            conf.task_soft_time_limit = opts.soft_time_limit
+        if self.pool_name == "prefork" and not app.transport.crosses_processes:
+            logger.warning("Broker %s lives in one process: using the threads pool instead "
+                           "of prefork", app.broker_url)
+            self.pool_name = "threads"
+        self.queues = self._queues()
+        self._consumer: Consumer | None = None
+        self._pool: ProcessPool | None = None
+        self._signals_seen = 0
+
+    def _queues(self) -> list[str]:
+        conf = self.app.conf
+        queues = list(self.options.queues)
+        if not queues:
+            declared = conf.task_queues or []
+            names = [getattr(q, "name", q.get("name") if isinstance(q, dict) else q)
+                     for q in declared]
+            queues = [str(name) for name in names] or [conf.task_default_queue]
+        queues = [q for q in queues if q not in self.options.exclude_queues]
+        if not queues:
+            raise ImproperlyConfigured("no queues left to consume after -X/--exclude-queues")
+        return queues
+
+    # -- reporting -------------------------------------------------------------------
+    def banner(self) -> str:
+        """The start-up banner: transport, backend, concurrency, queues and tasks."""
+        from celeriac import __version__
+
+        tasks = sorted(self.app.tasks.regular())
+        lines = [
+            f" -------------- {self.hostname} v{__version__} (celeriac)",
+            f"--- ***** ----- {platform.platform()} {self.app.now():%Y-%m-%d %H:%M:%S}",
+            "-- ******* ---- ",
+            "- *** --- * --- ",
+            "- ** ---------- [config]",
+            f"- ** ---------- .> app:         {self.app.main or '__main__'}:{id(self.app):#x}",
+            f"- ** ---------- .> transport:   {_mask(self.app.broker_url)}",
+            f"- ** ---------- .> results:     {_mask(self.app.result_backend_url)}",
+            f"- *** --- * --- .> concurrency: {self.concurrency} ({self.pool_name})",
+            f"-- ******* ---- .> task events: {'ON' if self.options.send_events else 'OFF'}",
+            "--- ***** ----- ",
+            " -------------- [queues]",
+            *(f"                .> {queue:<16} exchange={queue}(direct) key={queue}"
+              for queue in self.queues),
+            "",
+            "[tasks]",
+            *(f"  . {name}" for name in tasks),
+            "",
+        ]
+        return "\n".join(lines)
+
+    # -- running -----------------------------------------------------------------------
+    def start(self) -> int:
+        """Run the worker until it is shut down; return the exit code."""
+        opts = self.options
+        setup_logging(opts.loglevel, opts.logfile, "MainProcess")
+        self.app.finalize()
+        self._write_pidfile()
+        signals.celeryd_init.send(sender=self.hostname, instance=self, conf=self.app.conf)
+        if not opts.quiet:
+            print(self.banner(), flush=True)
+        signals.celeryd_after_setup.send(sender=self.hostname, instance=self,
+                                         conf=self.app.conf)
+        signals.worker_init.send(sender=self)
+        try:
+            if self.pool_name == "prefork":
+                return self._run_prefork()
+            return self._run_in_process()
+        finally:
+            signals.worker_shutdown.send(sender=self)
+            self._remove_pidfile()
+
+    def consumer_config(self, concurrency: int) -> ConsumerConfig:
+        """The consumer settings for one process of this worker."""
+        conf = self.app.conf
+        opts = self.options
+        return ConsumerConfig(
+            queues=self.queues, hostname=self.hostname, concurrency=concurrency,
+            async_slots=opts.async_slots or conf.worker_async_slots,
+            prefetch_multiplier=opts.prefetch_multiplier or conf.worker_prefetch_multiplier,
+            max_tasks=opts.max_tasks_per_child or conf.worker_max_tasks_per_child,
+            max_memory_kb=opts.max_memory_per_child or conf.worker_max_memory_per_child,
+            burst=opts.burst,
+        )
+
+    def _run_in_process(self) -> int:
+        concurrency = 1 if self.pool_name == "solo" else self.concurrency
+        consumer = Consumer(self.app, self.consumer_config(concurrency))
+        self._consumer = consumer
+
+        async def main() -> int:
+            loop = asyncio.get_running_loop()
+            loop.add_signal_handler(signal.SIGTERM, self._on_stop_signal, signal.SIGTERM)
+            loop.add_signal_handler(signal.SIGINT, self._on_stop_signal, signal.SIGINT)
+            loop.add_signal_handler(signal.SIGQUIT, self._on_stop_signal, signal.SIGQUIT)
+            runner = loop.create_task(consumer.run())
+            await consumer.wait_started()
+            logger.info("%s ready.", self.hostname)
+            signals.worker_ready.send(sender=self)
+            return await runner
+
+        return _run_loop(main())
+
+    def _on_stop_signal(self, signum: int) -> None:
+        self._signals_seen += 1
+        cold = signum == signal.SIGQUIT or self._signals_seen > 1
+        kind = "cold" if cold else "warm"
+        logger.warning("worker: %s shutdown (%s)", kind.capitalize(), signal.Signals(signum).name)
+        signals.worker_shutting_down.send(sender=self.hostname, sig=signum, how=kind,
+                                          exitcode=0)
+        if self._consumer is not None:
+            self._consumer.stop(cold=cold)
+        if self._pool is not None:
+            self._pool.stop(cold=cold)
+
+    def _run_prefork(self) -> int:
+        pool = ProcessPool(self.concurrency, self._child_main, self._on_child_lost)
+        self._pool = pool
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+            signal.signal(signum, lambda number, _frame: self._on_stop_signal(number))
+        self.app.close()  # never hand an open connection to the children
+        pool.start()
+        logger.info("%s ready.", self.hostname)
+        signals.worker_ready.send(sender=self)
+        pool.run()
+        return 0
+
+    def _child_main(self, index: int, conn: Connection) -> int:
+        setup_logging(self.options.loglevel, self.options.logfile, f"ForkPoolWorker-{index}")
+        config = self.consumer_config(1)
+        config.hard_limit_exits = True
+
+        def report(event: str, payload: dict[str, Any]) -> None:
+            try:
+                conn.send((event, payload))
+            except OSError:
+                pass
+
+        config.report = report
+        consumer = Consumer(self.app, config)
+
+        async def main() -> int:
+            loop = asyncio.get_running_loop()
+            loop.add_signal_handler(signal.SIGTERM, consumer.stop)
+            loop.add_signal_handler(signal.SIGQUIT, consumer.stop, True)
+            runner = loop.create_task(consumer.run())
+            await consumer.wait_started()
+            report("ready", {"consumer_id": consumer.transport.consumer_id, "pid": os.getpid()})
+            return await runner
+
+        code = _run_loop(main())
+        sys.stdout.flush()
+        sys.stderr.flush()
+        return code
+
+    def _on_child_lost(self, child: ChildProcess, reason: str) -> None:
+        """A child died with tasks running: redeliver them, or fail them as Celery would."""
+        transport = self.app.transport
+        lost: list[Delivery] = []
+        for task in child.running.values():
+            hard_limit = child.killed_for is not None and "time limit" in child.killed_for
+            if not hard_limit and task["acks_late"] and task["reject_on_worker_lost"]:
+                logger.warning("Task %s[%s] will run again: worker process lost (%s)",
+                               task["name"], task["id"], reason)
+                continue
+            error: Exception = (TimeLimitExceeded(task["hard_limit"]) if hard_limit else
+                                WorkerLostError(f"Worker exited prematurely: {reason}."))
+            logger.error("Task %s[%s] failed: %r", task["name"], task["id"], error)
+            self.app.store_state(task["id"], states.FAILURE, error)
+            lost.append(Delivery(message=None, queue=task["queue"], tag=task["tag"]))
+        consumer_id = child.info.get("consumer_id")
+
+        async def settle() -> None:
+            if lost:
+                await transport.ack(lost)
+            if consumer_id:
+                await transport.recover(str(consumer_id))
+
+        try:
+            asyncio.run(settle())
+        except Exception as exc:
+            logger.error("Recovering messages of %s failed: %r (they return after the "
+                         "visibility timeout)", child.name, exc)
+
+    # -- pidfile -------------------------------------------------------------------------
+    def _write_pidfile(self) -> None:
+        path = self.options.pidfile
+        if not path:
+            return
+        if os.path.exists(path):
+            try:
+                old = int(open(path).read().strip() or 0)
+                os.kill(old, 0)
+            except (ValueError, ProcessLookupError, PermissionError):
+                os.unlink(path)
+            else:
+                raise ImproperlyConfigured(f"pidfile {path} names a running process ({old})")
+        with open(path, "w") as handle:
+            handle.write(f"{os.getpid()}\n")
+
+    def _remove_pidfile(self) -> None:
+        path = self.options.pidfile
+        if path and os.path.exists(path):
+            try:
+                if int(open(path).read().strip() or 0) == os.getpid():
+                    os.unlink(path)
+            except (OSError, ValueError):
+                pass
+
+
+def _run_loop(coro: Any) -> int:
+    try:
+        import uvloop
+
+        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:
+        runner = asyncio.Runner()
+    with runner:
+        return int(runner.run(coro))
+
+
+def _mask(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":**@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
