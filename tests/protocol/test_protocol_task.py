@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from celeriac.exceptions import ContentDisallowed, DecodeError, InvalidTaskError
+from celeriac.exceptions import ContentDisallowed, DecodeError, EncodeError, InvalidTaskError
 from celeriac.protocol.envelope import dumps_envelope, loads_envelope
 from celeriac.protocol.message import Message
 from celeriac.protocol.serializers import dumps, json_dumps, loads
@@ -226,6 +226,15 @@ def test_naive_eta_means_utc_and_aware_keeps_its_offset() -> None:
     paris = dt.timezone(dt.timedelta(hours=1))
     aware = build_task_message("t", "i", eta=dt.datetime(2026, 1, 1, 13, 0, tzinfo=paris))
     assert aware.headers["eta"] == "2026-01-01T13:00:00+01:00"
+
+
+def test_iso_strings_are_checked_and_naive_ones_get_utc() -> None:
+    kept = build_task_message("t", "i", eta="2026-01-01T12:00:00.5+01:00")
+    assert kept.headers["eta"] == "2026-01-01T12:00:00.5+01:00"
+    naive = build_task_message("t", "i", expires="2026-01-01T12:00:00", now=NOW)
+    assert naive.headers["expires"] == "2026-01-01T12:00:00+00:00"
+    with pytest.raises(EncodeError, match="eta"):
+        build_task_message("t", "i", eta="soon")
 
 
 def test_countdown_and_expires_in_seconds() -> None:

@@ -16,6 +16,7 @@ __all__ = [
     "EXCEPTION_STATES",
     "FAILURE",
     "PENDING",
+    "PROPAGATE_STATES",
     "READY_STATES",
     "RECEIVED",
     "REJECTED",
@@ -23,6 +24,7 @@ __all__ = [
     "REVOKED",
     "STARTED",
     "SUCCESS",
+    "UNREADY_STATES",
     "build_meta",
     "decode_exception",
     "encode_exception",
@@ -44,8 +46,11 @@ REVOKED = "REVOKED"
 REJECTED = "REJECTED"
 RETRY = "RETRY"
 READY_STATES = frozenset({SUCCESS, FAILURE, REVOKED})
+UNREADY_STATES = frozenset({PENDING, RECEIVED, STARTED, REJECTED, RETRY})
 #: States whose ``result`` is an encoded exception.
 EXCEPTION_STATES = frozenset({RETRY, FAILURE, REVOKED})
+#: States whose exception ``AsyncResult.get()`` re-raises.
+PROPAGATE_STATES = frozenset({FAILURE, REVOKED})
 
 #: Keys ``result_extended`` adds, in Celery's order.
 _EXTENDED_KEYS = ("name", "args", "kwargs", "worker", "retries", "queue")

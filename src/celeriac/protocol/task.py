@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from celeriac.exceptions import InvalidTaskError
+from celeriac.exceptions import EncodeError, InvalidTaskError
 from celeriac.protocol.compression import compress, decompress
 from celeriac.protocol.message import Message
 from celeriac.protocol.serializers import dumps, loads
@@ -231,10 +231,20 @@ def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=_UTC)
 
 
-def _when(value: dt.datetime | str | float | None, now: dt.datetime) -> str | None:
-    """Render an eta/expires option as Celery's ISO header (a number = seconds from now)."""
-    if value is None or isinstance(value, str):
-        return value
+def _when(value: dt.datetime | str | float | None, now: dt.datetime, what: str) -> str | None:
+    """Render an eta/expires option as Celery's ISO header (a number = seconds from now).
+
+    An ISO string with an offset is sent as is (a retry re-sends the original text); a naive
+    one gets ``+00:00``, because Celery workers read naive times in their local timezone.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            parsed = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise EncodeError(f"task {what} is not an ISO 8601 datetime: {value!r}")
+        return value if parsed.tzinfo is not None else parsed.replace(tzinfo=_UTC).isoformat()
     if isinstance(value, dt.datetime):
         return _aware(value).isoformat()
     return (now + dt.timedelta(seconds=value)).isoformat()
@@ -245,9 +255,14 @@ def _expiration(value: dt.datetime | str | float, now: dt.datetime) -> str:
     if isinstance(value, int | float):
         seconds = float(value)
     else:
-        when = _aware(value) if isinstance(value, dt.datetime) else _parse_when(value, "expires")
-        seconds = (when - now).total_seconds() if when is not None else 0.0
+        when = _aware(value) if isinstance(value, dt.datetime) else _parse_iso_utc(value)
+        seconds = (when - now).total_seconds()
     return str(int(max(seconds, 0.0) * 1000))
+
+
+def _parse_iso_utc(value: str) -> dt.datetime:
+    parsed = dt.datetime.fromisoformat(value)  # already validated by _when
+    return _aware(parsed)
 
 
 def build_task_message(
@@ -332,7 +347,8 @@ def build_task_message(
 
     Raises:
         TypeError: ``args`` is not a list or tuple, or ``kwargs`` is not a mapping.
-        EncodeError: the body cannot be serialized or compressed.
+        EncodeError: the body cannot be serialized or compressed, or an ``eta``/``expires``
+            string is not ISO 8601.
     """
     args = () if args is None else args
     kwargs = {} if kwargs is None else kwargs
@@ -415,8 +431,8 @@ def _assemble(
         "task": name,
         "id": task_id,
         "shadow": shadow,
-        "eta": _when(eta, now),
-        "expires": _when(expires, now),
+        "eta": _when(eta, now, "eta"),
+        "expires": _when(expires, now, "expires"),
         "group": group_id,
         "group_index": group_index,
         "retries": retries,
