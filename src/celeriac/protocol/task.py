@@ -573,7 +573,11 @@ def decode_task_message(message: Message, *, accept: Collection[str] | None = No
             f"(protocol 1); header keys: {sorted(headers)}"
         )
     if not isinstance(payload, list | tuple) or len(payload) != 3:
-        got = f"{len(payload)} items" if isinstance(payload, list | tuple) else type(payload)
+        got = (
+            f"{len(payload)} items"
+            if isinstance(payload, list | tuple)
+            else f"type {type(payload).__name__}"
+        )
         raise InvalidTaskError(
             f"task message body must be a 3-item list [args, kwargs, embed], got {got}"
         )
@@ -653,6 +657,7 @@ def _make_call(
         argsrepr = argsrepr or saferepr(tuple(args))
         kwargsrepr = kwargsrepr or saferepr(kwargs)
     stamps = fields.get("stamps")
+    stamped_headers = fields.get("stamped_headers")
     ignore_result = fields.get("ignore_result")
     return TaskCall(
         id=task_id,
@@ -684,7 +689,7 @@ def _make_call(
         replaced_task_nesting=_int(
             fields.get("replaced_task_nesting"), 0, "replaced_task_nesting", task_id
         ),
-        stamped_headers=fields.get("stamped_headers") or None,
+        stamped_headers=stamped_headers if isinstance(stamped_headers, list) else None,
         stamps=stamps if isinstance(stamps, dict) else {},
         headers=dict(message.headers),
         properties=dict(properties),
