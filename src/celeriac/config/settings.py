@@ -911,7 +911,8 @@ CELERY_DEFAULTS: dict[str, Any] = {
 }
 
 #: Every name difflib may suggest, lowercased -> the name as spelled.
-_SUGGESTABLE: dict[str, str] = {name.lower(): name for name in (*SETTINGS, *OLD_NAMES)}
+#: (New names win where an old name is just the new one in uppercase.)
+_SUGGESTABLE: dict[str, str] = {name.lower(): name for name in (*OLD_NAMES, *SETTINGS)}
 
 _SECRET_KEY = re.compile(r"pass|secret|token|api_?key|access_key|signature", re.IGNORECASE)
 _URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s;]*:)[^@\s;]*(?=@)", re.I)
@@ -958,7 +959,11 @@ def _suggest(key: str) -> str | None:
     if upper.startswith("CELERY_") and upper[7:].lower() in SETTINGS:
         return upper[7:].lower()
     matches = difflib.get_close_matches(key.lower(), _SUGGESTABLE, n=1, cutoff=0.7)
-    return _SUGGESTABLE[matches[0]] if matches else None
+    if not matches:
+        return None
+    match = _SUGGESTABLE[matches[0]]
+    # Suggest an old name only to someone writing old (uppercase) names.
+    return match if key.isupper() else OLD_NAMES.get(match, match)
 
 
 def _unknown_message(key: str) -> str:
