@@ -9,7 +9,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, TypeVar, overload
 
@@ -17,7 +17,7 @@ from celeriac import states
 from celeriac.app import context
 from celeriac.app.registry import TaskRegistry, find_related_modules
 from celeriac.app.routing import resolve_route
-from celeriac.app.task import Task
+from celeriac.app.task import Task as BaseTask
 from celeriac.backends.base import Backend, BackendOptions
 from celeriac.backends.registry import create_backend
 from celeriac.config.loader import settings_from_envvar, settings_from_object
@@ -79,7 +79,7 @@ class Celery:
     """
 
     #: The base class of tasks made with ``@app.task`` (replace with ``task_cls=``).
-    Task: type[Task[Any, Any]] = Task
+    Task: type[BaseTask[Any, Any]] = BaseTask
 
     def __init__(
         self,
@@ -89,7 +89,7 @@ class Celery:
         include: Iterable[str] | None = None,
         *,
         set_as_current: bool = True,
-        task_cls: type[Task[Any, Any]] | str | None = None,
+        task_cls: type[BaseTask[Any, Any]] | str | None = None,
         config_source: Any = None,
         namespace: str | None = None,
         **settings: Any,
@@ -107,8 +107,8 @@ class Celery:
         if isinstance(task_cls, str):
             from celeriac.utils.imports import import_from_string
 
-            task_cls = import_from_string(task_cls)
-        if task_cls is not None:
+            self.Task = import_from_string(task_cls)
+        elif task_cls is not None:
             self.Task = task_cls
         if config_source is not None:
             self.config_from_object(config_source, namespace=namespace)
@@ -288,12 +288,15 @@ class Celery:
 
     # -- tasks -----------------------------------------------------------------------
     @overload
-    def task(self, fun: Callable[P, R], /) -> Task[P, R]: ...
+    def task(self, fun: Callable[P, Coroutine[Any, Any, R]], /) -> BaseTask[P, R]: ...
 
     @overload
-    def task(self, *, bind: bool = ..., base: type[Task[Any, Any]] | None = ...,
+    def task(self, fun: Callable[P, R], /) -> BaseTask[P, R]: ...
+
+    @overload
+    def task(self, *, bind: bool = ..., base: type[BaseTask[Any, Any]] | None = ...,
              name: str | None = ..., **options: Any) -> Callable[[Callable[..., Any]],
-                                                                  Task[Any, Any]]: ...
+                                                                  BaseTask[Any, Any]]: ...
 
     def task(self, *args: Any, **options: Any) -> Any:
         """Register a function as a task: ``@app.task`` or ``@app.task(name=..., bind=True)``.
@@ -305,12 +308,12 @@ class Celery:
         if args:
             raise TypeError("app.task() takes a function or keyword options only")
 
-        def decorator(fun: Callable[..., Any]) -> Task[Any, Any]:
+        def decorator(fun: Callable[..., Any]) -> BaseTask[Any, Any]:
             return self._create_task(fun, options)
 
         return decorator
 
-    def _create_task(self, fun: Callable[..., Any], options: dict[str, Any]) -> Task[Any, Any]:
+    def _create_task(self, fun: Callable[..., Any], options: dict[str, Any]) -> BaseTask[Any, Any]:
         options = dict(options)
         base = options.pop("base", None) or self.Task
         options.pop("shared", None)
@@ -324,7 +327,9 @@ class Celery:
         self.tasks.register(task)
         return task
 
-    def register_task(self, task: Task[Any, Any] | type[Task[Any, Any]], **options: Any) -> Any:
+    def register_task(
+        self, task: BaseTask[Any, Any] | type[BaseTask[Any, Any]], **options: Any
+    ) -> Any:
         """Register a class-based task (an instance or a Task subclass with ``run``)."""
         instance = task() if isinstance(task, type) else task
         instance.app = self
@@ -345,7 +350,7 @@ class Celery:
         return f"gen{os.getpid()}@{socket.gethostname()}"
 
     def _route(self, name: str, args: Any, kwargs: Any, options: dict[str, Any],
-               task: Task[Any, Any] | None) -> tuple[str, str, str]:
+               task: BaseTask[Any, Any] | None) -> tuple[str, str, str]:
         route = resolve_route(self.conf.task_routes, name, args, kwargs, options, task)
         queue = options.get("queue") or route.get("queue") or (task.queue if task else None) \
             or self.conf.task_default_queue
@@ -364,7 +369,7 @@ class Celery:
         args: Sequence[Any] | None = None,
         kwargs: dict[str, Any] | None = None,
         *,
-        task_type: Task[Any, Any] | None = None,
+        task_type: BaseTask[Any, Any] | None = None,
         **options: Any,
     ) -> tuple[Message, str, float | None]:
         """Build the protocol-v2 message for a call; return ``(message, queue, eta_epoch)``.
@@ -437,7 +442,7 @@ class Celery:
         args: Sequence[Any] | None = None,
         kwargs: dict[str, Any] | None = None,
         *,
-        task_type: Task[Any, Any] | None = None,
+        task_type: BaseTask[Any, Any] | None = None,
         **options: Any,
     ) -> Any:
         """Send a task by name (the task need not be registered in this process).
@@ -461,7 +466,7 @@ class Celery:
         args: Sequence[Any] | None = None,
         kwargs: dict[str, Any] | None = None,
         *,
-        task_type: Task[Any, Any] | None = None,
+        task_type: BaseTask[Any, Any] | None = None,
         **options: Any,
     ) -> Any:
         """Async twin of :meth:`send_task`."""
@@ -477,7 +482,7 @@ class Celery:
         from celeriac.results.result import AsyncResult
 
         parent_id = message.headers.get("parent_id")
-        parent = AsyncResult(parent_id, app=self) if parent_id else None
+        parent: AsyncResult[Any] | None = AsyncResult(parent_id, app=self) if parent_id else None
         return AsyncResult(message.headers["id"], app=self, task_name=name, parent=parent)
 
     def _publish_with_retry(
@@ -502,13 +507,13 @@ class Celery:
                                float(policy.get("interval_max", 0.2)))
 
     # -- results ---------------------------------------------------------------------
-    def AsyncResult(self, task_id: str, **kwargs: Any) -> Any:  # noqa: N802 - Celery's name
+    def AsyncResult(self, task_id: str, **kwargs: Any) -> Any:
         """A result handle for a task id."""
         from celeriac.results.result import AsyncResult
 
         return AsyncResult(task_id, app=self, **kwargs)
 
-    def GroupResult(self, group_id: str, results: Any = None, **kwargs: Any) -> Any:  # noqa: N802
+    def GroupResult(self, group_id: str, results: Any = None, **kwargs: Any) -> Any:
         """A group result handle."""
         from celeriac.results.result import GroupResult
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar, overload
 
 from celeriac.app.builtins import shared_task_register
@@ -12,6 +12,10 @@ __all__ = ["shared_task"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+@overload
+def shared_task(fun: Callable[P, Coroutine[Any, Any, R]], /) -> Task[P, R]: ...
 
 
 @overload

@@ -309,7 +309,7 @@ class Task(Generic[P, R]):
 
         return Signature(self.name, args, kwargs, immutable=True, app=self.app)
 
-    def AsyncResult(self, task_id: str, **kwargs: Any) -> AsyncResult[R]:  # noqa: N802
+    def AsyncResult(self, task_id: str, **kwargs: Any) -> AsyncResult[R]:
         """The result handle of one of this task's executions."""
         from celeriac.results.result import AsyncResult
 
@@ -362,9 +362,10 @@ class Task(Generic[P, R]):
     def retry_delay_for(self, retries: int) -> float:
         """Seconds to wait before the next automatic retry (``retry_backoff`` and jitter)."""
         if not self.retry_backoff:
-            return float(self.retry_kwargs.get("countdown", self.default_retry_delay))
+            countdown: Any = self.retry_kwargs.get("countdown", self.default_retry_delay)
+            return float(countdown)
         factor = 1.0 if self.retry_backoff is True else float(self.retry_backoff)
-        delay = min(factor * (2**retries), float(self.retry_backoff_max))
+        delay: float = min(factor * (2.0**retries), float(self.retry_backoff_max))
         if self.retry_jitter:
             delay = random.uniform(0, delay)
         return delay

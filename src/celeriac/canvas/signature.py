@@ -150,7 +150,8 @@ class Signature(dict[str, Any]):
         task_id = self["options"].get("task_id") or _id or str(uuid.uuid4())
         self["options"]["task_id"] = task_id
         self["options"].update(options)
-        return self.app.AsyncResult(task_id, task_name=self.task)  # type: ignore[no-any-return]
+        result: AsyncResult[Any] = self.app.AsyncResult(task_id, task_name=self.task)
+        return result
 
     def link(self, callback: Signature) -> Signature:
         """Apply ``callback`` with this task's result when it succeeds."""
@@ -214,7 +215,7 @@ def maybe_signature(value: Any, app: Celery | None = None) -> Signature | None:
     return Signature.from_dict(value, app=app)
 
 
-class group(Signature):  # noqa: N801 - Celery's name
+class group(Signature):
     """Run several signatures in parallel; returns a :class:`GroupResult`.
 
     ``group(add.s(i, i) for i in range(10))().get()``
@@ -272,6 +273,6 @@ class group(Signature):  # noqa: N801 - Celery's name
         return GroupResult(group_id, [member.apply(args, kwargs, **options)
                                       for member in self.tasks], app=self.app)
 
-    def __call__(self, *args: Any, **options: Any) -> GroupResult[Any]:  # type: ignore[override]
+    def __call__(self, *args: Any, **options: Any) -> GroupResult[Any]:
         """``group(...)()`` sends the group."""
         return self.apply_async(args, **options)

@@ -1,4 +1,4 @@
-"""pytest plugin with Celery's fixture names: ``celery_app``, ``celery_worker``, ``celery_config``."""
+"""pytest plugin with Celery's fixture names (``celery_app``, ``celery_worker``, …)."""
 
 from __future__ import annotations
 

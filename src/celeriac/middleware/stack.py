@@ -33,7 +33,10 @@ class MiddlewareStack:
 
     def _index(self) -> None:
         self._by_hook = {
-            hook: [m for m in self._items if getattr(type(m), hook) is not getattr(Middleware, hook)]
+            hook: [
+                m for m in self._items
+                if getattr(type(m), hook) is not getattr(Middleware, hook)
+            ]
             for hook in _HOOKS
         }
 

@@ -128,11 +128,12 @@ class ProcessPool:
             ready = wait(list(conns), timeout)
         except InterruptedError:
             return
-        for conn in ready:
-            child = conns[conn]  # type: ignore[index]
+        for ready_conn in ready:
+            child = conns[ready_conn]  # type: ignore[index]
+            conn = child.conn
             try:
-                while conn.poll():  # type: ignore[union-attr]
-                    event, payload = conn.recv()  # type: ignore[union-attr]
+                while conn.poll():
+                    event, payload = conn.recv()
                     self._on_report(child, event, payload)
             except (EOFError, OSError):
                 continue

@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 def raise_in_thread(thread_id: int, exc_type: type[BaseException]) -> bool:
     """Raise ``exc_type`` asynchronously in a thread (takes effect at its next bytecode)."""
-    affected = ctypes.pythonapi.PyThreadState_SetAsyncExc(
+    affected: int = ctypes.pythonapi.PyThreadState_SetAsyncExc(
         ctypes.c_ulong(thread_id), ctypes.py_object(exc_type)
     )
     if affected > 1:  # undo: should never happen with a valid id

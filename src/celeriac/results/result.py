@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from celeriac import states
 from celeriac.app import context
-from celeriac.exceptions import SyncInAsyncContextError, TaskRevokedError, TimeoutError
+from celeriac.exceptions import SyncInAsyncContextError, TaskRevokedError
 from celeriac.protocol import results as result_protocol
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ class AsyncResult(Generic[R]):
     """
 
     def __init__(
-        self, id: str, backend: Any = None, task_name: str | None = None,  # noqa: A002
+        self, id: str, backend: Any = None, task_name: str | None = None,
         app: Celery | None = None, parent: AsyncResult[Any] | None = None,
     ) -> None:
         self.id = id
@@ -245,7 +245,7 @@ class AsyncResult(Generic[R]):
 class EagerResult(AsyncResult[R]):
     """The result of a task run eagerly (``apply()``): already known, nothing stored."""
 
-    def __init__(self, id: str, ret_value: Any, state: str, traceback: str | None = None,  # noqa: A002
+    def __init__(self, id: str, ret_value: Any, state: str, traceback: str | None = None,
                  name: str | None = None) -> None:
         self.id = id
         self.task_name = name
@@ -258,7 +258,7 @@ class EagerResult(AsyncResult[R]):
                       "children": [], "date_done": None, "task_id": id}
 
     @property
-    def app(self) -> Any:  # type: ignore[override]
+    def app(self) -> Any:
         return context.get_current_app()
 
     @app.setter
@@ -370,7 +370,7 @@ class ResultSet(Generic[R]):
 class GroupResult(ResultSet[R]):
     """The results of a group, with the group's id."""
 
-    def __init__(self, id: str | None = None, results: Iterable[AsyncResult[R]] | None = None,  # noqa: A002
+    def __init__(self, id: str | None = None, results: Iterable[AsyncResult[R]] | None = None,
                  parent: AsyncResult[Any] | None = None, app: Celery | None = None,
                  **kwargs: Any) -> None:
         super().__init__(results, app=app)
@@ -399,7 +399,7 @@ class GroupResult(ResultSet[R]):
         (backend or self.app.backend).forget_group(str(self.id))
 
     @classmethod
-    def restore(cls, id: str, backend: Any = None,  # noqa: A002
+    def restore(cls, id: str, backend: Any = None,
                 app: Celery | None = None) -> GroupResult[Any] | None:
         """Load a saved group by id (``None`` when not saved)."""
         app = app or context.get_current_app()

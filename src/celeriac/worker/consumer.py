@@ -168,7 +168,7 @@ class Consumer:
             await asyncio.sleep(0)
 
     async def _shutdown(self) -> None:
-        started = [job for job in self._jobs]
+        started = list(self._jobs)
         if self._cold:
             for task in started:
                 task.cancel()
@@ -354,7 +354,8 @@ class Consumer:
         future = self._runner.submit(lambda: call_sync(job.task, job.request), label=job.label,
                                      soft_limit=soft)
         if not hard:
-            return await future
+            outcome: Outcome = await future
+            return outcome
         try:
             return await asyncio.wait_for(asyncio.shield(future), hard)
         except TimeoutError:

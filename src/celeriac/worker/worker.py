@@ -1,4 +1,4 @@
-"""Worker: reads its options, prints the banner, runs consumers in-process or in prefork children."""
+"""Worker: reads its options, prints the banner, runs consumers in-process or in prefork."""
 
 from __future__ import annotations
 
@@ -278,7 +278,8 @@ class Worker:
             return
         if os.path.exists(path):
             try:
-                old = int(open(path).read().strip() or 0)
+                with open(path) as handle:
+                    old = int(handle.read().strip() or 0)
                 os.kill(old, 0)
             except (ValueError, ProcessLookupError, PermissionError):
                 os.unlink(path)
@@ -291,7 +292,9 @@ class Worker:
         path = self.options.pidfile
         if path and os.path.exists(path):
             try:
-                if int(open(path).read().strip() or 0) == os.getpid():
+                with open(path) as handle:
+                    mine = int(handle.read().strip() or 0) == os.getpid()
+                if mine:
                     os.unlink(path)
             except (OSError, ValueError):
                 pass
@@ -299,7 +302,7 @@ class Worker:
 
 def _run_loop(coro: Any) -> int:
     try:
-        import uvloop
+        import uvloop  # type: ignore[import-not-found,unused-ignore]
 
         runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
     except ImportError:
