@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from celeriac.app.base import Celery
 from celeriac.app.context import get_current_app, get_current_task
@@ -10,6 +10,7 @@ from celeriac.app.shared import shared_task
 from celeriac.app.task import Task
 from celeriac.canvas.signature import Signature, group, maybe_signature, signature
 from celeriac.results.result import AsyncResult, EagerResult, GroupResult, ResultSet
+from celeriac.utils.proxy import Proxy
 
 __version__ = "0.1.0"
 VERSION = (0, 1, 0)
@@ -43,10 +44,8 @@ def uuid() -> str:
     return str(_uuid.uuid4())
 
 
-def __getattr__(name: str) -> Any:
-    # current_app / current_task are resolved on access, like Celery's proxies.
-    if name == "current_app":
-        return get_current_app()
-    if name == "current_task":
-        return get_current_task()
-    raise AttributeError(f"module 'celeriac' has no attribute {name!r}")
+#: The current app, resolved at each use (Celery's ``current_app`` proxy).
+current_app: Celery = cast(Celery, Proxy(get_current_app))
+#: The task running in this context, or a proxy to ``None`` outside tasks.
+current_task: Task[Any, Any] = cast("Task[Any, Any]", Proxy(get_current_task))
+

@@ -59,6 +59,8 @@ class ConsumerConfig:
         burst: stop once the queues are empty and nothing runs (tests).
         hard_limit_exits: a hard time limit ends this process (prefork children).
         report: called with ``(event, payload)`` for the supervising parent.
+        rate_share: how many processes share this worker's rate limits (a prefork
+            child enforces ``rate / rate_share`` so the node keeps the configured rate).
     """
 
     queues: list[str]
@@ -71,6 +73,7 @@ class ConsumerConfig:
     burst: bool = False
     hard_limit_exits: bool = False
     report: Callable[[str, dict[str, Any]], None] | None = None
+    rate_share: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -258,7 +261,8 @@ class Consumer:
             return None
         limiter = self._limiters.get(job.task.name)
         if limiter is None:
-            limiter = self._limiters[job.task.name] = RateLimiter(parse_rate(rate))
+            share = max(1, self.config.rate_share)
+            limiter = self._limiters[job.task.name] = RateLimiter(parse_rate(rate) / share)
         return limiter
 
     async def _wait_until_due(self, job: Job) -> None:

@@ -218,6 +218,7 @@ class Worker:
         setup_logging(self.options.loglevel, self.options.logfile, f"ForkPoolWorker-{index}")
         config = self.consumer_config(1)
         config.hard_limit_exits = True
+        config.rate_share = self.concurrency
 
         def report(event: str, payload: dict[str, Any]) -> None:
             try:
