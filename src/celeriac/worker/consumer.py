@@ -103,6 +103,7 @@ class Consumer:
         self.exit_code = 0
         self._held: dict[str, Delivery] = {}
         self._jobs: set[asyncio.Task[None]] = set()
+        self._waiting_jobs: dict[asyncio.Task[None], Job] = {}
         self._sync_inflight = 0
         self._async_inflight = 0
         self._waiting = 0
@@ -171,12 +172,16 @@ class Consumer:
             await asyncio.sleep(0)
 
     async def _shutdown(self) -> None:
-        started = list(self._jobs)
+        # Tasks still waiting for an ETA or a rate-limit slot go back to the queue
+        # uncounted; running ones finish (warm) or are given back (cold).
+        for task in list(self._waiting_jobs):
+            task.cancel()
+        running = list(self._jobs)
         if self._cold:
-            for task in started:
+            for task in running:
                 task.cancel()
-        if started:
-            await asyncio.gather(*started, return_exceptions=True)
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
         leftovers = list(self._held.values())
         self._held.clear()
         if leftovers:
@@ -189,7 +194,7 @@ class Consumer:
         if self._settler is not None:
             await self._settler.close()
         if self._runner is not None:
-            self._runner.shutdown(wait=not self._cold)
+            self._runner.shutdown(wait=not self._cold and self.exit_code != EXIT_HARD_LIMIT)
         await self.transport.aclose()
 
     async def _renew_leases(self) -> None:
@@ -274,6 +279,9 @@ class Consumer:
             return
         self._leave_window(job)
         self._waiting += 1
+        current = asyncio.current_task()
+        if current is not None:
+            self._waiting_jobs[current] = job
         try:
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -281,6 +289,8 @@ class Consumer:
                 await limiter.acquire()
         finally:
             self._waiting -= 1
+            if current is not None:
+                self._waiting_jobs.pop(current, None)
             self._enter_window(job)
 
     def _leave_window(self, job: Job) -> None:
@@ -324,8 +334,9 @@ class Consumer:
             await self._outcomes.handle(job, outcome)
             self._report("finished", job)
         except asyncio.CancelledError:
-            self._held.pop(job.delivery.tag, None)
-            if not job.settled:
+            # Not started: it stays held and _shutdown requeues it uncounted.
+            if job.started and not job.settled:
+                self._held.pop(job.delivery.tag, None)
                 job.settled = True
                 self._settler.add(job.delivery, None, "requeue")
             raise
