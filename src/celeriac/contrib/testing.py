@@ -60,6 +60,7 @@ def start_worker(
     ))
     app.finalize()
     config = worker.consumer_config(1 if pool == "solo" else concurrency)
+    config.fetch_timeout = 0.05  # stop (at the end of each test) within 50 ms
     loop = asyncio.new_event_loop()
     consumer_box: list[Consumer] = []
     started = threading.Event()

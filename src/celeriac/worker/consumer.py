@@ -61,6 +61,8 @@ class ConsumerConfig:
         report: called with ``(event, payload)`` for the supervising parent.
         rate_share: how many processes share this worker's rate limits (a prefork
             child enforces ``rate / rate_share`` so the node keeps the configured rate).
+        fetch_timeout: longest wait of one idle fetch, which is also how long a stop
+            request can wait for the fetch loop to notice it.
     """
 
     queues: list[str]
@@ -74,6 +76,7 @@ class ConsumerConfig:
     hard_limit_exits: bool = False
     report: Callable[[str, dict[str, Any]], None] | None = None
     rate_share: int = 1
+    fetch_timeout: float = 1.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -162,7 +165,8 @@ class Consumer:
                 self._room.clear()
                 await self._room.wait()
                 continue
-            deliveries = await self.transport.fetch(self.config.queues, window, 1.0)
+            deliveries = await self.transport.fetch(self.config.queues, window,
+                                                    self.config.fetch_timeout)
             if not deliveries:
                 if self.config.burst and not self._jobs:
                     break
