@@ -68,7 +68,7 @@ _GET_GROUP = (
 )
 
 #: Longest pause between two looks at ``PRAGMA data_version`` while waiting for a result.
-WAIT_POLL_CEILING = 0.02
+WAIT_POLL_CEILING = 0.01
 
 
 class SQLiteBackend(Backend):
@@ -76,7 +76,7 @@ class SQLiteBackend(Backend):
 
     Every thread of every process has its own connection. Waiting for a result polls
     ``PRAGMA data_version`` (a few microseconds; it changes when another connection
-    commits) from 1 ms up to 20 ms and reads the row only when it changed; a store made
+    commits) from 1 ms up to 10 ms and reads the row only when it changed; a store made
     through this same backend object wakes waiters at once.
     """
 
@@ -200,7 +200,7 @@ class SQLiteBackend(Backend):
     ) -> dict[str, Any]:
         """Block until the task is ready; return its meta.
 
-        Looks at ``PRAGMA data_version`` every 1 ms at first, backing off to 20 ms (or
+        Looks at ``PRAGMA data_version`` every 1 ms at first, backing off to 10 ms (or
         ``interval`` if smaller), and reads the row only when the file changed.
 
         Raises:

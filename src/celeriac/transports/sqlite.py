@@ -388,12 +388,39 @@ class SQLiteTransport(Transport):
         queues = tuple(queues)
         while True:
             seen = self._notified
-            deliveries, next_due = await self._run(self._lease, queues, limit)
+            deliveries, next_due = await self._lease_safely(queues, limit)
             if deliveries:
                 self._poll_delay = FAST_POLL
                 return deliveries
             if not await self._wait(loop, deadline, next_due, seen):
                 return []
+
+    async def _lease_safely(
+        self, queues: Sequence[str], limit: int
+    ) -> tuple[list[Delivery], float | None]:
+        """Run :meth:`_lease`; if the fetch is cancelled meanwhile, give back what it took."""
+        thread = self._sqlite_thread()
+        job = thread.submit(self._lease, queues, limit)
+        try:
+            return await asyncio.wrap_future(job)
+        except asyncio.CancelledError:
+            if not job.cancel():
+                job.add_done_callback(self._give_back)
+            raise
+
+    def _give_back(
+        self, job: concurrent.futures.Future[tuple[list[Delivery], float | None]]
+    ) -> None:
+        """Requeue (uncounted) the deliveries of a lease nobody is waiting for any more."""
+        if job.cancelled() or job.exception() is not None:
+            return
+        deliveries = job.result()[0]
+        if deliveries:
+            owner = self.consumer_id
+            params = [(1, int(d.tag), owner) for d in deliveries]
+            self._sqlite_thread().submit(self._requeue, params).add_done_callback(
+                lambda _: self._notify()
+            )
 
     async def _wait(
         self,
@@ -425,7 +452,11 @@ class SQLiteTransport(Transport):
         def check() -> float | None:
             if future.done():
                 return None
-            if self._poll():
+            try:
+                changed = self._poll()
+            except BrokerError:  # e.g. locked for longer than busy_timeout: look again later
+                changed = False
+            if changed:
                 loop.call_soon_threadsafe(_wake, future, True)
                 return None
             self._poll_delay = min(self._poll_delay * POLL_BACKOFF, ceiling)

@@ -55,6 +55,12 @@ class _Connection:
     conn: sqlite3.Connection
     pid: int
     lock: threading.RLock = field(default_factory=threading.RLock)
+    closed: bool = False
+
+    def close(self) -> None:
+        """Close the connection (caller holds ``lock``); a user that raced us retries."""
+        self.closed = True
+        self.conn.close()
 
 
 class SQLiteDatabase:
@@ -89,6 +95,7 @@ class SQLiteDatabase:
         self._schema_pid = 0
         self._lock = threading.Lock()
         self._connections: dict[tuple[int, int], _Connection] = {}
+        self._inherited: list[_Connection] = []
         ref = weakref.ref(self)
 
         def before() -> None:
@@ -152,9 +159,9 @@ class SQLiteDatabase:
         entry = self._connections.get(key)
         if entry is not None:
             return entry
+        conn = self._open()
+        entry = _Connection(conn, pid)
         with self._lock:
-            conn = self._open()
-            entry = _Connection(conn, pid)
             self._prune(pid)
             self._connections[key] = entry
         if self._schema_pid != pid and self._schema:
@@ -163,13 +170,19 @@ class SQLiteDatabase:
             self._schema_pid = pid
         return entry
 
+    def _forget(self, entry: _Connection) -> None:
+        key = (entry.pid, threading.get_ident())
+        with self._lock:
+            if self._connections.get(key) is entry:
+                del self._connections[key]
+
     def _prune(self, pid: int) -> None:
         """Close connections of this process whose thread has ended (caller holds _lock)."""
         alive = {thread.ident for thread in threading.enumerate()}
         for key, entry in list(self._connections.items()):
             if key[0] == pid and key[1] not in alive and entry.lock.acquire(blocking=False):
                 del self._connections[key]
-                entry.conn.close()
+                entry.close()
                 entry.lock.release()
 
     def _create_schema(self, conn: sqlite3.Connection) -> None:
@@ -189,18 +202,25 @@ class SQLiteDatabase:
         for key, entry in list(self._connections.items()):
             if key[0] == pid:
                 with entry.lock:
-                    entry.conn.close()
-            # Connections of other processes (inherited earlier) are dropped unclosed:
-            # closing them could disturb the process that owns them.
+                    entry.close()
+            else:
+                # Inherited from another process: never closed here, as closing could
+                # disturb the process that owns it (kept referenced so GC won't either).
+                self._inherited.append(entry)
             del self._connections[key]
 
     @contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:
         """This thread's connection, in autocommit mode, with errors mapped to ``error``."""
         try:
-            entry = self._connection()
-            with entry.lock:
-                yield entry.conn
+            while True:
+                entry = self._connection()
+                with entry.lock:
+                    if not entry.closed:
+                        yield entry.conn
+                        return
+                # Closed by close() or before a fork since we looked it up: open another.
+                self._forget(entry)
         except sqlite3.Error as exc:
             raise self.error(f"SQLite error on {self.path!r}: {exc}") from exc
 
@@ -228,7 +248,7 @@ class SQLiteDatabase:
         entry = self._connections.pop((os.getpid(), threading.get_ident()), None)
         if entry is not None:
             with entry.lock:
-                entry.conn.close()
+                entry.close()
 
     def close(self) -> None:
         """Close every connection this process opened (each once no thread is using it)."""
@@ -239,4 +259,6 @@ class SQLiteDatabase:
         for key, entry in entries:
             if key[0] == pid:
                 with entry.lock:
-                    entry.conn.close()
+                    entry.close()
+            else:
+                self._inherited.append(entry)
