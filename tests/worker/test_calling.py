@@ -1,0 +1,182 @@
+"""apply_async options as a worker sees them: eta, expires, priority, routing, headers, ids."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from celeriac.exceptions import TaskRevokedError
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def wait_for(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+def test_eta_runs_no_sooner(app, worker):
+    @app.task
+    def when() -> float:
+        return time.time()
+
+    worker(app)
+    eta = datetime.now(UTC) + timedelta(seconds=1)
+    result = when.apply_async(eta=eta)
+    assert result.get(timeout=5) >= eta.timestamp()
+
+
+def test_expired_task_is_revoked_not_run(app, worker):
+    ran = threading.Event()
+
+    @app.task
+    def never() -> None:
+        ran.set()
+
+    result = never.apply_async(expires=0.1)
+    past = never.apply_async(expires=datetime.now(UTC) - timedelta(seconds=1))
+    time.sleep(0.2)
+    worker(app)
+    for handle in (result, past):
+        with pytest.raises(TaskRevokedError):
+            handle.get(timeout=5)
+        assert handle.state == "REVOKED"
+    assert not ran.is_set()
+
+
+def test_expires_in_the_future_runs(app, worker):
+    @app.task
+    def fine() -> str:
+        return "ok"
+
+    worker(app)
+    assert fine.apply_async(expires=60).get(timeout=5) == "ok"
+
+
+def test_priority_orders_waiting_tasks_on_one_thread(app, worker):
+    order: list[int] = []
+
+    @app.task
+    def mark(n: int) -> None:
+        order.append(n)
+
+    priorities = [0, 9, 3, 6, 1]
+    results = [mark.apply_async((p,), priority=p) for p in priorities]
+    worker(app, pool="solo", prefetch_multiplier=1)
+    for result in results:
+        result.get(timeout=5)
+    assert order == sorted(priorities, reverse=True)
+
+
+def test_task_routes_send_to_a_queue_only_its_worker_consumes(make_app, worker):
+    app = make_app(task_routes={"*.report": {"queue": "reports"}, "*.mail": "mail"})
+
+    @app.task(bind=True)
+    def report(self) -> str:
+        return self.request.delivery_info["routing_key"]
+
+    @app.task(bind=True)
+    def mail(self) -> str:
+        return self.request.delivery_info["routing_key"]
+
+    @app.task(bind=True)
+    def plain(self) -> str:
+        return self.request.delivery_info["routing_key"]
+
+    worker(app, queues=["reports", "celery"])  # like `worker -Q reports,celery`
+    assert report.delay().get(timeout=5) == "reports"
+    assert plain.delay().get(timeout=5) == "celery"
+    waiting = mail.delay()
+    time.sleep(0.3)
+    assert waiting.state == "PENDING"
+    assert app.transport.queue_length("mail") == 1
+    worker(app, queues=["mail"])
+    assert waiting.get(timeout=5) == "mail"
+
+
+def test_queue_option_and_task_queue(app, worker):
+    @app.task(queue="high")
+    def routed() -> str:
+        return "high"
+
+    @app.task(bind=True)
+    def anywhere(self) -> str:
+        return self.request.delivery_info["routing_key"]
+
+    worker(app, queues=["high", "low"])
+    assert routed.delay().get(timeout=5) == "high"
+    assert anywhere.apply_async(queue="low").get(timeout=5) == "low"
+
+
+def test_headers_task_id_and_shadow(app, worker):
+    @app.task(bind=True)
+    def echo(self) -> dict:
+        return {
+            "id": self.request.id,
+            "tenant": self.request.headers.get("tenant"),
+            "shadow": self.request.shadow,
+        }
+
+    worker(app)
+    result = echo.apply_async(headers={"tenant": "acme"}, task_id="my-id-1", shadow="nice")
+    assert result.id == "my-id-1"
+    assert result.get(timeout=5) == {"id": "my-id-1", "tenant": "acme", "shadow": "nice"}
+
+
+def test_ignore_result_stores_nothing(app, worker):
+    done: list[str] = []
+
+    @app.task
+    def quiet() -> int:
+        done.append("quiet")
+        return 1
+
+    @app.task(ignore_result=True)
+    def always_quiet() -> int:
+        done.append("always_quiet")
+        return 1
+
+    worker(app)
+    results = [quiet.apply_async(ignore_result=True), always_quiet.delay()]
+    wait_for(lambda: len(done) == 2)
+    time.sleep(0.2)
+    for result in results:
+        assert result.state == "PENDING"
+        assert app.backend.get(result.id) is None
+
+
+def test_pickle_is_refused_unless_accepted(app, worker):
+    ran = threading.Event()
+
+    @app.task
+    def stamp(value: object) -> None:
+        ran.set()
+
+    worker(app)
+    result = stamp.apply_async((datetime(2024, 1, 1),), serializer="pickle")
+
+    def parked() -> bool:
+        return any(d.task_id == result.id for d in app.transport.dead_letters())
+
+    wait_for(parked)
+    (letter,) = [d for d in app.transport.dead_letters() if d.task_id == result.id]
+    assert "not accepted" in letter.reason
+    assert "application/x-python-serialize" in letter.reason
+    assert not ran.is_set()
+    assert result.state == "PENDING"
+
+
+def test_pickle_runs_when_accepted(make_app, worker):
+    app = make_app(accept_content=["json", "pickle"])
+
+    @app.task
+    def year(value: datetime) -> int:
+        return value.year
+
+    worker(app)
+    assert year.apply_async((datetime(2024, 1, 1),), serializer="pickle").get(timeout=5) == 2024

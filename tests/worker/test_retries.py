@@ -1,0 +1,153 @@
+"""Retries on a worker: ``self.retry`` (countdown, max_retries, exc) and ``autoretry_for``."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import pytest
+
+from celeriac.exceptions import MaxRetriesExceededError
+
+pytestmark = pytest.mark.timeout(30)
+
+
+class Flaky(Exception):
+    pass
+
+
+def test_retry_with_countdown_then_succeed(app, worker):
+    attempts: list[tuple[int, float]] = []
+
+    @app.task(bind=True)
+    def flaky(self, n: int) -> int:
+        attempts.append((self.request.retries, time.monotonic()))
+        if self.request.retries < 2:
+            raise self.retry(countdown=0.3)
+        return n * 10
+
+    worker(app)
+    result = flaky.delay(4)
+    assert result.get(timeout=5) == 40
+    assert [retries for retries, _ in attempts] == [0, 1, 2]
+    assert attempts[1][1] - attempts[0][1] >= 0.25
+    assert result.id  # the retried runs kept the id: get() above saw the final run
+
+
+def test_retry_changes_args(app, worker):
+    @app.task(bind=True)
+    def countdown(self, n: int) -> int:
+        if n > 0:
+            raise self.retry(args=(n - 1,), countdown=0, max_retries=5)
+        return self.request.retries
+
+    worker(app)
+    assert countdown.delay(3).get(timeout=5) == 3
+
+
+def test_retry_state_is_visible_between_attempts(app, worker):
+    @app.task(bind=True, default_retry_delay=0.5)
+    def slow_retry(self) -> str:
+        if not self.request.retries:
+            raise self.retry(exc=Flaky("first"))
+        return "done"
+
+    worker(app)
+    result = slow_retry.delay()
+    deadline = time.monotonic() + 3
+    while result.state != "RETRY":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert isinstance(result.info, Flaky)
+    assert result.get(timeout=5) == "done"
+
+
+def test_max_retries_exceeded(app, worker):
+    @app.task(bind=True, max_retries=2)
+    def hopeless(self) -> None:
+        raise self.retry(countdown=0)
+
+    worker(app)
+    result = hopeless.delay()
+    with pytest.raises(MaxRetriesExceededError):
+        result.get(timeout=5)
+    assert result.state == "FAILURE"
+
+
+def test_max_retries_exceeded_reraises_the_given_exc(app, worker):
+    calls: list[int] = []
+
+    @app.task(bind=True, max_retries=1)
+    def hopeless(self) -> None:
+        calls.append(self.request.retries)
+        raise self.retry(exc=Flaky(f"try {self.request.retries}"), countdown=0)
+
+    worker(app)
+    with pytest.raises(Flaky, match="try 1"):
+        hopeless.delay().get(timeout=5)
+    assert calls == [0, 1]
+
+
+def test_autoretry_for_with_retry_kwargs(app, worker):
+    calls: list[int] = []
+
+    @app.task(bind=True, autoretry_for=(Flaky,), retry_kwargs={"max_retries": 3, "countdown": 0})
+    def sometimes(self) -> int:
+        calls.append(self.request.retries)
+        if self.request.retries < 2:
+            raise Flaky("again")
+        return self.request.retries
+
+    worker(app)
+    assert sometimes.delay().get(timeout=5) == 2
+    assert calls == [0, 1, 2]
+
+
+def test_autoretry_gives_up_with_the_original_exception(app, worker):
+    calls: list[int] = []
+
+    @app.task(bind=True, autoretry_for=(Flaky,), retry_kwargs={"max_retries": 2, "countdown": 0})
+    def never(self) -> None:
+        calls.append(self.request.retries)
+        raise Flaky("still broken")
+
+    @app.task(autoretry_for=(Flaky,), retry_kwargs={"countdown": 0})
+    def other_error() -> None:
+        raise KeyError("not retried")
+
+    worker(app)
+    with pytest.raises(Flaky, match="still broken"):
+        never.delay().get(timeout=5)
+    assert calls == [0, 1, 2]
+    with pytest.raises(KeyError):
+        other_error.delay().get(timeout=5)
+
+
+def test_autoretry_backoff_and_jitter(app, worker):
+    times: list[float] = []
+
+    @app.task(
+        bind=True, autoretry_for=(Flaky,), retry_backoff=0.2, retry_jitter=False, max_retries=2
+    )
+    def backing_off(self) -> int:
+        times.append(time.monotonic())
+        if self.request.retries < 2:
+            raise Flaky()
+        return len(times)
+
+    worker(app)
+    assert backing_off.delay().get(timeout=5) == 3
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert gaps[0] >= 0.18 and gaps[1] >= 0.38  # 0.2 x 2**0, then 0.2 x 2**1
+
+
+def test_retry_backoff_delays(app):
+    @app.task(retry_backoff=True, retry_backoff_max=5, retry_jitter=False)
+    def exact() -> None: ...
+
+    @app.task(retry_backoff=2, retry_jitter=True)
+    def jittered() -> None: ...
+
+    assert [exact.retry_delay_for(n) for n in range(5)] == [1, 2, 4, 5, 5]
+    delays = [jittered.retry_delay_for(3) for _ in range(50)]
+    assert all(0 <= d <= 16 for d in delays) and len(set(delays)) > 1
