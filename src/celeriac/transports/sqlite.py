@@ -114,8 +114,6 @@ POLL_BACKOFF = 1.25
 #: Seconds between two looks for leases held by dead processes of this host.
 RECOVERY_INTERVAL = 1.0
 
-_HOSTNAME = socket.gethostname()
-
 
 def _pid_alive(pid: int) -> bool:
     """True when a process with this pid exists on this host and is not a zombie."""
@@ -146,7 +144,7 @@ def _owner_is_dead(owner: str) -> bool:
         pid = int(pid_text)
     except ValueError:
         return False
-    if host != _HOSTNAME or pid == os.getpid():
+    if host != socket.gethostname() or pid == os.getpid():
         return False
     return not _pid_alive(pid)
 
@@ -204,6 +202,7 @@ class _SQLiteThread:
         self._lock = threading.Lock()
         self._check: Callable[[], float | None] | None = None
         self._due = 0.0
+        self._stopped = False
         self.pid = os.getpid()
         self._thread = threading.Thread(target=self._main, name="celeriac-sqlite", daemon=True)
         self._thread.start()
@@ -211,7 +210,10 @@ class _SQLiteThread:
     def submit(self, func: Callable[..., T], *args: Any) -> concurrent.futures.Future[T]:
         """Run ``func(*args)`` on the thread; return its future."""
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._jobs.put((future, func, args))
+        with self._lock:
+            if self._stopped:
+                raise BrokerError("this SQLite transport's thread was stopped (transport closed)")
+            self._jobs.put((future, func, args))
         return future
 
     def watch(self, check: Callable[[], float | None], delay: float) -> None:
@@ -228,8 +230,11 @@ class _SQLiteThread:
                 self._check = None
 
     def stop(self) -> None:
-        """Finish queued jobs, then end the thread."""
-        self._jobs.put(_STOP)
+        """Finish the jobs already queued, then end the thread; later submits raise."""
+        with self._lock:
+            if not self._stopped:
+                self._stopped = True
+                self._jobs.put(_STOP)
 
     def _main(self) -> None:
         while True:
@@ -313,7 +318,7 @@ class SQLiteTransport(Transport):
         """This transport's lease owner name in this process: ``host:pid:token``."""
         pid = os.getpid()
         if pid != self._owner_pid:
-            self._owner = f"{_HOSTNAME}:{pid}:{self._token}"
+            self._owner = f"{socket.gethostname()}:{pid}:{self._token}"
             self._owner_pid = pid
         return self._owner
 
