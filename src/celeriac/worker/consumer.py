@@ -119,6 +119,8 @@ class Consumer:
         self._settler: Settler | None = None
         self._outcomes: OutcomeHandler | None = None
         self._started = asyncio.Event()
+        #: one per sync thread: a sync task starts (and is reported started) holding one
+        self._sync_slots = asyncio.Semaphore(max(1, config.concurrency))
 
     # -- lifecycle ---------------------------------------------------------------
     def stop(self, cold: bool = False) -> None:
@@ -176,8 +178,8 @@ class Consumer:
             await asyncio.sleep(0)
 
     async def _shutdown(self) -> None:
-        # Tasks still waiting for an ETA or a rate-limit slot go back to the queue
-        # uncounted; running ones finish (warm) or are given back (cold).
+        # Tasks still waiting for an ETA, a rate-limit slot or a free thread go back to
+        # the queue uncounted; running ones finish (warm) or are given back (cold).
         for task in list(self._waiting_jobs):
             task.cancel()
         running = list(self._jobs)
@@ -316,8 +318,12 @@ class Consumer:
 
     async def _process(self, job: Job) -> None:
         assert self._settler is not None and self._outcomes is not None
+        slot = False
         try:
             await self._wait_until_due(job)
+            if not job.task.is_async:
+                await self._take_sync_slot(job)
+                slot = True
             if self._expired(job):
                 self._revoke_expired(job)
                 return
@@ -345,9 +351,29 @@ class Consumer:
                 self._settler.add(job.delivery, None, "requeue")
             raise
         finally:
+            if slot:
+                self._sync_slots.release()
             self._leave_window(job)
             self.processed += 1
             self._after_task()
+
+    async def _take_sync_slot(self, job: Job) -> None:
+        """Wait for a free sync thread; until then the job is prefetched, not started.
+
+        A waiting job is given back uncounted on shutdown, and is not reported to the
+        parent as running, so a lost child only counts the task it was really running.
+        """
+        if not self._sync_slots.locked():
+            await self._sync_slots.acquire()
+            return
+        current = asyncio.current_task()
+        if current is not None:
+            self._waiting_jobs[current] = job
+        try:
+            await self._sync_slots.acquire()
+        finally:
+            if current is not None:
+                self._waiting_jobs.pop(current, None)
 
     def _revoke_expired(self, job: Job) -> None:
         assert self._settler is not None
