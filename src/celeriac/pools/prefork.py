@@ -54,8 +54,9 @@ class ProcessPool:
 
     Children report ``(event, payload)`` tuples over their pipe: ``ready`` (with the
     consumer id), ``started`` and ``finished`` per task. The parent restarts a child
-    that exits while the pool runs, calls ``on_lost(child, status)`` when a child died
-    with tasks running, and kills a child whose task outlived its hard time limit.
+    that exits while the pool runs, calls ``on_lost(child, status)`` when a child did not
+    exit cleanly (``child.running`` holds the tasks it was running), and kills a child
+    whose task outlived its hard time limit.
     """
 
     def __init__(
@@ -174,13 +175,16 @@ class ProcessPool:
     def _after_exit(self, child: ChildProcess, status: int) -> None:
         how = describe_status(status)
         clean = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
-        if child.running and not clean:
+        if not clean:
             reason = child.killed_for or how
-            logger.error("Process '%s' pid:%d exited with '%s'", child.name, child.pid, reason)
-            if self.on_lost is not None:
+            if child.running:
+                logger.error("Process '%s' pid:%d exited with '%s'", child.name, child.pid,
+                             reason)
+            elif not self.stopping:
+                logger.warning("Process '%s' pid:%d exited with '%s'", child.name, child.pid,
+                               reason)
+            if self.on_lost is not None:  # also gives back what it had only prefetched
                 self.on_lost(child, reason)
-        elif not clean and not self.stopping:
-            logger.warning("Process '%s' pid:%d exited with '%s'", child.name, child.pid, how)
         if not self.stopping:
             self._fork(child.index)
 

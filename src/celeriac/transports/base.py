@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -149,8 +149,15 @@ class Transport(abc.ABC):
     async def renew(self, deliveries: Sequence[Delivery]) -> None:  # noqa: B027
         """Extend the leases of messages still being worked on."""
 
-    async def recover(self, consumer_id: str) -> int:
-        """Give back at once every lease held by a consumer known to be dead; return the count."""
+    async def recover(self, consumer_id: str, *, running: Collection[str] | None = None) -> int:
+        """Give back at once every lease held by a consumer known to be dead; return the count.
+
+        Args:
+            consumer_id: the dead consumer.
+            running: the tags of the deliveries it had started, when known (a prefork
+                parent knows them): the others were only prefetched, so this delivery
+                does not count towards ``max_deliveries`` for them.
+        """
         return 0
 
     # -- admin (sync) ---------------------------------------------------------------

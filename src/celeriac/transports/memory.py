@@ -12,7 +12,7 @@ import time
 import uuid
 import weakref
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 from urllib.parse import urlsplit
@@ -316,12 +316,17 @@ class MemoryTransport(Transport):
                 entry.leased_until = until
                 heapq.heappush(broker.lease_deadlines, (until, entry.id))
 
-    async def recover(self, consumer_id: str) -> int:
-        """Give back every lease held by ``consumer_id`` now; return how many."""
+    async def recover(self, consumer_id: str, *, running: Collection[str] | None = None) -> int:
+        """Give back every lease held by ``consumer_id`` now; return how many.
+
+        When ``running`` is given, leases not named in it go back uncounted.
+        """
         broker = self._broker
         with broker.lock:
             entries = [e for e in broker.leased.values() if e.owner == consumer_id]
             for entry in entries:
+                if running is not None and str(entry.id) not in running:
+                    entry.delivery_count = max(0, entry.delivery_count - 1)
                 del broker.leased[entry.id]
                 broker.unlease(entry)
             waiters = broker.take_waiters() if entries else []

@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
 
 from celeriac.exceptions import BrokerError, DecodeError
@@ -99,6 +99,8 @@ _RELEASE_OWNER = (
     "UPDATE celeriac_messages SET not_before = 0, lease_owner = NULL, leased_until = NULL"
     " WHERE lease_owner = ?"
 )
+_OWNED = "SELECT id FROM celeriac_messages WHERE lease_owner = ?"
+_UNCOUNT = "UPDATE celeriac_messages SET delivery_count = MAX(delivery_count - 1, 0) WHERE id = ?"
 _OWNERS = "SELECT DISTINCT lease_owner FROM celeriac_messages WHERE lease_owner IS NOT NULL"
 _DELETE = "DELETE FROM celeriac_messages WHERE id = ?"
 _INSERT_DEAD = (
@@ -504,8 +506,12 @@ class SQLiteTransport(Transport):
                 released += self._release_owner(owner)
         return released
 
-    def _release_owner(self, owner: str) -> int:
+    def _release_owner(self, owner: str, running: Collection[str] | None = None) -> int:
         with self._db.write() as conn:
+            if running is not None:
+                started = {int(tag) for tag in running}
+                rows = conn.execute(_OWNED, (owner,)).fetchall()
+                conn.executemany(_UNCOUNT, [(row[0],) for row in rows if row[0] not in started])
             return conn.execute(_RELEASE_OWNER, (owner,)).rowcount
 
     def _has_work(self, queues: Sequence[str], now: float) -> bool:
@@ -633,9 +639,12 @@ class SQLiteTransport(Transport):
         with self._db.write() as conn:
             conn.executemany(_RENEW, params)
 
-    async def recover(self, consumer_id: str) -> int:
-        """Give back every lease held by ``consumer_id`` now; return how many."""
-        released = await self._run(self._release_owner, consumer_id)
+    async def recover(self, consumer_id: str, *, running: Collection[str] | None = None) -> int:
+        """Give back every lease held by ``consumer_id`` now; return how many.
+
+        When ``running`` is given, leases not named in it go back uncounted.
+        """
+        released = await self._run(self._release_owner, consumer_id, running)
         if released:
             self._notify()
         return released

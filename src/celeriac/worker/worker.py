@@ -244,7 +244,7 @@ class Worker:
         return code
 
     def _on_child_lost(self, child: ChildProcess, reason: str) -> None:
-        """A child died with tasks running: redeliver them, or fail them as Celery would."""
+        """A child died: redeliver its tasks (or fail them as Celery would), give back the rest."""
         transport = self.app.transport
         lost: list[Delivery] = []
         for task in child.running.values():
@@ -259,12 +259,15 @@ class Worker:
             self.app.store_state(task["id"], states.FAILURE, error)
             lost.append(Delivery(message=None, queue=task["queue"], tag=task["tag"]))
         consumer_id = child.info.get("consumer_id")
+        # Only the tasks it was running count as delivered: the prefetched rest did not
+        # kill the child, so they must not move towards task_max_deliveries.
+        running = {str(task["tag"]) for task in child.running.values()}
 
         async def settle() -> None:
             if lost:
                 await transport.ack(lost)
             if consumer_id:
-                await transport.recover(str(consumer_id))
+                await transport.recover(str(consumer_id), running=running)
 
         try:
             asyncio.run(settle())
