@@ -319,3 +319,22 @@ async def test_cancelled_fetch_loses_nothing(transport: Transport) -> None:
             assert delivery.delivery_count == 1
             await transport.ack([delivery])
     assert transport.queue_length("celery") == 0
+
+
+async def test_many_producer_threads_while_consuming(transport: Transport) -> None:
+    def produce(start: int) -> None:
+        for n in range(start, start + 250):
+            transport.publish(make_message(n), "celery")
+
+    threads = [threading.Thread(target=produce, args=(i * 250,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    seen: list[str] = []
+    deadline = time.monotonic() + 20
+    while len(seen) < 1000 and time.monotonic() < deadline:
+        deliveries = await transport.fetch(["celery"], 64, 0.5)
+        seen += task_ids(deliveries)
+        await transport.ack(deliveries)
+    for thread in threads:
+        thread.join()
+    assert sorted(seen) == sorted(f"task-{n}" for n in range(1000))
