@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from celeriac import states
 from celeriac.backends.base import Backend
+from celeriac.exceptions import EncodeError
+from celeriac.protocol.results import build_meta
 from celeriac.transports.base import Delivery, Transport
 
 __all__ = ["Settler"]
@@ -76,7 +80,10 @@ class Settler:
         metas = [item.meta for item in batch if item.meta is not None]
         if metas:
             try:
-                await self.backend.astore_many(metas)
+                try:
+                    await self.backend.astore_many(metas)
+                except EncodeError:  # one result the serializer refuses must not sink the batch
+                    await self.backend.astore_many([self._storable(*meta) for meta in metas])
             except Exception as exc:  # keep the messages: they will be redelivered
                 logger.error("Storing %d results failed: %r; their messages stay unacked",
                              len(metas), exc)
@@ -93,6 +100,24 @@ class Settler:
         except Exception as exc:
             logger.error("Acking %d messages failed: %r; they will be redelivered",
                          len(acks) + len(requeues), exc)
+
+    def _storable(self, task_id: str, meta: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """``meta``, or an EncodeError failure in its place when it cannot be serialized.
+
+        Celery's tracer does the same: a return value the result serializer cannot
+        encode fails the task with the EncodeError.
+        """
+        try:
+            self.backend.encode(meta)
+        except EncodeError as exc:
+            logger.error("Task %s: its result cannot be stored (%s); storing the error "
+                         "as a FAILURE instead", task_id, exc)
+            return task_id, build_meta(
+                task_id, states.FAILURE, exc, traceback=f"EncodeError: {exc}\n", children=[],
+                date_done=datetime.now(UTC), group_id=meta.get("group_id"),
+                parent_id=meta.get("parent_id"),
+            )
+        return task_id, meta
 
     async def flush(self) -> None:
         """Wait until everything queued so far has been written."""
