@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from celeriac import group
-from celeriac.exceptions import SyncInAsyncContextError
+from celeriac.exceptions import EncodeError, SyncInAsyncContextError
 from celeriac.exceptions import TimeoutError as ResultTimeout
 from celeriac.results.result import GroupResult
 
@@ -259,3 +259,23 @@ def test_group_result_save_and_restore(app, worker):
     assert app.GroupResult(result.id).id == result.id
     restored.delete()
     assert GroupResult.restore(result.id, app=app) is None
+
+
+def test_unserializable_return_value_fails_with_encode_error(app, worker):
+    @app.task
+    def bad() -> object:
+        return object()
+
+    @app.task
+    def good() -> int:
+        return 1
+
+    worker(app, pool="solo")
+    # Sent together so both results land in one write batch: the bad one must not sink it.
+    results = [bad.delay(), good.delay(), bad.delay()]
+    assert results[1].get(timeout=5) == 1
+    for result in (results[0], results[2]):
+        with pytest.raises(EncodeError, match="object"):
+            result.get(timeout=5)
+        assert result.state == "FAILURE"
+    assert app.transport.queue_length("celery") == 0
