@@ -151,3 +151,33 @@ def test_retry_backoff_delays(app):
     assert [exact.retry_delay_for(n) for n in range(5)] == [1, 2, 4, 5, 5]
     delays = [jittered.retry_delay_for(3) for _ in range(50)]
     assert all(0 <= d <= 16 for d in delays) and len(set(delays)) > 1
+
+
+def test_retry_keeps_headers_parent_and_root(app, worker):
+    @app.task(bind=True)
+    def leaf(self) -> list:
+        if not self.request.retries:
+            raise self.retry(countdown=0)
+        r = self.request
+        return [r.headers.get("tenant"), r.parent_id, r.root_id, r.retries]
+
+    @app.task(bind=True)
+    def top(self) -> str:
+        return leaf.apply_async(headers={"tenant": "acme"}).id
+
+    worker(app)
+    parent = top.delay()
+    leaf_id = parent.get(timeout=5)
+    assert app.AsyncResult(leaf_id).get(timeout=5) == ["acme", parent.id, parent.id, 1]
+
+
+def test_retry_options_override_the_call(app, worker):
+    @app.task(bind=True)
+    def move(self) -> list:
+        if not self.request.retries:
+            raise self.retry(countdown=0, queue="second", priority=7, headers={"why": "moved"})
+        r = self.request
+        return [r.delivery_info["routing_key"], r.headers.get("why"), r.priority]
+
+    worker(app, queues=["celery", "second"])
+    assert move.delay().get(timeout=5) == ["second", "moved", 7]

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from celeriac import states
 from celeriac.app.trace import IGNORED, REJECTED, Outcome
 from celeriac.exceptions import Reject
+from celeriac.protocol.task import HEADER_KEYS
 from celeriac.utils.log import safe_repr
 
 if TYPE_CHECKING:
@@ -20,6 +21,12 @@ if TYPE_CHECKING:
 __all__ = ["OutcomeHandler"]
 
 logger = logging.getLogger("celeriac.worker.strategy")
+
+
+def _custom_headers(headers: dict[str, Any]) -> dict[str, Any]:
+    """The caller's own headers of a message (``apply_async(headers=...)``), which a retry keeps."""
+    return {key: value for key, value in headers.items()
+            if key not in HEADER_KEYS and key != "compression"}
 
 
 class OutcomeHandler:
@@ -93,21 +100,26 @@ class OutcomeHandler:
         assert signal is not None
         sig = signal.sig or {}
         call = job.call
-        options = dict(sig.get("options") or {})
         countdown = sig.get("countdown")
         eta = sig.get("eta")
+        # The call as it came, then what the task passed to retry(**options) on top.
+        options: dict[str, Any] = {
+            "task_id": call.id, "countdown": countdown if eta is None else None, "eta": eta,
+            "expires": call.expires, "parent_id": call.parent_id, "root_id": call.root_id,
+            "group_id": call.group, "group_index": call.group_index, "link": call.callbacks,
+            "link_error": call.errbacks, "chain": call.chain, "chord": call.chord,
+            "origin": call.origin, "shadow": call.shadow, "priority": call.priority,
+            "queue": job.delivery.queue, "time_limit": call.time_limit,
+            "soft_time_limit": call.soft_time_limit, "headers": _custom_headers(call.headers),
+            "ignore_result": call.ignore_result,
+        }
+        options.update({key: value for key, value in (sig.get("options") or {}).items()
+                        if value is not None})
+        options["retries"] = call.retries + 1
         try:
             await asyncio.to_thread(
                 self.app.send_task, call.name, sig.get("args", call.args),
-                sig.get("kwargs", call.kwargs), task_id=call.id, retries=call.retries + 1,
-                countdown=countdown if eta is None else None, eta=eta,
-                expires=call.expires, parent_id=call.id, root_id=call.root_id,
-                group_id=call.group, group_index=call.group_index, link=call.callbacks,
-                link_error=call.errbacks, chain=call.chain, chord=call.chord,
-                origin=call.origin, shadow=call.shadow, priority=call.priority,
-                queue=options.pop("queue", None) or job.delivery.queue,
-                time_limit=call.time_limit, soft_time_limit=call.soft_time_limit,
-                headers=None, ignore_result=call.ignore_result, **options,
+                sig.get("kwargs", call.kwargs), **options,
             )
         except Exception as exc:  # the retry could not be sent: keep the message
             logger.error("Task %s: sending its retry failed (%r); the message stays unacked",
