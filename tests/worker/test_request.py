@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from celeriac import current_app, current_task, group
+from celeriac import Task, current_app, current_task, group
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -104,3 +104,48 @@ def test_calling_a_task_directly_runs_it_here(app):
         return [x, self.request.called_directly, self.request.args]
 
     assert direct(3) == [3, True, [3]]
+
+
+def test_task_called_directly_inside_a_task_gets_its_own_request(app, worker):
+    @app.task(bind=True)
+    def inner(self, x: int) -> list:
+        sent = leaf.delay()
+        return [self.request.args, self.request.id, self.request.called_directly, sent.id]
+
+    @app.task(bind=True)
+    def leaf(self) -> str | None:
+        return self.request.parent_id
+
+    @app.task
+    def outer(y: int) -> list:
+        return inner(5)
+
+    worker(app)
+    result = outer.delay(1)
+    args, inner_id, directly, leaf_id = result.get(timeout=5)
+    assert (args, inner_id, directly) == ([5], None, True)
+    assert app.AsyncResult(leaf_id).get(timeout=5) == result.id  # the worker task is the parent
+
+
+def test_overridden_call_runs_on_the_worker_with_the_request(app, worker):
+    entered: list[str | None] = []
+
+    class AroundEachTask(Task):  # type: ignore[type-arg]
+        def __call__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            entered.append(self.request.id)
+            return super().__call__(*args, **kwargs)
+
+    @app.task(base=AroundEachTask, bind=True)
+    def sync_task(self, x: int) -> list:
+        return [x, self.request.id, self.request.called_directly]
+
+    @app.task(base=AroundEachTask, bind=True)
+    async def async_task(self, x: int) -> list:
+        return [x, self.request.id, self.request.called_directly]
+
+    worker(app)
+    first, second = sync_task.delay(3), async_task.delay(4)
+    assert first.get(timeout=5) == [3, first.id, False]
+    assert second.get(timeout=5) == [4, second.id, False]
+    assert sorted(entered) == sorted([first.id, second.id])
+    assert sync_task.apply((1,)).get()[0] == 1

@@ -390,7 +390,7 @@ class Celery:
             expires = task.expires
         if expires is None:
             expires = conf.task_default_expires if "task_default_expires" in conf else None
-        parent = context.get_current_request()
+        parent = context.get_executing_request()
         parent_id = options.get("parent_id")
         root_id = options.get("root_id")
         if parent is not None and parent.id and not parent.called_directly:

@@ -12,6 +12,10 @@ if TYPE_CHECKING:
 __all__ = [
     "get_current_app",
     "get_current_task",
+    "get_current_request",
+    "get_executing_request",
+    "push_request",
+    "pop_request",
     "push_task",
     "pop_task",
     "set_current_app",
@@ -64,6 +68,8 @@ def pop_task(token: Any) -> None:
     _current_task.reset(token)
 
 _current_request: ContextVar[Any] = ContextVar("celeriac_current_request", default=None)
+#: The innermost request that is a real execution (worker or ``apply()``), not a direct call.
+_executing_request: ContextVar[Any] = ContextVar("celeriac_executing_request", default=None)
 
 
 def get_current_request() -> Any:
@@ -71,11 +77,23 @@ def get_current_request() -> Any:
     return _current_request.get()
 
 
+def get_executing_request() -> Any:
+    """Return the innermost request not made by calling a task directly (Celery's
+    ``current_worker_task.request``): the parent of tasks sent from here."""
+    return _executing_request.get()
+
+
 def push_request(request: Any) -> Any:
     """Make ``request`` current; returns a token for :func:`pop_request`."""
-    return _current_request.set(request)
+    executing = None
+    if not getattr(request, "called_directly", True):
+        executing = _executing_request.set(request)
+    return _current_request.set(request), executing
 
 
 def pop_request(token: Any) -> None:
     """Undo :func:`push_request`."""
-    _current_request.reset(token)
+    current, executing = token
+    _current_request.reset(current)
+    if executing is not None:
+        _executing_request.reset(executing)

@@ -45,7 +45,7 @@ def apply_eagerly(
     from celeriac.results.result import EagerResult
 
     task_id = task_id or str(uuid.uuid4())
-    parent = context.get_current_request()
+    parent = context.get_executing_request()
     if throw is None:
         throw = bool(task.app.conf.task_eager_propagates)
     while True:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import random
 from collections.abc import Callable, Sequence
@@ -156,17 +157,23 @@ class Task(Generic[P, R]):
         return cast(R, self._fun(*args, **kwargs))
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Run the task in this process, now (no broker, no result stored)."""
+        """Run the task in this process, now (no broker, no result stored).
+
+        As in Celery, a direct call gets a fresh request (``called_directly``), while the
+        worker calling an overridden ``__call__`` keeps its execution's request.
+        """
+        current = context.get_current_request()
+        if isinstance(current, Context) and current.task == self.name \
+                and not current.called_directly:
+            request = dataclasses.replace(current, args=list(args), kwargs=dict(kwargs))
+        else:
+            request = Context(task=self.name, args=list(args), kwargs=dict(kwargs))
         token = context.push_task(self)
-        request_token = None
-        if context.get_current_request() is None:
-            request_token = context.push_request(Context(task=self.name, args=list(args),
-                                                         kwargs=dict(kwargs)))
+        request_token = context.push_request(request)
         try:
             return self.run(*args, **kwargs)
         finally:
-            if request_token is not None:
-                context.pop_request(request_token)
+            context.pop_request(request_token)
             context.pop_task(token)
 
     def __repr__(self) -> str:

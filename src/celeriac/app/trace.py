@@ -6,15 +6,13 @@ import asyncio
 import time
 import traceback as tb
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from celeriac import states
 from celeriac.app import context
 from celeriac.app.request import Context
+from celeriac.app.task import Task
 from celeriac.exceptions import Ignore, Reject, Retry
-
-if TYPE_CHECKING:
-    from celeriac.app.task import Task
 
 __all__ = ["Outcome", "call_async", "call_sync"]
 
@@ -96,6 +94,12 @@ def _run_hooks(task: Task[Any, Any], request: Context, outcome: Outcome) -> None
         outcome.state, outcome.exc, outcome.traceback = failed.state, failed.exc, failed.traceback
 
 
+def _body(task: Task[Any, Any]) -> Any:
+    """What to call: ``run``, or the task itself when its class overrides ``__call__``
+    (Celery runs a custom ``__call__``, e.g. to enter an app context around every task)."""
+    return task if type(task).__call__ is not Task.__call__ else task.run
+
+
 def call_sync(task: Task[Any, Any], request: Context) -> Outcome:
     """Run a sync task's body with ``request`` as its context; never raises for task errors."""
     task_token = context.push_task(task)
@@ -104,7 +108,7 @@ def call_sync(task: Task[Any, Any], request: Context) -> Outcome:
     try:
         task.app.middleware.before_call(task, request)
         task.before_start(request.id or "", request.args, request.kwargs)
-        outcome = Outcome(states.SUCCESS, retval=task.run(*request.args, **request.kwargs))
+        outcome = Outcome(states.SUCCESS, retval=_body(task)(*request.args, **request.kwargs))
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             context.pop_request(request_token)
@@ -129,7 +133,8 @@ async def call_async(task: Task[Any, Any], request: Context) -> Outcome:
     try:
         task.app.middleware.before_call(task, request)
         task.before_start(request.id or "", request.args, request.kwargs)
-        outcome = Outcome(states.SUCCESS, retval=await task.run(*request.args, **request.kwargs))
+        outcome = Outcome(states.SUCCESS,
+                          retval=await _body(task)(*request.args, **request.kwargs))
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt | SystemExit | asyncio.CancelledError):
             context.pop_request(request_token)

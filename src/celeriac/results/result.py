@@ -36,7 +36,7 @@ def _assert_may_block(name: str) -> None:
 def _assert_not_in_task(disable_sync_subtasks: bool) -> None:
     if not disable_sync_subtasks:
         return
-    request = context.get_current_request()
+    request = context.get_executing_request()
     if request is not None and request.id and not request.called_directly \
             and not request.is_eager:
         raise RuntimeError(
