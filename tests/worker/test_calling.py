@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from celeriac.exceptions import TaskRevokedError
+from celeriac.exceptions import MessageTooLarge, TaskRevokedError
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -180,3 +180,68 @@ def test_pickle_runs_when_accepted(make_app, worker):
 
     worker(app)
     assert year.apply_async((datetime(2024, 1, 1),), serializer="pickle").get(timeout=5) == 2024
+
+
+def test_a_10_mb_argument_runs(app, worker):
+    @app.task
+    def size(text: str) -> int:
+        return len(text)
+
+    worker(app)
+    assert size.delay("x" * 10_000_000).get(timeout=10) == 10_000_000
+
+
+def test_message_above_the_maximum_size_is_refused_at_call_time(make_app):
+    app = make_app(task_message_max_size=1000)
+
+    @app.task
+    def size(text: str) -> int:
+        return len(text)
+
+    with pytest.raises(MessageTooLarge, match=r"task_message_max_size \(1,000 bytes\)"):
+        size.delay("x" * 2000)
+    assert app.transport.queue_length("celery") == 0
+
+
+def test_expires_before_the_countdown_is_due(app, worker):
+    @app.task
+    def late() -> int:
+        return 1
+
+    worker(app)
+    with pytest.raises(TaskRevokedError):
+        late.apply_async(countdown=0.4, expires=0.1).get(timeout=5)
+
+
+def test_router_function_and_excluded_queues(make_app, worker):
+    def router(name, args, kwargs, options, task=None, **kw):  # type: ignore[no-untyped-def]
+        return {"queue": "special"} if name.endswith("special") else None
+
+    app = make_app(task_routes=[router])
+
+    @app.task(bind=True)
+    def special(self) -> str:
+        return self.request.delivery_info["routing_key"]
+
+    @app.task(bind=True)
+    def other(self) -> str:
+        return self.request.delivery_info["routing_key"]
+
+    worker(app, queues=["celery", "special", "skipped"], exclude_queues=["skipped"])
+    assert special.delay().get(timeout=5) == "special"
+    assert other.delay().get(timeout=5) == "celery"
+    waiting = other.apply_async(queue="skipped")
+    time.sleep(0.2)
+    assert waiting.state == "PENDING"
+    assert app.transport.queue_length("skipped") == 1
+
+
+def test_immutable_callback_ignores_the_parent_result(app, worker):
+    @app.task
+    def collect(*args: int) -> list:
+        return list(args)
+
+    worker(app)
+    result = collect.apply_async((1,), link=collect.si(9))
+    assert result.get(timeout=5) == [1]
+    assert result.children[0].get(timeout=5) == [9]
