@@ -322,8 +322,9 @@ class Consumer:
         try:
             await self._wait_until_due(job)
             if not job.task.is_async:
-                await self._take_sync_slot(job)
-                slot = True
+                slot = await self._take_sync_slot(job)
+                if not slot:
+                    return  # stopping: still held, so _shutdown gives it back uncounted
             if self._expired(job):
                 self._revoke_expired(job)
                 return
@@ -357,23 +358,29 @@ class Consumer:
             self.processed += 1
             self._after_task()
 
-    async def _take_sync_slot(self, job: Job) -> None:
+    async def _take_sync_slot(self, job: Job) -> bool:
         """Wait for a free sync thread; until then the job is prefetched, not started.
 
         A waiting job is given back uncounted on shutdown, and is not reported to the
         parent as running, so a lost child only counts the task it was really running.
+        Returns False (holding no slot) when the consumer is stopping: the job must not
+        start then (max_tasks_per_child, warm shutdown).
         """
-        if not self._sync_slots.locked():
-            await self._sync_slots.acquire()
-            return
-        current = asyncio.current_task()
-        if current is not None:
-            self._waiting_jobs[current] = job
-        try:
-            await self._sync_slots.acquire()
-        finally:
+        if self._sync_slots.locked():
+            current = asyncio.current_task()
             if current is not None:
-                self._waiting_jobs.pop(current, None)
+                self._waiting_jobs[current] = job
+            try:
+                await self._sync_slots.acquire()
+            finally:
+                if current is not None:
+                    self._waiting_jobs.pop(current, None)
+        else:
+            await self._sync_slots.acquire()
+        if self._stopping:
+            self._sync_slots.release()
+            return False
+        return True
 
     def _revoke_expired(self, job: Job) -> None:
         assert self._settler is not None
