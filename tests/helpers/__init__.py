@@ -1,0 +1,1 @@
+"""Test helpers shared by the process-level suites (real worker subprocesses)."""
