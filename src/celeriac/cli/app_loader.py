@@ -28,12 +28,20 @@ def _app_in(module: ModuleType) -> Celery | None:
 
 
 def _import(name: str) -> ModuleType:
+    module = _import_if_present(name)
+    if module is None:
+        raise AppNotFound(f"Unable to load celeriac application: the module {name} was "
+                          f"not found (searched from {os.getcwd()})")
+    return module
+
+
+def _import_if_present(name: str) -> ModuleType | None:
+    """Import ``name``; None when it does not exist, AppNotFound when importing it fails."""
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
         if exc.name == name or name.startswith(f"{exc.name}."):
-            raise AppNotFound(f"Unable to load celeriac application: the module {name} was "
-                              f"not found (searched from {os.getcwd()})") from None
+            return None
         raise AppNotFound(f"Unable to load celeriac application: importing {name} failed: "
                           f"No module named {exc.name!r}") from None
     except Exception as exc:
@@ -63,10 +71,7 @@ def find_app(spec: str) -> Celery:
     module = _import(spec)
     app = _app_in(module)
     if app is None and hasattr(module, "__path__"):  # a package: look in <pkg>.celery
-        try:
-            submodule = importlib.import_module(f"{spec}.celery")
-        except ModuleNotFoundError:
-            submodule = None
+        submodule = _import_if_present(f"{spec}.celery")
         if submodule is not None:
             app = _app_in(submodule)
     if app is None:
