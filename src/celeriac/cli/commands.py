@@ -11,6 +11,7 @@ import click
 
 from celeriac.cli.main import CLIContext
 from celeriac.exceptions import CeleryError
+from celeriac.worker.worker import mask_url
 
 __all__ = ["call", "purge", "report", "result"]
 
@@ -117,7 +118,7 @@ def report(obj: CLIContext) -> None:
                f"{platform.python_version()}")
     click.echo(f"platform -> system:{platform.system()} arch:{platform.machine()} "
                f"executable:{sys.executable}")
-    click.echo(f"broker -> {app.broker_url}")
-    click.echo(f"results -> {app.result_backend_url}")
+    click.echo(f"broker -> {mask_url(app.broker_url)}")
+    click.echo(f"results -> {mask_url(app.result_backend_url)}")
     click.echo("")
     click.echo(app.conf.humanize())

@@ -23,7 +23,7 @@ from celeriac.worker.consumer import Consumer, ConsumerConfig
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
 
-__all__ = ["Worker", "WorkerOptions", "expand_hostname"]
+__all__ = ["Worker", "WorkerOptions", "expand_hostname", "mask_url"]
 
 logger = logging.getLogger("celeriac.worker")
 
@@ -123,8 +123,8 @@ class Worker:
             "- *** --- * --- ",
             "- ** ---------- [config]",
             f"- ** ---------- .> app:         {self.app.main or '__main__'}:{id(self.app):#x}",
-            f"- ** ---------- .> transport:   {_mask(self.app.broker_url)}",
-            f"- ** ---------- .> results:     {_mask(self.app.result_backend_url)}",
+            f"- ** ---------- .> transport:   {mask_url(self.app.broker_url)}",
+            f"- ** ---------- .> results:     {mask_url(self.app.result_backend_url)}",
             f"- *** --- * --- .> concurrency: {self.concurrency} ({self.pool_name})",
             f"-- ******* ---- .> task events: {'ON' if self.options.send_events else 'OFF'}",
             "--- ***** ----- ",
@@ -315,7 +315,8 @@ def _run_loop(coro: Any) -> int:
         return int(runner.run(coro))
 
 
-def _mask(url: str) -> str:
+def mask_url(url: str) -> str:
+    """``url`` with its password replaced by ``**`` (as Celery shows broker URLs)."""
     from urllib.parse import urlsplit, urlunsplit
 
     parts = urlsplit(url)
