@@ -38,3 +38,23 @@ def test_rate_limit_per_minute_parses_and_runs_the_first_call_at_once(app, worke
     started = time.monotonic()
     assert minute.delay().get(timeout=5) == "ok"
     assert time.monotonic() - started < 1.0
+
+
+def test_invalid_rate_limit_fails_the_task_instead_of_holding_it(app, worker):
+    @app.task(rate_limit="fast")
+    def misconfigured() -> int:
+        return 1
+
+    @app.task
+    def fine() -> int:
+        return 2
+
+    worker(app)
+    result = misconfigured.delay()
+    with pytest.raises(ValueError, match="invalid rate limit 'fast'"):
+        result.get(timeout=5)
+    assert fine.delay().get(timeout=5) == 2
+    deadline = time.monotonic() + 5
+    while not any(d.task_id == result.id for d in app.transport.dead_letters()):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -351,12 +352,33 @@ class Consumer:
                 job.settled = True
                 self._settler.add(job.delivery, None, "requeue")
             raise
+        except Exception as exc:  # the worker's own steps failed (e.g. a bad rate_limit)
+            self._worker_error(job, exc)
         finally:
             if slot:
                 self._sync_slots.release()
             self._leave_window(job)
             self.processed += 1
             self._after_task()
+
+    def _worker_error(self, job: Job, exc: Exception) -> None:
+        """Fail a task the worker could not handle: store FAILURE, park its message.
+
+        Without this the message would stay leased (and renewed) forever, its result
+        never written.
+        """
+        assert self._settler is not None
+        logger.error("Task %s failed inside the worker: %r", job.label, exc, exc_info=exc)
+        trace = "".join(traceback.format_exception(exc))
+        self._settler.store(job.call.id, self.app.result_meta(
+            job.call.id, states.FAILURE, exc, request=job.request, traceback=trace))
+        if not job.settled:
+            job.settled = True
+            self._held.pop(job.delivery.tag, None)
+            dead = asyncio.get_running_loop().create_task(
+                self.transport.dead_letter(job.delivery, f"worker error: {exc!r}"))
+            self._jobs.add(dead)
+            dead.add_done_callback(self._jobs.discard)
 
     async def _take_sync_slot(self, job: Job) -> bool:
         """Wait for a free sync thread; until then the job is prefetched, not started.
