@@ -371,3 +371,18 @@ def test_celery_class_defaults_to_the_embedded_broker(tmp_path, monkeypatch):
         assert app.result_backend_url == app.broker_url
     finally:
         app.close()
+
+
+def test_eager_subtasks_record_their_parent(make_app):
+    app = make_app(task_always_eager=True)
+
+    @app.task(bind=True)
+    def child(self) -> list:
+        return [self.request.parent_id, self.request.root_id]
+
+    @app.task(bind=True)
+    def parent(self) -> list:
+        return [self.request.id, child.delay().get()]
+
+    parent_id, (childs_parent, childs_root) = parent.delay().get()
+    assert childs_parent == parent_id and childs_root == parent_id

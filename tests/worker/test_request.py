@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from celeriac import Task, current_app, current_task, group
@@ -149,3 +151,19 @@ def test_overridden_call_runs_on_the_worker_with_the_request(app, worker):
     assert second.get(timeout=5) == [4, second.id, False]
     assert sorted(entered) == sorted([first.id, second.id])
     assert sync_task.apply((1,)).get()[0] == 1
+
+
+def test_eta_expires_and_delivery_info_in_the_request(app, worker):
+    @app.task(bind=True)
+    def when(self) -> list:
+        r = self.request
+        return [r.eta.isoformat(), r.expires.isoformat(), r.delivery_info, r.priority]
+
+    worker(app)
+    eta = datetime.now(UTC) + timedelta(seconds=0.2)
+    expires = datetime.now(UTC) + timedelta(seconds=60)
+    seen = when.apply_async(eta=eta, expires=expires, priority=3).get(timeout=5)
+    assert seen[:2] == [eta.isoformat(), expires.isoformat()]
+    assert seen[2]["routing_key"] == "celery" and seen[2]["priority"] == 3
+    assert seen[2]["redelivered"] is False
+    assert seen[3] == 3

@@ -181,3 +181,21 @@ def test_retry_options_override_the_call(app, worker):
 
     worker(app, queues=["celery", "second"])
     assert move.delay().get(timeout=5) == ["second", "moved", 7]
+
+
+def test_async_task_retries(app, worker):
+    @app.task(bind=True, autoretry_for=(KeyError,), retry_kwargs={"countdown": 0})
+    async def auto(self) -> int:
+        if self.request.retries < 2:
+            raise KeyError("again")
+        return self.request.retries
+
+    @app.task(bind=True)
+    async def manual(self) -> str:
+        if not self.request.retries:
+            raise self.retry(countdown=0)
+        return "ok"
+
+    worker(app)
+    assert auto.delay().get(timeout=5) == 2
+    assert manual.delay().get(timeout=5) == "ok"
