@@ -386,3 +386,16 @@ def test_eager_subtasks_record_their_parent(make_app):
 
     parent_id, (childs_parent, childs_root) = parent.delay().get()
     assert childs_parent == parent_id and childs_root == parent_id
+
+
+def test_eager_group_members_know_their_group(make_app):
+    app = make_app(task_always_eager=True)
+
+    @app.task(bind=True)
+    def member(self, n: int) -> list:
+        return [self.request.group, self.request.group_index, n]
+
+    sent = group(member.s(n) for n in range(2))()
+    assert sent.get() == [[sent.id, 0, 0], [sent.id, 1, 1]]
+    applied = group(member.s(n) for n in range(2)).apply()
+    assert applied.get() == [[applied.id, 0, 0], [applied.id, 1, 1]]

@@ -55,6 +55,7 @@ def apply_eagerly(
             root_id=(parent.root_id or parent.id) if parent is not None and parent.id
             else task_id,
             parent_id=parent.id if parent is not None else None,
+            group=options.get("group_id"), group_index=options.get("group_index"),
             callbacks=_signature_dicts(link), errbacks=_signature_dicts(link_error),
             delivery_info={"is_eager": True, "exchange": options.get("exchange"),
                            "routing_key": options.get("routing_key"),

@@ -269,9 +269,12 @@ class group(Signature):
         """Run every member eagerly."""
         from celeriac.results.result import GroupResult
 
-        group_id = options.pop("group_id", None) or str(uuid.uuid4())
-        return GroupResult(group_id, [member.apply(args, kwargs, **options)
-                                      for member in self.tasks], app=self.app)
+        options = {**self["options"], **options}
+        group_id = options.pop("group_id", None) or options.pop("task_id", None) \
+            or str(uuid.uuid4())
+        return GroupResult(group_id, [
+            member.apply(args, kwargs, group_id=group_id, group_index=index, **options)
+            for index, member in enumerate(self.tasks)], app=self.app)
 
     def __call__(self, *args: Any, **options: Any) -> GroupResult[Any]:
         """``group(...)()`` sends the group."""
