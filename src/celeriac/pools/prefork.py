@@ -53,7 +53,8 @@ class ProcessPool:
     """Supervises ``size`` forked children that each run ``target(index, conn)``.
 
     Children report ``(event, payload)`` tuples over their pipe: ``ready`` (with the
-    consumer id), ``started`` and ``finished`` per task. The parent restarts a child
+    consumer id), ``started`` and ``finished`` per task, ``drained`` before a burst-mode
+    child exits on empty queues (it is not replaced). The parent restarts a child
     that exits while the pool runs, calls ``on_lost(child, status)`` when a child did not
     exit cleanly (``child.running`` holds the tasks it was running), and kills a child
     whose task outlived its hard time limit.
@@ -148,6 +149,8 @@ class ProcessPool:
             child.running[payload["id"]] = payload
         elif event == "finished":
             child.running.pop(payload["id"], None)
+        elif event == "drained":  # burst mode: its queues are empty, do not replace it
+            child.info["drained"] = True
 
     def _reap(self) -> None:
         while True:
@@ -185,7 +188,7 @@ class ProcessPool:
                                reason)
             if self.on_lost is not None:  # also gives back what it had only prefetched
                 self.on_lost(child, reason)
-        if not self.stopping:
+        if not self.stopping and not (clean and child.info.get("drained")):
             self._fork(child.index)
 
     def _enforce_hard_limits(self) -> None:

@@ -105,6 +105,8 @@ class Consumer:
         self.accept = list(app.conf.accept_content or ["json"])
         self.processed = 0
         self.exit_code = 0
+        #: burst mode found the queues empty (a prefork parent does not replace this child)
+        self.drained = False
         self._held: dict[str, Delivery] = {}
         self._jobs: set[asyncio.Task[None]] = set()
         self._waiting_jobs: dict[asyncio.Task[None], Job] = {}
@@ -172,6 +174,7 @@ class Consumer:
                                                     self.config.fetch_timeout)
             if not deliveries:
                 if self.config.burst and not self._jobs:
+                    self.drained = True
                     break
                 continue
             for delivery in deliveries:

@@ -236,7 +236,10 @@ class Worker:
             runner = loop.create_task(consumer.run())
             await consumer.wait_started()
             report("ready", {"consumer_id": consumer.transport.consumer_id, "pid": os.getpid()})
-            return await runner
+            code = await runner
+            if consumer.drained:
+                report("drained", {})
+            return code
 
         code = _run_loop(main())
         sys.stdout.flush()
