@@ -64,8 +64,11 @@ def app(make_app: AppFactory) -> Celery:
 
 
 @pytest.fixture
-def worker() -> Iterator[WorkerFactory]:
-    """Start in-process workers that stop when the test ends: ``worker(app, pool='solo')``."""
+def worker(make_app: AppFactory) -> Iterator[WorkerFactory]:
+    """Start in-process workers that stop when the test ends: ``worker(app, pool='solo')``.
+
+    Workers stop before the test's apps close (this fixture depends on ``make_app``).
+    """
     with ExitStack() as stack:
 
         def start(
