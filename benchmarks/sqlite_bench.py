@@ -27,9 +27,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
+import linecache
 import os
 import platform
+import re
 import shutil
 import signal
 import sqlite3
@@ -448,33 +451,63 @@ def run_once(flavor: Flavor, tasks: int, calls: int, keep: bool) -> dict[str, fl
     return out
 
 
+#: A leaf frame on one of these calls is a thread waiting, not working. py-spy's own idle
+#: detection does not work on every kernel, so waits are recognised from the source line.
+_WAIT_CALL = re.compile(r"\.(get|select|wait|join|poll|acquire|sleep|recv|accept)\(")
+
+
+@functools.cache
+def _source_line(frame: str) -> str:
+    """The source line of a py-spy frame ``func (pkg/module.py:123)``, when it can be found."""
+    match = re.search(r"\(([^()]+\.py):(\d+)\)$", frame)
+    if match is None:
+        return ""
+    relative, line = match.group(1), int(match.group(2))
+    for entry in sys.path:
+        candidate = Path(entry or ".") / relative
+        if candidate.is_file():
+            return linecache.getline(str(candidate), line).strip()
+    return ""
+
+
+def _short(frame: str) -> str:
+    name, _, where = frame.partition(" (")
+    return f"{name} ({where.rsplit('/', 1)[-1]}" if where else name
+
+
 def summarize_profile(path: Path, top: int = 15) -> str:
-    """The functions with the most samples in a py-spy raw profile: own and inclusive."""
+    """The busiest functions of a py-spy raw profile, waiting threads left out."""
     own: dict[str, int] = {}
     inclusive: dict[str, int] = {}
-    total = 0
+    busy = waiting = 0
     for line in path.read_text(errors="replace").splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = [frame.split(" (")[0] + " (" + frame.rsplit("/", 1)[-1]
-                  if " (" in frame else frame for frame in stack.split(";")]
-        frames = [frame for frame in frames if not frame.startswith("process ")]
+        frames = [frame for frame in stack.split(";") if not frame.startswith("process ")]
         if not frames:
             continue
-        total += count
-        own[frames[-1]] = own.get(frames[-1], 0) + count
-        for frame in set(frames):
+        if _WAIT_CALL.search(_source_line(frames[-1])):
+            waiting += count
+            continue
+        busy += count
+        leaf = _short(frames[-1])
+        own[leaf] = own.get(leaf, 0) + count
+        for frame in {_short(frame) for frame in frames if "(celeriac/" in frame}:
             inclusive[frame] = inclusive.get(frame, 0) + count
-    if not total:
-        return "  (no samples)"
-    lines = [f"  {total} samples; own time:"]
+    if not busy:
+        return "  (no busy samples)"
+    lines = [f"  {busy} busy samples ({waiting} more were threads waiting); own time:"]
     for frame, count in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
-        lines.append(f"  {100 * count / total:5.1f}%  {frame}")
-    lines.append("  inclusive:")
-    for frame, count in sorted(inclusive.items(), key=lambda kv: -kv[1])[:top]:
-        lines.append(f"  {100 * count / total:5.1f}%  {frame}")
+        lines.append(f"  {100 * count / busy:5.1f}%  {frame}")
+    lines.append("  inclusive, celeriac's functions (leaving out those in every busy sample):")
+    shown = 0
+    for frame, count in sorted(inclusive.items(), key=lambda kv: -kv[1]):
+        if count >= busy * 0.9 or shown >= top:
+            continue
+        lines.append(f"  {100 * count / busy:5.1f}%  {frame}")
+        shown += 1
     return "\n".join(lines)
 
 
