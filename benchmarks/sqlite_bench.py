@@ -86,7 +86,7 @@ from celery import Celery
 app = Celery("benchapp", broker="{REDIS_URL}", backend="{REDIS_URL}")
 '''
 
-#: name → (target, higher is better, unit, format)
+#: name → (target or None, higher is better, unit)
 TARGETS: dict[str, tuple[float | None, bool, str]] = {
     "publish_rate": (5000.0, True, "tasks/s"),
     "drain_prefork_rate": (2000.0, True, "tasks/s"),
