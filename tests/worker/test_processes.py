@@ -408,7 +408,7 @@ def _idle_cpu(worker: WorkerProcess, seconds: float = 5.0) -> float:
 @pytest.mark.slow
 def test_idle_worker_cpu_and_pickup_latency(project: Project) -> None:
     project.write_module(STAMP)
-    worker = project.start_worker(concurrency=1)
+    worker = project.start_worker(concurrency=2)
     app = project.producer()
     assert isinstance(app.send_task("tasks.stamp").get(timeout=10), float)  # warm
     time.sleep(0.5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import os
 import queue
 import socket
@@ -19,6 +20,7 @@ from celeriac.exceptions import BrokerError, DecodeError
 from celeriac.protocol.envelope import dumps_envelope, loads_envelope
 from celeriac.protocol.message import Message
 from celeriac.transports.base import DeadLetter, Delivery, Transport, TransportOptions
+from celeriac.utils.doorbell import Doorbell, doorbell_dir, ring
 from celeriac.utils.sqlite import DEFAULT_BUSY_TIMEOUT, SQLiteDatabase, sqlite_path
 
 __all__ = ["SQLiteTransport"]
@@ -115,6 +117,9 @@ FAST_POLL = 0.001
 POLL_BACKOFF = 1.25
 #: Seconds between two looks for leases held by dead processes of this host.
 RECOVERY_INTERVAL = 1.0
+#: Longest idle pause while a doorbell is bound: publishers ring it, so the poll only
+#: catches what no bell announced (dead leases, writers that cannot ring).
+DOORBELL_POLL = 0.25
 
 
 def _pid_alive(pid: int) -> bool:
@@ -311,6 +316,8 @@ class SQLiteTransport(Transport):
         self._poll_delay = FAST_POLL
         self._data_version = -1
         self._last_recovery = 0.0
+        self._bell_dir = doorbell_dir(self.path)
+        self._bell: Doorbell | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.path!r}>"
@@ -365,6 +372,7 @@ class SQLiteTransport(Transport):
         with self._db.write() as conn:
             conn.execute(_INSERT, row)
         self._notify()
+        ring(self._bell_dir)
 
     async def apublish(
         self, message: Message, queue: str, *, priority: int = 0, eta: float | None = None
@@ -378,11 +386,26 @@ class SQLiteTransport(Transport):
 
     # -- consumer side ---------------------------------------------------------------
     async def open(self) -> None:
-        """Create the schema if missing and start this transport's thread."""
+        """Create the schema if missing, start this transport's thread and bind its doorbell.
+
+        Publishers in any process ring the doorbells next to the file after each commit,
+        so an idle fetch wakes at once without polling the file.
+        """
         await self._run(self._db.data_version)
+        if self._bell is None:
+            try:
+                self._bell = Doorbell(self._bell_dir, self._notify)
+            except OSError as exc:  # e.g. no writable temp dir: fall back to polling
+                self._bell = None
+                logging.getLogger(__name__).warning(
+                    "SQLite broker %s: no doorbell (%s); idle workers poll instead", self.path,
+                    exc)
 
     async def aclose(self) -> None:
-        """Close the connection of this transport's thread and stop the thread."""
+        """Unbind the doorbell, close the thread's connection and stop the thread."""
+        bell, self._bell = self._bell, None
+        if bell is not None:
+            bell.close()
         thread, self._thread = self._thread, None
         if thread is not None and thread.pid == os.getpid():
             await asyncio.wrap_future(thread.submit(self._db.close_thread))
@@ -455,6 +478,8 @@ class SQLiteTransport(Transport):
                 return True
             self._waiters.add(waiter)
         ceiling = max(self.options.polling_interval, FAST_POLL)
+        if self._bell is not None:
+            ceiling = max(ceiling, DOORBELL_POLL)
 
         def check() -> float | None:
             if future.done():
@@ -599,6 +624,7 @@ class SQLiteTransport(Transport):
         uncount = 0 if count else 1
         await self._run(self._requeue, [(uncount, int(d.tag), owner) for d in deliveries])
         self._notify()
+        ring(self._bell_dir)
 
     def _requeue(self, params: list[tuple[int, int, str]]) -> None:
         with self._db.write() as conn:
@@ -647,6 +673,7 @@ class SQLiteTransport(Transport):
         released = await self._run(self._release_owner, consumer_id, running)
         if released:
             self._notify()
+            ring(self._bell_dir)
         return released
 
     # -- admin -----------------------------------------------------------------------
