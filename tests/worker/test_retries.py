@@ -199,3 +199,19 @@ def test_async_task_retries(app, worker):
     worker(app)
     assert auto.delay().get(timeout=5) == 2
     assert manual.delay().get(timeout=5) == "ok"
+
+
+def test_retry_state_is_stored_before_the_next_run_starts(app, worker):
+    # Written later, a RETRY could land after (and hide) the next run's final FAILURE.
+    @app.task(bind=True, max_retries=1)
+    def hopeless(self) -> None:
+        seen.append(app.backend.get(self.request.id))
+        raise self.retry(countdown=0)
+
+    seen: list = []
+    worker(app, concurrency=4)
+    result = hopeless.delay()
+    with pytest.raises(MaxRetriesExceededError):
+        result.get(timeout=5)
+    assert seen[0] is None and seen[1]["status"] == "RETRY"
+    assert app.AsyncResult(result.id).state == "FAILURE"

@@ -116,6 +116,10 @@ class OutcomeHandler:
         options.update({key: value for key, value in (sig.get("options") or {}).items()
                         if value is not None})
         options["retries"] = call.retries + 1
+        # RETRY is written before the retry is sent: written later, it could land after
+        # (and hide) what the next run stores, e.g. its final FAILURE.
+        await self.settler.store_now(*self._meta(job, states.RETRY, outcome.exc,
+                                                  outcome.traceback))
         try:
             await asyncio.to_thread(
                 self.app.send_task, call.name, sig.get("args", call.args),
@@ -126,8 +130,7 @@ class OutcomeHandler:
                          job.label, exc)
             return
         logger.info("Task %s retry: %s", job.label, signal)
-        meta = self._meta(job, states.RETRY, outcome.exc, outcome.traceback)
-        self._settle(job, meta)
+        self._settle(job, None)
 
     async def _rejected(self, job: Job, outcome: Outcome) -> None:
         reject = outcome.exc if isinstance(outcome.exc, Reject) else Reject(outcome.exc)

@@ -26,6 +26,7 @@ class _Item:
     delivery: Delivery | None
     meta: tuple[str, dict[str, Any]] | None
     action: str  # "ack" | "requeue" | "none"
+    written: asyncio.Future[None] | None = None
 
 
 class Settler:
@@ -65,6 +66,16 @@ class Settler:
         """Queue a state change to store, without settling any delivery."""
         self.add(None, (task_id, meta), "none")
 
+    async def store_now(self, task_id: str, meta: dict[str, Any]) -> None:
+        """Store a state change and wait until its batch was written (or failed to be)."""
+        if not self.backend.stores_results or self._task is None:
+            return
+        written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._items.append(_Item(None, (task_id, meta), "none", written))
+        self._idle.clear()
+        self._wake.set()
+        await written
+
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
@@ -77,6 +88,14 @@ class Settler:
                 return
 
     async def _write(self, batch: list[_Item]) -> None:
+        try:
+            await self._write_batch(batch)
+        finally:
+            for item in batch:
+                if item.written is not None and not item.written.done():
+                    item.written.set_result(None)
+
+    async def _write_batch(self, batch: list[_Item]) -> None:
         metas = [item.meta for item in batch if item.meta is not None]
         if metas:
             try:
