@@ -74,6 +74,25 @@ def test_track_started(make_app, worker):
     assert result.get(timeout=5) == 1 and quiet.get(timeout=5) == 2
 
 
+def test_progress_is_not_overwritten_by_started(make_app, worker):
+    app = make_app(task_track_started=True)
+    release = threading.Event()
+
+    @app.task(bind=True)
+    def work(self) -> int:
+        self.update_state(state="PROGRESS", meta={"step": 1})
+        release.wait(5)
+        return 1
+
+    worker(app)
+    result = work.delay()
+    wait_for(lambda: result.state == "PROGRESS")
+    time.sleep(0.1)  # a late STARTED write would land now
+    assert result.state == "PROGRESS" and result.info == {"step": 1}
+    release.set()
+    assert result.get(timeout=5) == 1
+
+
 def test_without_track_started_a_running_task_is_pending(app, worker):
     release = threading.Event()
     running = threading.Event()

@@ -338,7 +338,9 @@ class Consumer:
                 self._settler.add(job.delivery, None, "ack")
             if job.task.track_started or (job.task.track_started is None
                                           and self.app.conf.task_track_started):
-                self._settler.store(job.call.id, self.app.result_meta(
+                # Written before the body runs, so it never lands on top of the body's
+                # own update_state() (e.g. PROGRESS).
+                await self._settler.store_now(job.call.id, self.app.result_meta(
                     job.call.id, states.STARTED,
                     {"pid": os.getpid(), "hostname": self.config.hostname},
                     request=job.request))
