@@ -15,6 +15,10 @@ TRANSPORTS: dict[str, tuple[str, str]] = {
     "memory": ("celeriac.transports.memory:MemoryTransport", ""),
     "sqlite": ("celeriac.transports.sqlite:SQLiteTransport", ""),
     "sqla+sqlite": ("celeriac.transports.sqlite:SQLiteTransport", ""),
+    "redis": ("celeriac.transports.redis:RedisTransport", "redis"),
+    "rediss": ("celeriac.transports.redis:RedisTransport", "redis"),
+    "redis+socket": ("celeriac.transports.redis:RedisTransport", "redis"),
+    "sentinel": ("celeriac.transports.redis:RedisTransport", "redis"),
 }
 
 
