@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 import time
 from collections.abc import Sequence
@@ -109,15 +110,30 @@ class SQLiteBackend(Backend):
         """Store several metas in one transaction; a stored ``SUCCESS`` is never overwritten."""
         if not items:
             return
+        with self._db.write() as conn:
+            self.write_rows(conn, items)
+        self._notify()
+
+    def ensure_schema(self) -> None:
+        """Create this backend's tables in the file if they are missing."""
+        with self._db.connection():
+            pass
+
+    def write_rows(
+        self, conn: sqlite3.Connection, items: Sequence[tuple[str, dict[str, Any]]]
+    ) -> None:
+        """Write metas inside a transaction someone else opened on the same file.
+
+        The SQLite broker uses this to store results and ack their messages in one
+        transaction when both live in one file.
+        """
         now = time.time()
         expires_at = self._expires_at(now)
         rows = [
             (task_id, str(meta.get("status") or states.PENDING), self.encode(meta), now, expires_at)
             for task_id, meta in items
         ]
-        with self._db.write() as conn:
-            conn.executemany(_UPSERT, rows)
-        self._notify()
+        conn.executemany(_UPSERT, rows)
 
     def _notify(self) -> None:
         with self._changed:

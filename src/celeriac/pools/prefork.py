@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, Pipe, wait
 from typing import Any
 
+from celeriac.pools.slots import SlotTable
+
 __all__ = ["ChildProcess", "ProcessPool", "describe_status"]
 
 logger = logging.getLogger("celeriac.pool")
@@ -39,9 +41,14 @@ class ChildProcess:
     pid: int
     conn: Connection
     started_at: float = field(default_factory=time.monotonic)
-    running: dict[str, dict[str, Any]] = field(default_factory=dict)
+    table: SlotTable | None = None
     info: dict[str, Any] = field(default_factory=dict)
     killed_for: str | None = None
+
+    @property
+    def running(self) -> dict[str, dict[str, Any]]:
+        """The tasks it is running now (read from its slot table), by id."""
+        return self.table.running() if self.table is not None else {}
 
     @property
     def name(self) -> str:
@@ -63,10 +70,12 @@ class ProcessPool:
     def __init__(
         self,
         size: int,
-        target: Callable[[int, Connection], int],
+        target: Callable[[int, Connection, SlotTable], int],
         on_lost: Callable[[ChildProcess, str], None] | None = None,
+        slots: int = 128,
     ) -> None:
         self.size = size
+        self.slots = slots
         self.target = target
         self.on_lost = on_lost
         self.children: dict[int, ChildProcess] = {}
@@ -76,6 +85,7 @@ class ProcessPool:
     # -- children --------------------------------------------------------------------
     def _fork(self, index: int) -> None:
         parent_end, child_end = Pipe(duplex=False)
+        table = SlotTable(self.slots)
         pid = os.fork()
         if pid == 0:  # child
             code = 1
@@ -86,13 +96,13 @@ class ProcessPool:
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGQUIT, signal.SIG_DFL)
-                code = self.target(index, child_end)
+                code = self.target(index, child_end, table)
             except BaseException:
                 logger.exception("Pool child %d crashed", index)
             finally:
                 os._exit(code)
         child_end.close()
-        self.children[pid] = ChildProcess(index, pid, parent_end)
+        self.children[pid] = ChildProcess(index, pid, parent_end, table=table)
 
     def start(self) -> None:
         """Fork every child."""
@@ -140,15 +150,13 @@ class ProcessPool:
             except (EOFError, OSError):
                 continue
 
-    @staticmethod
-    def _on_report(child: ChildProcess, event: str, payload: dict[str, Any]) -> None:
-        if event == "ready":
+    @classmethod
+    def _on_report(cls, child: ChildProcess, event: str, payload: Any) -> None:
+        if event == "batch":
+            for item_event, item_payload in payload:
+                cls._on_report(child, item_event, item_payload)
+        elif event == "ready":
             child.info.update(payload)
-        elif event == "started":
-            payload["started_monotonic"] = time.monotonic()
-            child.running[payload["id"]] = payload
-        elif event == "finished":
-            child.running.pop(payload["id"], None)
         elif event == "drained":  # burst mode: its queues are empty, do not replace it
             child.info["drained"] = True
 
@@ -188,15 +196,18 @@ class ProcessPool:
                                reason)
             if self.on_lost is not None:  # also gives back what it had only prefetched
                 self.on_lost(child, reason)
+        if child.table is not None:
+            child.table.close()
+            child.table = None
         if not self.stopping and not (clean and child.info.get("drained")):
             self._fork(child.index)
 
     def _enforce_hard_limits(self) -> None:
-        now = time.monotonic()
+        now = time.time()
         for child in list(self.children.values()):
             for task in child.running.values():
                 limit = task.get("hard_limit")
-                if limit and now - task["started_monotonic"] > limit + HARD_LIMIT_GRACE:
+                if limit and now - float(task["time"]) > limit + HARD_LIMIT_GRACE:
                     logger.error("Hard time limit (%ss) exceeded for %s[%s]: killing %s pid:%d",
                                  limit, task["name"], task["id"], child.name, child.pid)
                     child.killed_for = f"hard time limit ({limit}s) exceeded"

@@ -118,6 +118,8 @@ class Consumer:
         self._cold = False
         self._limiters: dict[str, RateLimiter] = {}
         self._has_async = any(task.is_async for task in app.tasks.values())
+        self._async_arriving = self._has_async
+        self._async_received = 0
         self._runner: SyncRunner | None = None
         self._settler: Settler | None = None
         self._outcomes: OutcomeHandler | None = None
@@ -155,12 +157,23 @@ class Consumer:
         return self.exit_code
 
     def _window(self) -> int:
-        sync_room = self.config.concurrency * max(1, self.config.prefetch_multiplier) \
-            - self._sync_inflight
-        async_room = self.config.async_slots - self._async_inflight if self._has_async else 0
+        """How many messages to fetch now (0: wait for room).
+
+        Sync tasks get ``concurrency * prefetch_multiplier`` slots; async slots count only
+        while async tasks are arriving, so a queue of sync tasks is not over-prefetched.
+        While work is in flight the consumer waits until half the window is free, so
+        each fetch (a write transaction on SQLite) leases a batch rather than one message.
+        """
         if self._waiting >= _MAX_WAITING:
             return 0
-        return max(0, min(sync_room, 512) + max(0, async_room))
+        sync_cap = min(self.config.concurrency * max(1, self.config.prefetch_multiplier), 512)
+        async_cap = self.config.async_slots if self._async_arriving else 0
+        capacity = sync_cap + async_cap
+        inflight = self._sync_inflight + self._async_inflight
+        free = max(0, sync_cap - self._sync_inflight) + max(0, async_cap - self._async_inflight)
+        if inflight and free < (capacity + 1) // 2:
+            return 0
+        return free
 
     async def _fetch_loop(self) -> None:
         self._started.set()
@@ -177,8 +190,11 @@ class Consumer:
                     self.drained = True
                     break
                 continue
+            before = self._async_received
             for delivery in deliveries:
                 self._receive(delivery)
+            if self._has_async:
+                self._async_arriving = self._async_received > before
             await asyncio.sleep(0)
 
     async def _shutdown(self) -> None:
@@ -227,6 +243,7 @@ class Consumer:
         self.app.middleware.on_receive(job.task, job.request)
         if job.task.is_async:
             self._async_inflight += 1
+            self._async_received += 1
         else:
             self._sync_inflight += 1
         runner = asyncio.get_running_loop().create_task(self._process(job))
@@ -481,7 +498,11 @@ class Consumer:
                 self.stop()
 
     def _report(self, event: str, job: Job) -> None:
-        if self.config.report is not None:
+        if self.config.report is None:
+            return
+        if event == "finished":
+            self.config.report(event, {"id": job.call.id})
+        else:
             self.config.report(event, {
                 "id": job.call.id, "name": job.call.name, "tag": job.delivery.tag,
                 "queue": job.delivery.queue, "time": time.time(),

@@ -46,6 +46,9 @@ class Settler:
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        # Broker and backend in one file (the SQLite default): settle in one transaction.
+        can_settle = getattr(transport, "can_settle_with", None)
+        self._combined = bool(can_settle(backend)) if callable(can_settle) else False
 
     def start(self) -> None:
         """Start the background writer."""
@@ -97,6 +100,8 @@ class Settler:
 
     async def _write_batch(self, batch: list[_Item]) -> None:
         metas = [item.meta for item in batch if item.meta is not None]
+        if self._combined and await self._write_combined(batch, metas):
+            return
         if metas:
             try:
                 try:
@@ -119,6 +124,28 @@ class Settler:
         except Exception as exc:
             logger.error("Acking %d messages failed: %r; they will be redelivered",
                          len(acks) + len(requeues), exc)
+
+    async def _write_combined(
+        self, batch: list[_Item], metas: list[tuple[str, dict[str, Any]]]
+    ) -> bool:
+        """Store and ack in one transaction (broker and backend share a file).
+
+        Returns False when the batch needs the general path (requeues, or a result
+        the serializer refuses).
+        """
+        acks = [item.delivery for item in batch
+                if item.delivery is not None and item.action == "ack"]
+        if any(item.delivery is not None and item.action != "ack" for item in batch):
+            return False
+        try:
+            await self.transport.ack_with_results(  # type: ignore[attr-defined]
+                acks, metas, self.backend)
+        except EncodeError:
+            return False
+        except Exception as exc:  # the messages stay leased and will be redelivered
+            logger.error("Storing %d results and acking %d messages failed: %r; they will be "
+                         "redelivered", len(metas), len(acks), exc)
+        return True
 
     def _storable(self, task_id: str, meta: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """``meta``, or an EncodeError failure in its place when it cannot be serialized.

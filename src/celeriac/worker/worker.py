@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from celeriac import signals, states
 from celeriac.exceptions import ImproperlyConfigured, TimeLimitExceeded, WorkerLostError
 from celeriac.pools.prefork import ChildProcess, ProcessPool
+from celeriac.pools.slots import SlotTable
 from celeriac.transports.base import Delivery
 from celeriac.utils.log import setup_logging
 from celeriac.worker.consumer import Consumer, ConsumerConfig
@@ -203,7 +204,9 @@ class Worker:
             self._pool.stop(cold=cold)
 
     def _run_prefork(self) -> int:
-        pool = ProcessPool(self.concurrency, self._child_main, self._on_child_lost)
+        # A child runs one sync task and up to async_slots async ones at a time.
+        slots = (self.options.async_slots or self.app.conf.worker_async_slots) + 4
+        pool = ProcessPool(self.concurrency, self._child_main, self._on_child_lost, slots=slots)
         self._pool = pool
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
             signal.signal(signum, lambda number, _frame: self._on_stop_signal(number))
@@ -214,17 +217,26 @@ class Worker:
         pool.run()
         return 0
 
-    def _child_main(self, index: int, conn: Connection) -> int:
+    def _child_main(self, index: int, conn: Connection, table: SlotTable) -> int:
         setup_logging(self.options.loglevel, self.options.logfile, f"ForkPoolWorker-{index}")
         config = self.consumer_config(1)
         config.hard_limit_exits = True
         config.rate_share = self.concurrency
 
+        slot_of: dict[str, int | None] = {}
+
         def report(event: str, payload: dict[str, Any]) -> None:
-            try:
-                conn.send((event, payload))
-            except OSError:
-                pass
+            # Task starts and ends go to the shared slot table (a memory write the parent
+            # reads when it needs to); only rare events use the pipe.
+            if event == "started":
+                slot_of[payload["id"]] = table.acquire(payload)
+            elif event == "finished":
+                table.release(slot_of.pop(payload["id"], None))
+            else:
+                try:
+                    conn.send((event, payload))
+                except OSError:
+                    pass
 
         config.report = report
         consumer = Consumer(self.app, config)
