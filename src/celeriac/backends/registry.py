@@ -17,6 +17,10 @@ BACKENDS: dict[str, tuple[str, str]] = {
     "sqlite": ("celeriac.backends.sqlite:SQLiteBackend", ""),
     "db+sqlite": ("celeriac.backends.sqlite:SQLiteBackend", ""),
     "disabled": ("celeriac.backends.disabled:DisabledBackend", ""),
+    "redis": ("celeriac.backends.redis:RedisBackend", "redis"),
+    "rediss": ("celeriac.backends.redis:RedisBackend", "redis"),
+    "redis+socket": ("celeriac.backends.redis:RedisBackend", "redis"),
+    "sentinel": ("celeriac.backends.redis:RedisBackend", "redis"),
 }
 
 

@@ -1,0 +1,589 @@
+"""The Redis result backend (``redis://``, ``rediss://``, ``redis+socket://``, ``sentinel://``).
+
+Keys and values are Celery's (WIRE-PROTOCOL.md §4): ``celery-task-meta-<task id>`` holds
+the result meta JSON, ``celery-taskset-meta-<group id>`` a saved group; with
+``result_backend_transport_options={"global_keyprefix": "p"}`` both get ``p_`` in front
+(kombu's rule: an underscore is added unless the prefix ends in ``: _ - .``). A write is
+Celery's: ``GET`` the key and leave a stored ``SUCCESS`` alone, else one ``MULTI`` with
+``SETEX`` (``SET`` when results never expire) and ``PUBLISH`` of the same bytes on the
+channel named like the key. Readers subscribe to that channel, then ``GET``, so
+``get()`` wakes as soon as the result is written, with no polling, and a Celery client
+and a celeriac client wait for each other's results alike.
+
+Connection errors are retried with backoff (``retry_policy`` in the transport options:
+``max_retries`` 20, ``interval_start`` 0, ``interval_step`` 1, ``interval_max`` 1 s,
+Celery's defaults); a waiting ``get()`` resubscribes and reads again after a Redis
+restart, until its own timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import redis
+import redis.asyncio
+import redis.asyncio.connection
+import redis.asyncio.retry
+import redis.asyncio.sentinel
+import redis.backoff
+import redis.client
+import redis.connection
+import redis.exceptions
+import redis.retry
+import redis.sentinel
+
+from celeriac import states
+from celeriac.backends.base import Backend, BackendOptions
+from celeriac.exceptions import BackendError, DecodeError, ImproperlyConfigured, TimeoutError
+from celeriac.utils.redis_url import RedisTarget, connection_kwargs, parse_redis_url, redacted_url
+
+__all__ = ["RedisBackend"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+TASK_KEYPREFIX = "celery-task-meta-"
+GROUP_KEYPREFIX = "celery-taskset-meta-"
+
+#: Celery's default ``retry_policy`` for the Redis result backend.
+DEFAULT_RETRY_POLICY = {
+    "max_retries": 20,
+    "interval_start": 0.0,
+    "interval_step": 1.0,
+    "interval_max": 1.0,
+}
+
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.BusyLoadingError,
+    ConnectionError,
+    OSError,
+)
+
+
+def _as_bytes(value: bytes | str | None) -> bytes | None:
+    if value is None or isinstance(value, bytes):
+        return value
+    return value.encode("utf-8")
+
+
+def global_keyprefix(value: Any) -> str:
+    """Celery's rule for ``global_keyprefix``: add ``_`` unless it ends in ``: _ - .``."""
+    prefix = str(value or "")
+    if prefix and prefix[-1] not in ":_-.":
+        prefix += "_"
+    return prefix
+
+
+@dataclass(slots=True, eq=False)
+class _Subscription:
+    """Coroutines waiting for one channel."""
+
+    futures: set[asyncio.Future[bytes | None]] = field(default_factory=set)
+
+
+@dataclass(slots=True, eq=False)
+class _AsyncState:
+    """One event loop's client, and its shared pub/sub reader."""
+
+    loop: asyncio.AbstractEventLoop
+    client: Any
+    pubsub: Any = None
+    reader: asyncio.Task[None] | None = None
+    channels: dict[str, _Subscription] = field(default_factory=dict)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class RedisBackend(Backend):
+    """Celery's Redis result store: ``celery-task-meta-<id>`` keys, SETEX + PUBLISH writes.
+
+    Options (``result_backend_transport_options``, or the URL's query string): ``global_keyprefix``,
+    ``retry_policy``, ``socket_timeout``, ``socket_connect_timeout``,
+    ``health_check_interval``, ``max_connections``, ``master_name`` and
+    ``sentinel_kwargs`` (Sentinel), ``redis_backend_use_ssl`` (TLS settings).
+    """
+
+    schemes = ("redis", "rediss", "redis+socket", "sentinel")
+    crosses_processes = True
+
+    def __init__(self, url: str, options: BackendOptions | None = None) -> None:
+        super().__init__(url, options)
+        self.target: RedisTarget = parse_redis_url(url)
+        opts: dict[str, Any] = {**(self.options.extra or {}), **self.target.query}
+        self._opts = opts
+        prefix = global_keyprefix(opts.get("global_keyprefix"))
+        self.task_keyprefix = prefix + TASK_KEYPREFIX
+        self.group_keyprefix = prefix + GROUP_KEYPREFIX
+        policy = dict(DEFAULT_RETRY_POLICY)
+        policy.update(opts.get("retry_policy") or {})
+        self.retry_policy = policy
+        self.max_connections = int(opts.get("max_connections", 10))
+        self._conn_kwargs = connection_kwargs(
+            self.target, opts, use_ssl=opts.get("redis_backend_use_ssl", opts.get("ssl"))
+        )
+        self._sync_client: redis.Redis | None = None
+        self._sync_pid = 0
+        self._sync_lock = threading.Lock()
+        self._local = threading.local()
+        self._async: _AsyncState | None = None
+        self._down_since: float | None = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {redacted_url(self.url)!r}>"
+
+    # -- keys -------------------------------------------------------------------------
+    def task_key(self, task_id: str) -> str:
+        """The key (and pub/sub channel) of a task's result."""
+        return self.task_keyprefix + task_id
+
+    def group_key(self, group_id: str) -> str:
+        """The key of a saved group result."""
+        return self.group_keyprefix + group_id
+
+    # -- clients ----------------------------------------------------------------------
+    def _pool_kwargs(self) -> dict[str, Any]:
+        kwargs = dict(self._conn_kwargs)
+        kwargs.pop("connection_type")
+        return kwargs
+
+    def _connection_class(self, module: Any) -> Any:
+        kind = self._conn_kwargs["connection_type"]
+        if kind == "unix":
+            return module.UnixDomainSocketConnection
+        if kind == "ssl":
+            return module.SSLConnection
+        return module.Connection
+
+    def _sentinel_master(self, module: Any, redis_class: Any) -> Any:
+        master = self._opts.get("master_name")
+        if not master:
+            raise ImproperlyConfigured(
+                "a sentinel:// result backend needs "
+                "result_backend_transport_options={'master_name': ...}"
+            )
+        kwargs = self._pool_kwargs()
+        kwargs.pop("host", None)
+        kwargs.pop("port", None)
+        if self._conn_kwargs["connection_type"] == "ssl":
+            kwargs["ssl"] = True
+        manager = module.Sentinel(list(self.target.sentinels),
+                                  sentinel_kwargs=self._opts.get("sentinel_kwargs"), **kwargs)
+        return manager.master_for(str(master), redis_class=redis_class)
+
+    def _sync(self) -> redis.Redis:
+        client = self._sync_client
+        if client is None or self._sync_pid != os.getpid():
+            with self._sync_lock:
+                client = self._sync_client
+                if client is None or self._sync_pid != os.getpid():
+                    if self.target.kind == "sentinel":
+                        client = self._sentinel_master(redis.sentinel, redis.Redis)
+                    else:
+                        retry = redis.retry.Retry(redis.backoff.NoBackoff(), 1)
+                        pool = redis.connection.ConnectionPool(
+                            connection_class=self._connection_class(redis.connection),
+                            max_connections=max(self.max_connections, 4) * 4,
+                            retry=retry,
+                            **self._pool_kwargs(),
+                        )
+                        client = redis.Redis(connection_pool=pool)
+                    self._sync_client = client
+                    self._sync_pid = os.getpid()
+                    self._local = threading.local()
+        return client
+
+    def _async_state(self) -> _AsyncState:
+        loop = asyncio.get_running_loop()
+        state = self._async
+        if state is None or state.loop is not loop:
+            if self.target.kind == "sentinel":
+                client = self._sentinel_master(redis.asyncio.sentinel, redis.asyncio.Redis)
+            else:
+                retry = redis.asyncio.retry.Retry(redis.backoff.NoBackoff(), 1)
+                pool = redis.asyncio.BlockingConnectionPool(
+                    connection_class=self._connection_class(redis.asyncio.connection),
+                    max_connections=max(self.max_connections, 4),
+                    timeout=None,
+                    retry=retry,
+                    **self._pool_kwargs(),
+                )
+                client = redis.asyncio.Redis(connection_pool=pool)
+            state = self._async = _AsyncState(loop, client)
+        return state
+
+    # -- retries ----------------------------------------------------------------------
+    def _delays(self) -> list[float]:
+        policy = self.retry_policy
+        max_retries = policy.get("max_retries")
+        count = 1000 if max_retries is None else int(max_retries)
+        delay = float(policy.get("interval_start", 0.0))
+        delays = []
+        for _ in range(count):
+            delays.append(delay)
+            delay = min(delay + float(policy.get("interval_step", 1.0)),
+                        float(policy.get("interval_max", 1.0)))
+        return delays
+
+    def _lost(self, exc: BaseException, delay: float) -> None:
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            logger.warning("Cannot reach the Redis result backend at %s: %s; retrying",
+                           redacted_url(self.url), exc)
+        else:
+            logger.debug("Redis result backend still unreachable (%r); retry in %.1fs",
+                         exc, delay)
+
+    def _back(self) -> None:
+        if self._down_since is not None:
+            logger.warning("Reconnected to the Redis result backend at %s after %.1fs",
+                           redacted_url(self.url), time.monotonic() - self._down_since)
+            self._down_since = None
+
+    def _call(self, what: str, func: Callable[[redis.Redis], T]) -> T:
+        delays = iter(self._delays())
+        while True:
+            try:
+                result = func(self._sync())
+            except CONNECTION_ERRORS as exc:
+                delay = next(delays, None)
+                if delay is None:
+                    raise BackendError(
+                        f"{what} failed: Redis result backend unreachable: {exc}"
+                    ) from exc
+                self._lost(exc, delay)
+                time.sleep(delay)
+                continue
+            except redis.exceptions.RedisError as exc:
+                raise BackendError(f"{what} failed on the Redis result backend: {exc}") from exc
+            self._back()
+            return result
+
+    async def _acall(self, what: str, func: Callable[[Any], Awaitable[T]]) -> T:
+        delays = iter(self._delays())
+        while True:
+            state = self._async_state()
+            try:
+                result = await func(state.client)
+            except CONNECTION_ERRORS as exc:
+                delay = next(delays, None)
+                if delay is None:
+                    raise BackendError(
+                        f"{what} failed: Redis result backend unreachable: {exc}"
+                    ) from exc
+                self._lost(exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            except redis.exceptions.RedisError as exc:
+                raise BackendError(f"{what} failed on the Redis result backend: {exc}") from exc
+            self._back()
+            return result
+
+    # -- storage ----------------------------------------------------------------------
+    def _expiry(self) -> tuple[str, Any] | None:
+        """``("ex", seconds)`` for whole seconds (Celery's SETEX), ``("px", ms)`` otherwise."""
+        expires = self.options.expires
+        if not expires or expires <= 0:
+            return None
+        if float(expires).is_integer():
+            return "ex", int(expires)
+        return "px", max(1, int(expires * 1000))
+
+    def _plan(
+        self, items: Sequence[tuple[str, dict[str, Any]]], stored: Sequence[bytes | None]
+    ) -> list[tuple[str, bytes]]:
+        """The (key, payload) writes of a batch, skipping tasks whose SUCCESS is stored."""
+        done: set[str] = set()
+        for (task_id, _), value in zip(items, stored, strict=True):
+            if value is not None and self._status(value) == states.SUCCESS:
+                done.add(task_id)
+        writes = []
+        for task_id, meta in items:
+            if task_id in done:
+                continue
+            writes.append((self.task_key(task_id), self.encode(meta)))
+            if meta.get("status") == states.SUCCESS:
+                done.add(task_id)
+        return writes
+
+    def _status(self, payload: bytes) -> str | None:
+        try:
+            return str(self.decode(payload).get("status"))
+        except (DecodeError, ValueError, TypeError):
+            return None
+
+    def _queue_writes(self, pipe: Any, writes: Sequence[tuple[str, bytes]]) -> None:
+        expiry = self._expiry()
+        for key, payload in writes:
+            if expiry is None:
+                pipe.set(key, payload)
+            elif expiry[0] == "ex":  # Celery's command (redis-py deprecates its setex wrapper)
+                pipe.execute_command("SETEX", key, expiry[1], payload)
+            else:
+                pipe.set(key, payload, px=expiry[1])
+            pipe.publish(key, payload)
+
+    def store_many(self, items: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """GET the keys, then one MULTI of SETEX + PUBLISH per task not already a SUCCESS."""
+        if not items:
+            return
+        keys = [self.task_key(task_id) for task_id, _ in items]
+
+        def run(client: redis.Redis) -> None:
+            stored = client.mget(keys) if len(keys) > 1 else [client.get(keys[0])]
+            writes = self._plan(items, [_as_bytes(v) for v in stored])
+            if writes:
+                with client.pipeline(transaction=True) as pipe:
+                    self._queue_writes(pipe, writes)
+                    pipe.execute()
+
+        self._call("store", run)
+
+    async def astore_many(self, items: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Async twin of :meth:`store_many`, on this loop's asyncio client."""
+        if not items:
+            return
+        keys = [self.task_key(task_id) for task_id, _ in items]
+
+        async def run(client: Any) -> None:
+            stored = await client.mget(keys) if len(keys) > 1 else [await client.get(keys[0])]
+            writes = self._plan(items, stored)
+            if writes:
+                async with client.pipeline(transaction=True) as pipe:
+                    self._queue_writes(pipe, writes)
+                    await pipe.execute()
+
+        await self._acall("store", run)
+
+    def get(self, task_id: str) -> dict[str, Any] | None:
+        """Read a task's meta; ``None`` when nothing is stored (PENDING) or it expired."""
+        value = _as_bytes(self._call("get", lambda client: client.get(self.task_key(task_id))))
+        return None if value is None else self.decode(value)
+
+    async def aget(self, task_id: str) -> dict[str, Any] | None:
+        """Async twin of :meth:`get`."""
+        value = await self._acall("get", lambda client: client.get(self.task_key(task_id)))
+        return None if value is None else self.decode(value)
+
+    def forget(self, task_id: str) -> None:
+        """Delete a task's meta."""
+        self._call("forget", lambda client: client.delete(self.task_key(task_id)))
+
+    def save_group(self, group_id: str, meta: dict[str, Any]) -> None:
+        """Store a group's meta (SETEX + PUBLISH, as Celery's ``GroupResult.save``)."""
+        payload = self.encode(meta)
+
+        def run(client: redis.Redis) -> None:
+            with client.pipeline(transaction=True) as pipe:
+                self._queue_writes(pipe, [(self.group_key(group_id), payload)])
+                pipe.execute()
+
+        self._call("save_group", run)
+
+    def get_group(self, group_id: str) -> dict[str, Any] | None:
+        """Read a group's meta; ``None`` when not saved or expired."""
+        value = _as_bytes(
+            self._call("get_group", lambda client: client.get(self.group_key(group_id)))
+        )
+        return None if value is None else self.decode(value)
+
+    def forget_group(self, group_id: str) -> None:
+        """Delete a group's meta."""
+        self._call("forget_group", lambda client: client.delete(self.group_key(group_id)))
+
+    def close(self) -> None:
+        """Close this process's connections (they reopen on next use)."""
+        client, self._sync_client = self._sync_client, None
+        if client is not None and self._sync_pid == os.getpid():
+            client.close()
+
+    # -- waiting (sync) -----------------------------------------------------------------
+    def _ready(self, payload: bytes | None) -> dict[str, Any] | None:
+        if payload is None:
+            return None
+        meta = self.decode(payload)
+        return meta if meta.get("status") in states.READY_STATES else None
+
+    def _pubsub(self) -> redis.client.PubSub:
+        """This thread's pub/sub connection, kept across waits (subscribing is one command)."""
+        client = self._sync()
+        pubsub: redis.client.PubSub | None = getattr(self._local, "pubsub", None)
+        if pubsub is None:
+            pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+            self._local.pubsub = pubsub
+        return pubsub
+
+    def _drop_pubsub(self) -> None:
+        pubsub = getattr(self._local, "pubsub", None)
+        self._local.pubsub = None
+        if pubsub is not None:
+            try:
+                pubsub.close()
+            except Exception:  # closing a broken connection
+                pass
+
+    def wait_for(
+        self, task_id: str, timeout: float | None = None, interval: float = 0.5
+    ) -> dict[str, Any]:
+        """Block until the task is ready: SUBSCRIBE to its channel, GET, then wait.
+
+        A Redis restart while waiting is ridden out: the wait resubscribes and reads the
+        key again, with backoff, until ``timeout``.
+
+        Raises:
+            TimeoutError: not ready within ``timeout`` seconds.
+        """
+        key = self.task_key(task_id)
+        channel = key.encode()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delays = iter(self._delays())
+        while True:
+            pubsub = self._pubsub()
+            try:
+                pubsub.subscribe(key)
+                try:
+                    meta = self._ready(_as_bytes(self._sync().get(key)))
+                    while meta is None:
+                        remaining = 1.0 if deadline is None else deadline - time.monotonic()
+                        if remaining <= 0:
+                            raise TimeoutError(
+                                f"The operation timed out waiting for task {task_id}"
+                            )
+                        message = pubsub.get_message(timeout=min(remaining, 1.0))
+                        if message is not None and message.get("channel") == channel:
+                            meta = self._ready(message["data"])
+                finally:
+                    if pubsub.connection is not None:
+                        pubsub.unsubscribe(key)
+                self._back()
+                return meta
+            except CONNECTION_ERRORS as exc:
+                self._drop_pubsub()
+                delay = next(delays, 1.0)
+                self._lost(exc, delay)
+                if deadline is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise TimeoutError(
+                            f"The operation timed out waiting for task {task_id}"
+                        ) from exc
+                    delay = min(delay, remaining)
+                time.sleep(delay)
+
+    # -- waiting (async) ----------------------------------------------------------------
+    async def _read(self, state: _AsyncState) -> None:
+        """Route published results to the coroutines waiting for them."""
+        while state.channels:
+            try:
+                message = await state.pubsub.get_message(timeout=1.0)
+            except CONNECTION_ERRORS as exc:
+                # Wake every waiter: it reads its key again (a result may have been
+                # published while the connection was down) and resubscribes.
+                self._lost(exc, 0.5)
+                for subscription in state.channels.values():
+                    for future in subscription.futures:
+                        if not future.done():
+                            future.set_exception(exc)
+                state.channels.clear()
+                pubsub, state.pubsub = state.pubsub, None
+                try:
+                    await pubsub.aclose()
+                except Exception:
+                    pass
+                return
+            if message is None or message.get("type") != "message":
+                continue
+            channel = message["channel"]
+            channel = channel.decode() if isinstance(channel, bytes) else str(channel)
+            waiting = state.channels.get(channel)
+            if waiting is None:
+                continue
+            for future in waiting.futures:
+                if not future.done():
+                    future.set_result(message["data"])
+
+    async def await_for(
+        self, task_id: str, timeout: float | None = None, interval: float = 0.5
+    ) -> dict[str, Any]:
+        """Async twin of :meth:`wait_for`: one shared subscriber connection per event loop.
+
+        Raises:
+            TimeoutError: not ready within ``timeout`` seconds.
+        """
+        key = self.task_key(task_id)
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        delays = iter(self._delays())
+        while True:
+            state = self._async_state()
+            future: asyncio.Future[bytes | None] = loop.create_future()
+            try:
+                async with state.lock:
+                    subscription = state.channels.get(key)
+                    if subscription is None:
+                        subscription = state.channels[key] = _Subscription()
+                        subscription.futures.add(future)
+                        if state.pubsub is None:
+                            state.pubsub = state.client.pubsub(ignore_subscribe_messages=True)
+                        await state.pubsub.subscribe(key)
+                    else:
+                        subscription.futures.add(future)
+                    if state.reader is None or state.reader.done():
+                        state.reader = loop.create_task(self._read(state))
+                try:
+                    meta = self._ready(await state.client.get(key))
+                    while meta is None:
+                        remaining = None if deadline is None else deadline - loop.time()
+                        if remaining is not None and remaining <= 0:
+                            raise TimeoutError(
+                                f"The operation timed out waiting for task {task_id}"
+                            )
+                        done, _ = await asyncio.wait([future], timeout=remaining)
+                        if not done:
+                            continue
+                        meta = self._ready(future.result())
+                        if meta is None:
+                            future = loop.create_future()
+                            subscription.futures.add(future)
+                finally:
+                    await self._unsubscribe(state, key, future)
+                self._back()
+                return meta
+            except CONNECTION_ERRORS as exc:
+                delay = next(delays, 1.0)
+                self._lost(exc, delay)
+                if deadline is not None:
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        raise TimeoutError(
+                            f"The operation timed out waiting for task {task_id}"
+                        ) from exc
+                    delay = min(delay, remaining)
+                await asyncio.sleep(delay)
+
+    async def _unsubscribe(
+        self, state: _AsyncState, key: str, future: asyncio.Future[bytes | None]
+    ) -> None:
+        found = state.channels.get(key)
+        if found is None:
+            return
+        subscription = found
+        subscription.futures.discard(future)
+        stale = {f for f in subscription.futures if f.done()}
+        subscription.futures -= stale
+        if subscription.futures:
+            return
+        del state.channels[key]
+        if state.pubsub is not None:
+            try:
+                await state.pubsub.unsubscribe(key)
+            except CONNECTION_ERRORS:
+                pass
