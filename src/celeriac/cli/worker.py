@@ -15,12 +15,19 @@ def _split(values: tuple[str, ...]) -> list[str]:
     return [item.strip() for value in values for item in value.split(",") if item.strip()]
 
 
+def _pool_setting(value: object) -> str:
+    """Map Celery's pool names (and class paths) to ours; unknown ones pass through to fail."""
+    name = str(value or "prefork").rsplit(".", 1)[-1].rsplit(":", 1)[-1].lower()
+    return {"processes": "prefork", "thread": "threads", "taskpool": "prefork"}.get(name, name)
+
+
 @click.command()
 @click.option("-n", "--hostname", help="Node name (%h host, %n name, %d domain).")
 @click.option("-Q", "--queues", multiple=True, help="Queues to consume, comma separated.")
 @click.option("-X", "--exclude-queues", multiple=True, help="Queues not to consume.")
 @click.option("-c", "--concurrency", type=int, help="Processes/threads (default: CPU count).")
-@click.option("-P", "--pool", type=click.Choice(POOLS), default="prefork", show_default=True)
+@click.option("-P", "--pool", type=click.Choice(POOLS), default=None,
+              help="Pool: prefork, threads or solo (default: the worker_pool setting, prefork).")
 @click.option("-l", "--loglevel", default="WARNING", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "FATAL"],
                                 case_sensitive=False))
@@ -38,7 +45,8 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @click.option("--burst", is_flag=True, help="Exit once the queues are empty (celeriac only).")
 @click.pass_obj
 def worker(obj: CLIContext, hostname: str | None, queues: tuple[str, ...],
-           exclude_queues: tuple[str, ...], concurrency: int | None, pool: str, loglevel: str,
+           exclude_queues: tuple[str, ...], concurrency: int | None, pool: str | None,
+           loglevel: str,
            logfile: str | None, pidfile: str | None, prefetch_multiplier: int | None,
            max_tasks_per_child: int | None, max_memory_per_child: int | None,
            time_limit: float | None, soft_time_limit: float | None, send_events: bool,
@@ -48,7 +56,8 @@ def worker(obj: CLIContext, hostname: str | None, queues: tuple[str, ...],
     app = obj.app
     options = WorkerOptions(
         hostname=hostname, queues=_split(queues), exclude_queues=_split(exclude_queues),
-        concurrency=concurrency, pool=pool, loglevel=loglevel.upper(), logfile=logfile,
+        concurrency=concurrency, pool=pool or _pool_setting(app.conf.worker_pool),
+        loglevel=loglevel.upper(), logfile=logfile,
         pidfile=pidfile, prefetch_multiplier=prefetch_multiplier,
         max_tasks_per_child=max_tasks_per_child, max_memory_per_child=max_memory_per_child,
         time_limit=time_limit, soft_time_limit=soft_time_limit, send_events=send_events,

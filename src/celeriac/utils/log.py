@@ -32,8 +32,15 @@ def get_logger(name: str) -> logging.Logger:
 
 
 def get_task_logger(name: str) -> logging.Logger:
-    """Return a logger for a tasks module; its records go through ``celeriac.task``."""
-    return logging.getLogger(f"celeriac.task.{name}")
+    """Return the logger ``name`` with ``celeriac.task`` as its parent, as Celery does.
+
+    Records of task loggers pass through the ``celeriac.task`` logger, so one handler
+    there sees every task's log lines whatever their module.
+    """
+    logger = logging.getLogger(name)
+    if logger.parent is logging.getLogger():
+        logger.parent = logging.getLogger("celeriac.task")
+    return logger
 
 
 def setup_logging(loglevel: str | int = "WARNING", logfile: str | None = None,
