@@ -102,6 +102,9 @@ class Celery:
         self._transport: Transport | None = None
         self._backend: Backend | None = None
         self._pid = os.getpid()
+        self._origin_cache: tuple[int, str] = (0, "")
+        #: settings made before the first config source; they win over it (Celery's rule)
+        self._preconf: dict[str, Any] | None = None
         self._finalized = False
         self._pending: list[tuple[Callable[..., Any], dict[str, Any]]] = []
         if isinstance(task_cls, str):
@@ -158,10 +161,22 @@ class Celery:
         (Django style: ``CELERY_BROKER_URL`` → ``broker_url``).
         """
         try:
-            self.conf.update(settings_from_object(obj, namespace=namespace))
+            loaded = settings_from_object(obj, namespace=namespace)
         except ImproperlyConfigured:
             if not silent:
                 raise
+            return
+        self._apply_config_source(loaded)
+
+    def _apply_config_source(self, loaded: dict[str, Any]) -> None:
+        """Apply a config source under the settings given before it, as Celery does.
+
+        ``Celery(broker=...)`` and ``app.conf`` values set before the first config
+        source keep precedence over what a config object says.
+        """
+        if self._preconf is None:
+            self._preconf = self.conf.changes()
+        self.conf.update({**loaded, **self._preconf})
         self._reset_connections()
 
     def config_from_envvar(
@@ -169,11 +184,12 @@ class Celery:
     ) -> None:
         """Load settings from the module named by an environment variable."""
         try:
-            self.conf.update(settings_from_envvar(variable_name))
+            loaded = settings_from_envvar(variable_name)
         except ImproperlyConfigured:
             if not silent:
                 raise
-        self._reset_connections()
+            return
+        self._apply_config_source(loaded)
 
     def autodiscover_tasks(
         self,
@@ -347,7 +363,11 @@ class Celery:
         return datetime.now(UTC)
 
     def _origin(self) -> str:
-        return f"gen{os.getpid()}@{socket.gethostname()}"
+        """``gen<pid>@<host>`` of this process (cached; renewed after a fork)."""
+        pid = os.getpid()
+        if self._origin_cache[0] != pid:
+            self._origin_cache = (pid, f"gen{pid}@{socket.gethostname()}")
+        return self._origin_cache[1]
 
     def _route(self, name: str, args: Any, kwargs: Any, options: dict[str, Any],
                task: BaseTask[Any, Any] | None) -> tuple[str, str, str]:

@@ -278,13 +278,22 @@ class Task(Generic[P, R]):
             link_error=link_error, throw=throw, retries=retries, options=options,
         )
 
+    def _call_signature(self) -> inspect.Signature | None:
+        """The function's signature, computed once (it is checked on every call)."""
+        cached: inspect.Signature | bool | None = self.__dict__.get("_signature_cache", False)
+        if cached is False:
+            try:
+                cached = inspect.signature(self._fun) if self._fun is not None else None
+            except (TypeError, ValueError):
+                cached = None
+            self.__dict__["_signature_cache"] = cached
+        return cached if isinstance(cached, inspect.Signature) else None
+
     def _check_arguments(self, args: Sequence[Any] | None, kwargs: dict[str, Any] | None) -> None:
         if not self.typing or self._fun is None:
             return
-        target = self._fun
-        try:
-            signature = inspect.signature(target)
-        except (TypeError, ValueError):
+        signature = self._call_signature()
+        if signature is None:
             return
         call_args = list(args or ())
         if self.bind:
