@@ -1,0 +1,184 @@
+"""What the Redis broker writes, compared byte for byte with Celery 5.7's captured traffic."""
+
+from __future__ import annotations
+
+import ast
+import base64
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import redis
+from celeriac.protocol.message import Message
+from celeriac.transports.redis import RedisTransport
+from conftest import VECTORS
+
+SEP = "\x06\x16"
+
+
+def vector(name: str) -> dict[str, Any]:
+    matches = sorted(VECTORS.glob(f"{name}-*.json"))
+    if not matches:
+        pytest.skip(f"Celery wire vectors not found in {VECTORS}")
+    data: dict[str, Any] = json.loads(matches[0].read_text())
+    return data
+
+
+def message_of(envelope: dict[str, Any]) -> Message:
+    """The Message a Celery producer handed to kombu for this stored envelope."""
+    return Message(
+        body=base64.b64decode(envelope["body"]),
+        content_type=envelope["content-type"],
+        content_encoding=envelope["content-encoding"],
+        headers=envelope["headers"],
+        properties=envelope["properties"],
+    )
+
+
+def keys_without(prefix: str, client: redis.Redis) -> dict[bytes, bytes]:
+    """Every key of the test, prefix removed, with its type."""
+    return {
+        key[len(prefix):]: client.type(key)
+        for key in client.scan_iter(match=f"{prefix}*", count=1000)
+    }
+
+
+def vector_keys(data: dict[str, Any]) -> dict[bytes, bytes]:
+    return {
+        ast.literal_eval(key): value["type"].encode()
+        for key, value in data["redis_keys_after_send"].items()
+    }
+
+
+@pytest.mark.parametrize("name", ["01", "02"])
+def test_published_message_is_celerys_list_item(
+    name: str, make_transport: Callable[..., RedisTransport], rclient: redis.Redis, prefix: str
+) -> None:
+    data = vector(name)
+    [captured] = data["messages"]
+    envelope = captured["envelope"]
+    transport = make_transport()
+    transport.publish(message_of(envelope), "celery", priority=envelope["properties"]["priority"])
+    key = prefix.encode() + ast.literal_eval(captured["redis_key_repr"])
+    assert rclient.lrange(key, 0, -1) == [captured["raw_list_item"].encode()]
+    assert keys_without(prefix, rclient) == vector_keys(data)
+    member = f"celery{SEP}{SEP}celery".encode()
+    assert rclient.smembers(f"{prefix}_kombu.binding.celery") == {member}
+    assert rclient.smembers(f"{prefix}_kombu.binding_permanent.celery") == {member}
+
+
+def test_priority_lists_are_kombus(
+    make_transport: Callable[..., RedisTransport], rclient: redis.Redis, prefix: str
+) -> None:
+    transport = make_transport()
+    envelope = vector("01")["messages"][0]["envelope"]
+    for priority in range(10):
+        transport.publish(message_of(envelope), "jobs", priority=priority)
+    lengths = {
+        key.decode()[len(prefix):]: rclient.llen(key)
+        for key in rclient.scan_iter(match=f"{prefix}jobs*")
+    }
+    assert lengths == {"jobs": 3, f"jobs{SEP}3": 3, f"jobs{SEP}6": 3, f"jobs{SEP}9": 1}
+    raw = rclient.lrange(f"{prefix}jobs{SEP}9", 0, -1)[0]
+    assert json.loads(raw)["properties"]["priority"] == 9
+
+
+def test_custom_sep_and_priority_steps(
+    make_transport: Callable[..., RedisTransport], rclient: redis.Redis, prefix: str
+) -> None:
+    transport = make_transport(sep=":", priority_steps=[0, 5])
+    envelope = vector("01")["messages"][0]["envelope"]
+    transport.publish(message_of(envelope), "jobs", priority=7)
+    assert rclient.llen(f"{prefix}jobs:5") == 1
+
+
+async def test_unacked_record_is_kombus(
+    make_transport: Callable[..., RedisTransport], rclient: redis.Redis, prefix: str
+) -> None:
+    data = vector("15")
+    [[command, key, tag, value]] = data["first_HSET_command"]
+    envelope, _exchange, _routing_key = json.loads(value)
+    transport = make_transport()
+    transport.publish_raw(json.dumps(envelope).encode(), "celery")
+    before = time.time()
+    [delivery] = await transport.fetch(["celery"], 10, 1.0)
+    assert delivery.tag == tag
+    assert delivery.message is not None
+    assert delivery.message.headers["id"] == envelope["headers"]["id"]
+    assert (command, key) == ("HSET", "unacked")
+    assert rclient.hget(f"{prefix}unacked", tag) == value.encode()
+    score = rclient.zscore(f"{prefix}unacked_index", tag)
+    assert score is not None and before - 1 < score < time.time() + 1
+    assert rclient.llen(f"{prefix}celery") == 0
+    await transport.ack([delivery])
+    assert rclient.hget(f"{prefix}unacked", tag) is None
+    assert rclient.zscore(f"{prefix}unacked_index", tag) is None
+    await transport.aclose()
+
+
+async def test_restore_pushes_what_kombu_pushes(
+    make_transport: Callable[..., RedisTransport], rclient: redis.Redis, prefix: str
+) -> None:
+    """An expired unacked record goes back exactly as kombu's restore RPUSHes it."""
+    data = vector("15")
+    [restored] = data["restore_on_shutdown"]
+    kombu_record = {
+        tag: record for tag, record in data["unacked_hash_snapshot"].items()
+        if record[0]["headers"]["eta"] is not None
+    }
+    [(tag, record)] = kombu_record.items()
+    rclient.hset(f"{prefix}unacked", tag, json.dumps(record))
+    rclient.zadd(f"{prefix}unacked_index", {tag: time.time() - 100})
+    transport = make_transport(visibility_timeout=10)
+    assert await transport.restore_visible() == 1
+    assert (restored["command"], restored["key"]) == ("RPUSH", "celery")
+    assert rclient.lrange(f"{prefix}celery", 0, -1) == [restored["raw"].encode()]
+    assert rclient.hlen(f"{prefix}unacked") == 0
+    assert rclient.zcard(f"{prefix}unacked_index") == 0
+    await transport.aclose()
+
+
+async def test_every_key_carries_the_prefix(
+    make_transport: Callable[..., RedisTransport], rclient: redis.Redis, prefix: str
+) -> None:
+    transport = make_transport(max_deliveries=1)
+    envelope = vector("01")["messages"][0]["envelope"]
+    fresh = message_of(envelope)
+    fresh.properties = {k: v for k, v in fresh.properties.items() if k != "delivery_tag"}
+    transport.publish(message_of(envelope), "celery")
+    transport.publish(fresh, "celery")
+    transport.publish(message_of(envelope), "celery", eta=time.time() + 60)
+    transport.publish_raw(b"garbage", "celery")
+    deliveries = await transport.fetch(["celery"], 10, 1.0)
+    assert deliveries[2].message is None  # the garbage stays leased in celeriac.unacked_raw
+    await transport.dead_letter(deliveries[0], "test")
+    await transport.aclose()
+    keys = {key.decode("latin-1") for key in rclient.keys("*")}
+    ours = {key for key in keys if key.startswith(prefix)}
+    assert {k[len(prefix):] for k in ours} >= {
+        "_kombu.binding.celery", "_kombu.binding_permanent.celery", "unacked",
+        "unacked_index", f"celery{SEP}eta", "celeriac.dead_letters", "celeriac.owners",
+        "celeriac.deliveries", "celeriac.unacked_raw", "celeriac.unacked_raw_index",
+    }
+    unprefixed = {"unacked", "unacked_index", "celery", "_kombu.binding.celery"}
+    assert not unprefixed & keys - ours
+
+
+def test_eta_waits_in_a_sorted_set(
+    make_transport: Callable[..., RedisTransport], rclient: redis.Redis, prefix: str
+) -> None:
+    transport = make_transport()
+    envelope = vector("01")["messages"][0]["envelope"]
+    eta = time.time() + 30
+    transport.publish(message_of(envelope), "celery", eta=eta)
+    [(member, score)] = rclient.zrange(f"{prefix}celery{SEP}eta", 0, -1, withscores=True)
+    assert score == pytest.approx(eta)
+    stored = json.loads(member)["properties"]["delivery_tag"]
+    assert stored == envelope["properties"]["delivery_tag"]
+    assert rclient.llen(f"{prefix}celery") == 0
+    assert transport.queue_length("celery") == 1
+    assert transport.purge("celery") == 1
+    assert rclient.exists(f"{prefix}celery{SEP}eta") == 0
