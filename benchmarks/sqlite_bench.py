@@ -27,31 +27,29 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import json
-import linecache
 import os
-import platform
-import re
 import shutil
-import signal
 import sqlite3
-import statistics
-import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-try:
-    import psutil
-except ImportError:  # pragma: no cover - psutil is a dev dependency
-    psutil = None
+from common import (
+    Worker,
+    latency_summary,
+    median_of,
+    summarize_profile,
+    wait_for,
+)
+from common import fmt as _fmt
+from common import machine as _machine
+from common import run_role as _run_role
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
 DB_FILE = "celeriac.sqlite3"  # the default file of Celery('benchapp') in the working directory
@@ -146,13 +144,7 @@ def role_latency(count: int, warmup: int = 50) -> dict[str, Any]:
         started = time.perf_counter()
         benchapp.noop.delay().get(timeout=30)
         samples.append((time.perf_counter() - started) * 1000.0)
-    samples.sort()
-    return {
-        "p50_ms": statistics.median(samples),
-        "p99_ms": samples[min(len(samples) - 1, int(len(samples) * 0.99))],
-        "mean_ms": statistics.fmean(samples),
-        "max_ms": samples[-1],
-    }
+    return latency_summary(samples)
 
 
 # -- harness -----------------------------------------------------------------------------
@@ -266,111 +258,9 @@ def workdir(flavor: Flavor, keep: bool, tasks: tuple[str, ...] = ("noop",)) -> I
             shutil.rmtree(directory, ignore_errors=True)
 
 
-def _env(directory: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(directory), env.get("PYTHONPATH", "")]).rstrip(
-        os.pathsep)
-    env.pop("CELERY_BROKER_URL", None)
-    env.pop("CELERY_RESULT_BACKEND", None)
-    return env
-
-
 def run_role(directory: Path, role: str, *args: str) -> dict[str, Any]:
     """Run one of this file's roles in a fresh interpreter in ``directory``."""
-    command = [sys.executable, str(Path(__file__).resolve()), "--role", role, *args]
-    done = subprocess.run(command, cwd=directory, env=_env(directory), capture_output=True,
-                          text=True, timeout=1800)
-    if done.returncode != 0:
-        raise RuntimeError(f"role {role} failed ({done.returncode}):\n{done.stderr[-4000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
-
-
-class Worker:
-    """A worker subprocess, with memory sampled over its process tree."""
-
-    def __init__(self, flavor: Flavor, directory: Path, extra_env: dict[str, str] | None = None):
-        self.flavor = flavor
-        self.directory = directory
-        self.log = open(directory / "worker.log", "wb")  # noqa: SIM115 - closed in stop()
-        env = _env(directory)
-        env.update(extra_env or {})
-        self.started = time.perf_counter()
-        self.proc = subprocess.Popen(flavor.worker_args, cwd=directory, env=env,
-                                     stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        self.peak_rss = 0
-        self.peak_pss = 0
-        #: CPU seconds (user + system) last seen for each process of the worker
-        self.cpu_seconds: dict[int, float] = {}
-        self._sampling = threading.Event()
-        self._sampler: threading.Thread | None = None
-
-    def sample_memory(self, interval: float = 0.1) -> None:
-        """Start sampling RSS and PSS of the worker and its children in the background."""
-        if psutil is None:
-            return
-        self._sampling.set()
-        self._sampler = threading.Thread(target=self._sample_loop, args=(interval,),
-                                         daemon=True)
-        self._sampler.start()
-
-    def _sample_loop(self, interval: float) -> None:
-        try:
-            parent = psutil.Process(self.proc.pid)
-        except psutil.Error:
-            return
-        while self._sampling.is_set():
-            rss = pss = 0
-            try:
-                processes = [parent, *parent.children(recursive=True)]
-            except psutil.Error:
-                return
-            for process in processes:
-                try:
-                    info = process.memory_full_info()
-                    times = process.cpu_times()
-                except psutil.Error:
-                    continue
-                self.cpu_seconds[process.pid] = times.user + times.system
-                rss += info.rss
-                pss += getattr(info, "pss", info.rss)
-            self.peak_rss = max(self.peak_rss, rss)
-            self.peak_pss = max(self.peak_pss, pss)
-            time.sleep(interval)
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def stop(self) -> None:
-        """Warm shutdown (SIGTERM), then SIGKILL the process group if it hangs."""
-        self._sampling.clear()
-        if self._sampler is not None:
-            self._sampler.join(timeout=5)
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-        self.log.close()
-
-    def log_tail(self) -> str:
-        return (self.directory / "worker.log").read_text(errors="replace")[-3000:]
-
-
-def wait_for(predicate: Callable[[], bool], worker: Worker, timeout: float,
-             interval: float = 0.005) -> float:
-    """Poll until ``predicate()``; return the time since the worker's start command."""
-    deadline = time.perf_counter() + timeout
-    while not predicate():
-        if not worker.alive():
-            raise RuntimeError(f"worker exited early:\n{worker.log_tail()}")
-        if time.perf_counter() > deadline:
-            raise RuntimeError(f"timed out after {timeout}s:\n{worker.log_tail()}")
-        time.sleep(interval)
-    return time.perf_counter() - worker.started
+    return _run_role(__file__, directory, role, *args)
 
 
 def measure_startup(flavor: Flavor, keep: bool) -> float:
@@ -378,7 +268,7 @@ def measure_startup(flavor: Flavor, keep: bool) -> float:
     with workdir(flavor, keep) as directory:
         published = run_role(directory, "publish", "--tasks", "2", "--task", "noop")
         last = published["last_id"]
-        worker = Worker(flavor, directory)
+        worker = Worker(flavor.worker_args, directory)
         try:
             return wait_for(lambda: flavor.has_result(directory, last), worker, 120)
         finally:
@@ -390,25 +280,17 @@ def measure_drain(flavor: Flavor, tasks: int, task: str, keep: bool) -> dict[str
     with workdir(flavor, keep, (task,)) as directory:
         published = run_role(directory, "publish", "--tasks", str(tasks), "--task", task)
         last = published["last_id"]
-        worker = Worker(flavor, directory)
+        worker = Worker(flavor.worker_args, directory)
         worker.sample_memory()
-        profiler = None
         if flavor.profile_dir is not None:
-            flavor.profile_dir.mkdir(parents=True, exist_ok=True)
-            out = flavor.profile_dir / f"{flavor.name}-drain-{task}.txt"
-            profiler = subprocess.Popen(
-                ["py-spy", "record", "--subprocesses", "--format", "raw", "--rate", "100",
-                 "-o", str(out), "--pid", str(worker.proc.pid)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            worker.profile(flavor.profile_dir / f"{flavor.name}-drain-{task}.txt")
         try:
             first = wait_for(lambda: flavor.has_result(directory, ""), worker, 120)
             wait_for(lambda: flavor.has_result(directory, last), worker, 1800, 0.01)
             total = wait_for(lambda: flavor.count_results(directory) >= tasks, worker, 600,
                              0.02)
         finally:
-            if profiler is not None:
-                profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
-                profiler.wait(timeout=60)
+            worker.stop_profile()
             worker.stop()
         return {"publish_rate": published["rate"], "first_result_s": first, "total_s": total,
                 "peak_rss": worker.peak_rss, "peak_pss": worker.peak_pss,
@@ -417,7 +299,7 @@ def measure_drain(flavor: Flavor, tasks: int, task: str, keep: bool) -> dict[str
 
 def measure_latency(flavor: Flavor, calls: int, keep: bool) -> dict[str, Any]:
     with workdir(flavor, keep) as directory:
-        worker = Worker(flavor, directory)
+        worker = Worker(flavor.worker_args, directory)
         try:
             return run_role(directory, "latency", "--tasks", str(calls))
         finally:
@@ -449,85 +331,6 @@ def run_once(flavor: Flavor, tasks: int, calls: int, keep: bool) -> dict[str, fl
     out["latency_p50_ms"] = latency["p50_ms"]
     out["latency_p99_ms"] = latency["p99_ms"]
     return out
-
-
-#: A leaf frame on one of these calls is a thread waiting, not working. py-spy's own idle
-#: detection does not work on every kernel, so waits are recognised from the source line.
-_WAIT_CALL = re.compile(r"\.(get|select|wait|join|poll|acquire|sleep|recv|accept)\(")
-
-
-@functools.cache
-def _source_line(frame: str) -> str:
-    """The source line of a py-spy frame ``func (pkg/module.py:123)``, when it can be found."""
-    match = re.search(r"\(([^()]+\.py):(\d+)\)$", frame)
-    if match is None:
-        return ""
-    relative, line = match.group(1), int(match.group(2))
-    for entry in sys.path:
-        candidate = Path(entry or ".") / relative
-        if candidate.is_file():
-            return linecache.getline(str(candidate), line).strip()
-    return ""
-
-
-def _short(frame: str) -> str:
-    name, _, where = frame.partition(" (")
-    return f"{name} ({where.rsplit('/', 1)[-1]}" if where else name
-
-
-def summarize_profile(path: Path, top: int = 15) -> str:
-    """The busiest functions of a py-spy raw profile, waiting threads left out."""
-    own: dict[str, int] = {}
-    inclusive: dict[str, int] = {}
-    busy = waiting = 0
-    for line in path.read_text(errors="replace").splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
-        frames = [frame for frame in stack.split(";") if not frame.startswith("process ")]
-        if not frames:
-            continue
-        if _WAIT_CALL.search(_source_line(frames[-1])):
-            waiting += count
-            continue
-        busy += count
-        leaf = _short(frames[-1])
-        own[leaf] = own.get(leaf, 0) + count
-        for frame in {_short(frame) for frame in frames if "(celeriac/" in frame}:
-            inclusive[frame] = inclusive.get(frame, 0) + count
-    if not busy:
-        return "  (no busy samples)"
-    lines = [f"  {busy} busy samples ({waiting} more were threads waiting); own time:"]
-    for frame, count in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
-        lines.append(f"  {100 * count / busy:5.1f}%  {frame}")
-    lines.append("  inclusive, celeriac's functions (leaving out those in every busy sample):")
-    shown = 0
-    for frame, count in sorted(inclusive.items(), key=lambda kv: -kv[1]):
-        if count >= busy * 0.9 or shown >= top:
-            continue
-        lines.append(f"  {100 * count / busy:5.1f}%  {frame}")
-        shown += 1
-    return "\n".join(lines)
-
-
-def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
-    keys = sorted({key for run in runs for key in run})
-    return {key: statistics.median(run[key] for run in runs if key in run) for key in keys}
-
-
-def _fmt(value: float | None, unit: str) -> str:
-    if value is None:
-        return "n/a"
-    if unit == "tasks/s":
-        return f"{value:,.0f}/s"
-    if unit == "ms":
-        return f"{value:.2f} ms"
-    if unit == "MB":
-        return f"{value:.1f} MB"
-    if unit == "cores":
-        return f"{value:.2f}"
-    return f"{value:.2f} s"
 
 
 def verdict(name: str, value: float | None) -> str:
@@ -562,9 +365,7 @@ def table(ours: dict[str, float], celery: dict[str, float] | None) -> str:
 
 
 def machine() -> str:
-    cpus = os.cpu_count()
-    return (f"{platform.platform()}, Python {platform.python_version()}, {cpus} CPUs, "
-            f"SQLite {sqlite3.sqlite_version}")
+    return f"{_machine()}, SQLite {sqlite3.sqlite_version}"
 
 
 def run_flavor(flavor: Flavor, args: argparse.Namespace) -> dict[str, float]:
