@@ -1,0 +1,272 @@
+"""Real Celery 5.7 and celeriac processes on one Redis: producers, workers, results, restores.
+
+Every test gets an :class:`Interop` (a directory in ``tmp_path``, a ``global_keyprefix``
+and a queue name nobody else uses, on db ``1 + xdist worker index``). It writes two
+tasks modules with the same task names, ``celery_tasks.py`` (``from celery import
+Celery``) and ``celeriac_tasks.py`` (``from celeriac import Celery``), both configured
+for that prefix and queue, and starts real ``celery … worker`` / ``celeriac … worker``
+subprocesses on them. Closing it kills the workers and deletes every key under the prefix.
+
+Redis down: the tests skip, or fail when ``CI`` is set.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+import redis
+from helpers.processes import WorkerProcess, wait_until
+
+pytest.importorskip("celery")
+
+REDIS_HOST = os.environ.get("CELERIAC_TEST_REDIS", "127.0.0.1:6379")
+
+#: The tasks module body both implementations share (after the header below).
+TASKS = '''
+_clients = {}
+
+
+def r():
+    """A redis-py client of this process (a new one after fork)."""
+    client = _clients.get(os.getpid())
+    if client is None:
+        client = _clients[os.getpid()] = redis.Redis.from_url(URL)
+    return client
+
+
+@app.task(name="tasks.add")
+def add(x, y):
+    return x + y
+
+
+@app.task(name="tasks.mul")
+def mul(x, y):
+    return x * y
+
+
+@app.task(name="tasks.fail")
+def fail(text):
+    raise ValueError(text)
+
+
+@app.task(name="tasks.retrying", bind=True, max_retries=3)
+def retrying(self, x):
+    r().rpush(PREFIX + "interop.retrying", f"{IMPL} {self.request.retries} {time.time()!r}")
+    if self.request.retries < 1:
+        raise self.retry(countdown=1)
+    return {"x": x, "retries": self.request.retries}
+
+
+@app.task(name="tasks.record", bind=True, ignore_result=True)
+def record(self, n):
+    """Count this execution of this task id, and say which implementation ran it."""
+    with r().pipeline(transaction=False) as pipe:
+        pipe.hincrby(PREFIX + "interop.runs", self.request.id, 1)
+        pipe.sadd(PREFIX + "interop.by." + IMPL, self.request.id)
+        pipe.execute()
+    return n
+
+
+@app.task(name="tasks.hang", bind=True, acks_late=True)
+def hang(self, seconds):
+    """Sleep ``seconds`` the first time this id runs (to be killed); return the run count."""
+    runs = r().hincrby(PREFIX + "interop.hang", self.request.id, 1)
+    r().rpush(PREFIX + "interop.hang.log", f"{IMPL} {os.getpid()} {runs}")
+    if runs == 1:
+        time.sleep(seconds)
+    return runs
+'''
+
+HEADER = '''\
+"""Interop tasks for one test, {impl} side (written by tests/interop/conftest.py)."""
+import os
+import time
+
+import redis
+
+from {impl} import Celery
+
+IMPL = {impl!r}
+URL = {url!r}
+PREFIX = {prefix!r}
+QUEUE = {queue!r}
+
+app = Celery("tasks", broker=URL, backend=URL)
+app.conf.update(
+    task_default_queue=QUEUE,
+    result_extended=True,
+    broker_connection_retry_on_startup=True,
+    broker_transport_options={{
+        "global_keyprefix": PREFIX,
+        "visibility_timeout": float(os.environ.get("INTEROP_VISIBILITY_TIMEOUT", "3600")),
+        # kombu: scan for expired leases every second, not every 10 x 10 s
+        "unacked_restore_interval": 1,
+        "unacked_restore_throttle": 1,
+    }},
+    result_backend_transport_options={{"global_keyprefix": PREFIX}},
+)
+'''
+
+
+def redis_db() -> int:
+    """``1 + n`` for xdist worker ``gw<n>``, 1 without xdist (as tests/redis does)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return 1 + int(worker[2:]) if worker.startswith("gw") else 1
+
+
+def redis_url() -> str:
+    return f"redis://{REDIS_HOST}/{redis_db()}"
+
+
+def connect_or_skip() -> redis.Redis:
+    """A client of the test db; skip when Redis is down (fail under ``CI``)."""
+    client = redis.Redis.from_url(redis_url())
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError as exc:
+        client.close()
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis at {REDIS_HOST} is not reachable: {exc}")
+        pytest.skip(f"Redis at {REDIS_HOST} is not reachable")
+    return client
+
+
+class Interop:
+    """Two tasks modules (Celery and celeriac) on one prefix and queue, and their workers."""
+
+    def __init__(self, root: Path, client: redis.Redis) -> None:
+        self.root = root
+        self.client = client
+        tag = uuid.uuid4().hex[:10]
+        self.prefix = f"interop{tag}_"
+        self.queue = f"q{tag}"
+        self.url = redis_url()
+        self.workers: list[WorkerProcess] = []
+        self._modules: dict[str, ModuleType] = {}
+        for impl in ("celery", "celeriac"):
+            header = HEADER.format(impl=impl, url=self.url, prefix=self.prefix, queue=self.queue)
+            (root / f"{impl}_tasks.py").write_text(header + textwrap.dedent(TASKS))
+
+    # -- in-process producers -------------------------------------------------------------
+    def tasks(self, impl: str) -> ModuleType:
+        """The ``celery`` or ``celeriac`` tasks module, imported in this process."""
+        module = self._modules.get(impl)
+        if module is None:
+            name = f"interop_{impl}_tasks_{self.prefix.rstrip('_')}"
+            spec = importlib.util.spec_from_file_location(name, self.root / f"{impl}_tasks.py")
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+            self._modules[impl] = module
+        return module
+
+    # -- workers ----------------------------------------------------------------------------
+    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("CELERY_", "CELERIAC_", "PYTEST_", "INTEROP_"))
+        }
+        paths = [str(self.root), env.get("PYTHONPATH", "")]
+        env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+        env["PYTHONUNBUFFERED"] = "1"
+        env.update(extra or {})
+        return env
+
+    def start_worker(
+        self,
+        impl: str,
+        pool: str = "prefork",
+        concurrency: int = 2,
+        *,
+        visibility_timeout: float | None = None,
+        wait: bool = True,
+    ) -> WorkerProcess:
+        """``celery -A celery_tasks worker`` or ``celeriac -A celeriac_tasks worker`` on the queue."""
+        tag = f"{impl}{len(self.workers) + 1}"
+        logfile, output = self.root / f"{tag}.log", self.root / f"{tag}.out"
+        command = [
+            sys.executable, "-m", impl, "-A", f"{impl}_tasks", "worker",
+            "-P", pool, "-c", str(concurrency), "-Q", self.queue,
+            "-n", f"{tag}-{self.queue}@%h", "--logfile", str(logfile),
+            "--without-gossip", "--without-mingle", "--without-heartbeat",
+        ]
+        command += ["-l", "INFO"] if impl == "celery" else ["--loglevel", "INFO"]
+        extra = {}
+        if visibility_timeout is not None:
+            extra["INTEROP_VISIBILITY_TIMEOUT"] = str(visibility_timeout)
+        with open(output, "wb") as out:
+            proc = subprocess.Popen(
+                command, cwd=self.root, env=self.env(extra), stdout=out,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+        worker = WorkerProcess(proc, logfile, output)
+        self.workers.append(worker)
+        if wait:
+            worker.wait_for(r"ready\.", timeout=30)
+        return worker
+
+    # -- state ----------------------------------------------------------------------------
+    def key(self, name: str) -> str:
+        return self.prefix + name
+
+    def wait(self, predicate: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
+        """:func:`wait_until`, with every worker's log in the failure message."""
+        return wait_until(
+            predicate, timeout=timeout, interval=0.05,
+            message=lambda: f"{what}\n" + "\n".join(w.describe() for w in self.workers),
+        )
+
+    def logs(self) -> str:
+        return "\n".join(w.describe() for w in self.workers)
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.kill()
+        for module in self._modules.values():
+            try:
+                module.app.close()
+            except Exception:
+                pass
+        for name in list(sys.modules):
+            if name.startswith(f"interop_") and name.endswith(self.prefix.rstrip("_")):
+                del sys.modules[name]
+        keys = list(self.client.scan_iter(match=f"{self.prefix}*", count=1000))
+        for start in range(0, len(keys), 500):
+            self.client.delete(*keys[start : start + 500])
+
+
+@pytest.fixture
+def interop(tmp_path: Path) -> Iterator[Interop]:
+    """A fresh prefix, queue and pair of tasks modules for one test."""
+    client = connect_or_skip()
+    env = Interop(tmp_path, client)
+    try:
+        yield env
+    finally:
+        env.close()
+        client.close()
+
+
+@pytest.fixture(scope="module")
+def module_interop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Interop]:
+    """Like ``interop`` but shared by a module's tests (to start its workers once)."""
+    client = connect_or_skip()
+    env = Interop(tmp_path_factory.mktemp("interop"), client)
+    try:
+        yield env
+    finally:
+        env.close()
+        client.close()
