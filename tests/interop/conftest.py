@@ -24,8 +24,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-
 import redis
+
 from helpers.processes import WorkerProcess, wait_until
 
 pytest.importorskip("celery")
@@ -194,14 +194,29 @@ class Interop:
         visibility_timeout: float | None = None,
         wait: bool = True,
     ) -> WorkerProcess:
-        """``celery -A celery_tasks worker`` or ``celeriac -A celeriac_tasks worker`` on the queue."""
+        """Start ``celery``/``celeriac -A <impl>_tasks worker`` on the queue, in its own group."""
         tag = f"{impl}{len(self.workers) + 1}"
         logfile, output = self.root / f"{tag}.log", self.root / f"{tag}.out"
         command = [
-            sys.executable, "-m", impl, "-A", f"{impl}_tasks", "worker",
-            "-P", pool, "-c", str(concurrency), "-Q", self.queue,
-            "-n", f"{tag}-{self.queue}@%h", "--logfile", str(logfile),
-            "--without-gossip", "--without-mingle", "--without-heartbeat",
+            sys.executable,
+            "-m",
+            impl,
+            "-A",
+            f"{impl}_tasks",
+            "worker",
+            "-P",
+            pool,
+            "-c",
+            str(concurrency),
+            "-Q",
+            self.queue,
+            "-n",
+            f"{tag}-{self.queue}@%h",
+            "--logfile",
+            str(logfile),
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
         ]
         command += ["-l", "INFO"] if impl == "celery" else ["--loglevel", "INFO"]
         extra = {}
@@ -209,8 +224,13 @@ class Interop:
             extra["INTEROP_VISIBILITY_TIMEOUT"] = str(visibility_timeout)
         with open(output, "wb") as out:
             proc = subprocess.Popen(
-                command, cwd=self.root, env=self.env(extra), stdout=out,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                command,
+                cwd=self.root,
+                env=self.env(extra),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         worker = WorkerProcess(proc, logfile, output)
         self.workers.append(worker)
@@ -225,7 +245,9 @@ class Interop:
     def wait(self, predicate: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
         """:func:`wait_until`, with every worker's log in the failure message."""
         return wait_until(
-            predicate, timeout=timeout, interval=0.05,
+            predicate,
+            timeout=timeout,
+            interval=0.05,
             message=lambda: f"{what}\n" + "\n".join(w.describe() for w in self.workers),
         )
 
@@ -241,7 +263,7 @@ class Interop:
             except Exception:
                 pass
         for name in list(sys.modules):
-            if name.startswith(f"interop_") and name.endswith(self.prefix.rstrip("_")):
+            if name.startswith("interop_") and name.endswith(self.prefix.rstrip("_")):
                 del sys.modules[name]
         keys = list(self.client.scan_iter(match=f"{self.prefix}*", count=1000))
         for start in range(0, len(keys), 500):

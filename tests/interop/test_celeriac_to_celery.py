@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
 
 import pytest
@@ -50,8 +50,10 @@ def test_retrying_task_returns_after_one_retry(
     started = time.time()
     result = celeriac_tasks.retrying.delay(7)
     assert result.get(timeout=TIMEOUT) == {"x": 7, "retries": 1}
-    runs = [line.decode().split() for line in
-            module_interop.client.lrange(module_interop.key("interop.retrying"), 0, -1)]
+    runs = [
+        line.decode().split()
+        for line in module_interop.client.lrange(module_interop.key("interop.retrying"), 0, -1)
+    ]
     mine = [run for run in runs if float(run[2]) >= started]
     assert [(impl, retries) for impl, retries, _ in mine] == [("celery", "0"), ("celery", "1")]
     assert float(mine[1][2]) - float(mine[0][2]) >= 1.0  # countdown=1
@@ -66,13 +68,13 @@ def test_retrying_task_returns_after_one_retry(
     "never sees a celeriac countdown/eta task (kombu puts it on the list with an eta header)",
 )
 def test_countdown_runs_no_sooner(celeriac_tasks: ModuleType) -> None:
-    sent = datetime.now(timezone.utc)
+    sent = datetime.now(UTC)
     result = celeriac_tasks.add.apply_async((3, 4), countdown=2)
     assert result.get(timeout=8) == 7
     assert result.date_done is not None
     done = result.date_done
     if done.tzinfo is None:
-        done = done.replace(tzinfo=timezone.utc)
+        done = done.replace(tzinfo=UTC)
     assert done >= sent + timedelta(seconds=2)
 
 

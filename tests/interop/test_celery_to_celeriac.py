@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
 
 import pytest
@@ -49,8 +49,10 @@ def test_retrying_task_returns_after_one_retry(
     started = time.time()
     result = celery_tasks.retrying.delay(7)
     assert result.get(timeout=TIMEOUT) == {"x": 7, "retries": 1}
-    runs = [line.decode().split() for line in
-            module_interop.client.lrange(module_interop.key("interop.retrying"), 0, -1)]
+    runs = [
+        line.decode().split()
+        for line in module_interop.client.lrange(module_interop.key("interop.retrying"), 0, -1)
+    ]
     mine = [run for run in runs if float(run[2]) >= started]
     assert [(impl, retries) for impl, retries, _ in mine] == [("celeriac", "0"), ("celeriac", "1")]
     assert float(mine[1][2]) - float(mine[0][2]) >= 1.0  # countdown=1
@@ -58,13 +60,13 @@ def test_retrying_task_returns_after_one_retry(
 
 
 def test_countdown_runs_no_sooner(celery_tasks: ModuleType) -> None:
-    sent = datetime.now(timezone.utc)
+    sent = datetime.now(UTC)
     result = celery_tasks.add.apply_async((3, 4), countdown=2)
     assert result.get(timeout=TIMEOUT) == 7
     assert result.date_done is not None
     done = result.date_done
     if done.tzinfo is None:
-        done = done.replace(tzinfo=timezone.utc)
+        done = done.replace(tzinfo=UTC)
     assert done >= sent + timedelta(seconds=2)
 
 

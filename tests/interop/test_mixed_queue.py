@@ -25,12 +25,18 @@ def test_mixed_queue_runs_each_task_exactly_once(interop: Interop) -> None:
             sent.add(producer.record.delay(n).id)
     assert len(sent) == TASKS
     runs_key = interop.key("interop.runs")
-    interop.wait(lambda: interop.client.hlen(runs_key) >= TASKS, timeout=60,
-                 what=f"{TASKS} tasks to run (ran {interop.client.hlen(runs_key)})")
+    interop.wait(
+        lambda: interop.client.hlen(runs_key) >= TASKS,
+        timeout=60,
+        what=f"{TASKS} tasks to run (ran {interop.client.hlen(runs_key)})",
+    )
     # Anything delivered twice would show up in the next moment; let it.
     queue_keys = [interop.key(interop.queue), interop.key("unacked")]
-    interop.wait(lambda: not any(interop.client.exists(k) for k in queue_keys), timeout=10,
-                 what="the queue and the unacked hash to empty")
+    interop.wait(
+        lambda: not any(interop.client.exists(k) for k in queue_keys),
+        timeout=10,
+        what="the queue and the unacked hash to empty",
+    )
     runs = {k.decode(): int(v) for k, v in interop.client.hgetall(runs_key).items()}
     assert set(runs) == sent
     twice = {task_id: count for task_id, count in runs.items() if count != 1}
