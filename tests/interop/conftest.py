@@ -82,7 +82,8 @@ def record(self, n):
 def hang(self, seconds):
     """Sleep ``seconds`` the first time this id runs (to be killed); return the run count."""
     runs = r().hincrby(PREFIX + "interop.hang", self.request.id, 1)
-    r().rpush(PREFIX + "interop.hang.log", f"{IMPL} {os.getpid()} {runs}")
+    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    r().rpush(PREFIX + "interop.hang.log", f"{IMPL} {os.getpid()} {runs} {redelivered}")
     if runs == 1:
         time.sleep(seconds)
     return runs

@@ -1,0 +1,90 @@
+"""A worker SIGKILLed holding an ``acks_late`` task: a worker of the other kind restores it.
+
+Both sides keep kombu's ``unacked`` hash / ``unacked_index`` sorted set, so whoever finds
+a lease older than its ``visibility_timeout`` puts the message back on the queue.
+"""
+
+from __future__ import annotations
+
+import json
+
+import kombu
+import pytest
+
+from .conftest import Interop
+
+pytestmark = [pytest.mark.interop, pytest.mark.slow]
+
+
+def _hang_log(interop: Interop) -> list[list[str]]:
+    return [
+        line.decode().split()
+        for line in interop.client.lrange(interop.key("interop.hang.log"), 0, -1)
+    ]
+
+
+def _held_tags(interop: Interop) -> list[str]:
+    return [tag.decode() for tag in interop.client.hkeys(interop.key("unacked"))]
+
+
+@pytest.mark.parametrize(
+    ("holder", "producer", "rescuer"),
+    [("celeriac", "celeriac", "celery"), ("celery", "celery", "celeriac")],
+    ids=["celeriac-killed-celery-restores", "celery-killed-celeriac-restores"],
+)
+def test_killed_workers_acks_late_task_is_restored_by_the_other(
+    interop: Interop, holder: str, producer: str, rescuer: str
+) -> None:
+    first = interop.start_worker(holder, "prefork", 1)
+    result = interop.tasks(producer).hang.delay(60)
+    interop.wait(lambda: len(_hang_log(interop)) >= 1, what=f"{holder} to start the task")
+    [(impl, _pid, runs, _redelivered)] = _hang_log(interop)
+    assert (impl, runs) == (holder, "1")
+
+    # The running task's message is in kombu's ack emulation keys, not on the queue.
+    [tag] = interop.wait(lambda: _held_tags(interop), what="the lease in 'unacked'")
+    record = json.loads(interop.client.hget(interop.key("unacked"), tag))
+    envelope, exchange, routing_key = record
+    assert envelope["headers"]["id"] == result.id
+    assert (exchange, routing_key) == ("", interop.queue)
+    assert interop.client.zscore(interop.key("unacked_index"), tag) is not None
+
+    first.kill()  # SIGKILL the whole process group: no shutdown restore, no ack
+    assert _held_tags(interop) == [tag]
+    assert interop.client.llen(interop.key(interop.queue)) == 0
+
+    interop.start_worker(rescuer, "prefork", 1, visibility_timeout=2)
+    assert result.get(timeout=30) == 2
+    log = _hang_log(interop)
+    assert [(impl, runs) for impl, _pid, runs, _ in log] == [(holder, "1"), (rescuer, "2")]
+    if rescuer == "celery":  # celeriac's side: test_celeriac_marks_a_kombu_restored_task_...
+        assert log[1][3] == "True", "the restored message should be flagged redelivered"
+    interop.wait(lambda: not _held_tags(interop), timeout=10, what="the rescuer to ack")
+    assert interop.client.zcard(interop.key("unacked_index")) == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: celeriac ignores kombu's redelivered flags. Delivery.redelivered "
+    "(src/celeriac/transports/base.py) is only delivery_count > 1, counted in "
+    "celeriac.deliveries, and worker/job.py request_for() overwrites "
+    "delivery_info['redelivered'] with it; a message a Celery worker took and died with "
+    "arrives with delivery_count 1 and redelivered False although the restored envelope "
+    "says headers.redelivered = delivery_info.redelivered = True",
+)
+def test_celeriac_marks_a_kombu_restored_task_redelivered(interop: Interop) -> None:
+    """What a Celery worker's death plus restore leaves behind, run by a celeriac worker."""
+    result = interop.tasks("celery").hang.delay(0)
+    options = {"global_keyprefix": interop.prefix}
+    with kombu.Connection(interop.url, transport_options=options) as conn:
+        channel = conn.channel()
+        taken = channel.basic_get(interop.queue, no_ack=False)  # a Celery worker takes it
+        assert taken.headers["id"] == result.id
+        channel.qos._delivered.clear()  # ... and is SIGKILLed: no shutdown restore
+        channel.qos.restore_by_tag(taken.delivery_tag)  # kombu's visibility-timeout restore
+        channel.close()
+    interop.start_worker("celeriac", "threads", 1)
+    assert result.get(timeout=20) == 1
+    [(impl, _pid, _runs, redelivered)] = _hang_log(interop)
+    assert impl == "celeriac"
+    assert redelivered == "True"
