@@ -53,7 +53,9 @@ def test_killed_workers_acks_late_task_is_restored_by_the_other(
     assert _held_tags(interop) == [tag]
     assert interop.client.llen(interop.key(interop.queue)) == 0
 
-    interop.start_worker(rescuer, "prefork", 1, visibility_timeout=2)
+    # Celery's solo pool here (prefork holds above and in the lease test below)
+    pool = "solo" if rescuer == "celery" else "prefork"
+    interop.start_worker(rescuer, pool, 1, visibility_timeout=2)
     assert result.get(timeout=30) == 2
     log = _hang_log(interop)
     assert [(impl, runs) for impl, _pid, runs, _ in log] == [(holder, "1"), (rescuer, "2")]
@@ -88,3 +90,15 @@ def test_celeriac_marks_a_kombu_restored_task_redelivered(interop: Interop) -> N
     [(impl, _pid, _runs, redelivered)] = _hang_log(interop)
     assert impl == "celeriac"
     assert redelivered == "True"
+
+
+def test_celery_does_not_restore_a_live_celeriac_workers_long_task(interop: Interop) -> None:
+    """celeriac renews its leases: a Celery worker with the same short visibility_timeout
+    on the same queue does not take a task that runs 3x longer (kombu#337)."""
+    interop.start_worker("celeriac", "prefork", 1, visibility_timeout=2)
+    result = interop.tasks("celery").hang.delay(6)
+    interop.wait(lambda: _hang_log(interop), what="celeriac to start the task")
+    interop.start_worker("celery", "prefork", 1, visibility_timeout=2)
+    assert result.get(timeout=30) == 1
+    assert [(impl, runs) for impl, _pid, runs, _ in _hang_log(interop)] == [("celeriac", "1")]
+    assert interop.client.llen(interop.key(interop.queue)) == 0
