@@ -11,6 +11,9 @@ import json
 import kombu
 import pytest
 
+from celeriac.transports.base import TransportOptions
+from celeriac.transports.redis import RedisTransport
+
 from .conftest import Interop
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
@@ -102,3 +105,43 @@ def test_celery_does_not_restore_a_live_celeriac_workers_long_task(interop: Inte
     assert result.get(timeout=30) == 1
     assert [(impl, runs) for impl, _pid, runs, _ in _hang_log(interop)] == [("celeriac", "1")]
     assert interop.client.llen(interop.key(interop.queue)) == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug in src/celeriac/transports/redis.py: the LEASE script records each lease in "
+    "'celeriac.owners' and 'celeriac.deliveries' too, and only celeriac's ack/requeue/"
+    "dead-letter remove those fields; when kombu restores a dead celeriac consumer's lease "
+    "and a Celery worker acks it, both fields stay forever (no TTL, no sweep)",
+)
+async def test_celery_acking_a_restored_celeriac_lease_leaves_no_celeriac_bookkeeping(
+    interop: Interop,
+) -> None:
+    result = interop.tasks("celeriac").add.delay(1, 1)
+    options = TransportOptions(extra={"global_keyprefix": interop.prefix})
+    transport = RedisTransport(interop.url, options)
+    [delivery] = await transport.fetch([interop.queue], 10, 2.0)
+    assert delivery.message is not None and delivery.message.headers["id"] == result.id
+    await transport.aclose()  # ... and its process dies without settling
+    transport.close()
+    tag = delivery.tag
+    assert interop.client.hexists(interop.key("celeriac.owners"), tag)
+    with kombu.Connection(
+        interop.url,
+        transport_options={
+            "global_keyprefix": interop.prefix,
+            "visibility_timeout": 0,
+        },
+    ) as conn:
+        channel = conn.channel()
+        channel.qos.restore_visible()  # a Celery worker's visibility-timeout restore
+        again = channel.basic_get(interop.queue, no_ack=False)
+        assert again.headers["id"] == result.id and again.delivery_tag == tag
+        again.ack()  # ... it runs the task and acks
+        channel.close()
+    assert interop.client.hlen(interop.key("unacked")) == 0
+    leftovers = {
+        name: interop.client.hget(interop.key(name), tag)
+        for name in ("celeriac.owners", "celeriac.deliveries")
+    }
+    assert leftovers == {"celeriac.owners": None, "celeriac.deliveries": None}
