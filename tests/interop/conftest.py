@@ -121,7 +121,7 @@ app.conf.update(
 
 
 def redis_db() -> int:
-    """``1 + n`` for xdist worker ``gw<n>``, 1 without xdist (as tests/redis does)."""
+    """``1 + n`` for xdist worker ``gw<n>``, 1 without xdist (as the Redis tests do)."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     return 1 + int(worker[2:]) if worker.startswith("gw") else 1
 
