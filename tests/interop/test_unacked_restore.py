@@ -68,16 +68,6 @@ def test_killed_workers_acks_late_task_is_restored_by_the_other(
     assert interop.client.zcard(interop.key("unacked_index")) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: celeriac ignores kombu's redelivered flags. Delivery.redelivered "
-    "(src/celeriac/transports/base.py) is only delivery_count > 1, counted in "
-    "celeriac.deliveries, and worker/job.py request_for() overwrites "
-    "delivery_info['redelivered'] with it; a message a Celery worker took and died with "
-    "arrives with delivery_count 1 and redelivered False although the restored envelope "
-    "says headers.redelivered = delivery_info.redelivered = True",
-)
 def test_celeriac_marks_a_kombu_restored_task_redelivered(interop: Interop) -> None:
     """What a Celery worker's death plus restore leaves behind, run by a celeriac worker."""
     result = interop.tasks("celery").hang.delay(0)

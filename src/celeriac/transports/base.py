@@ -35,8 +35,18 @@ class Delivery:
 
     @property
     def redelivered(self) -> bool:
-        """True when the message was handed out before (to this or another consumer)."""
-        return self.delivery_count > 1
+        """True when the message was handed out before (to this or another consumer).
+
+        Besides our own delivery count, kombu's flags count: a message a Celery worker
+        took and kombu restored carries ``redelivered`` in its headers and delivery_info.
+        """
+        if self.delivery_count > 1:
+            return True
+        if self.message is None:
+            return False
+        info = self.message.properties.get("delivery_info")
+        return bool(self.message.headers.get("redelivered")
+                    or (isinstance(info, dict) and info.get("redelivered")))
 
 
 @dataclass(slots=True)
