@@ -1,38 +1,26 @@
 """Fixtures for the Redis-only tests: a test database, a key prefix per test, own servers.
 
-This directory has no ``__init__.py`` on purpose: as a package named ``redis`` it could
-shadow redis-py.
+(The directory is not called ``redis``: tools that resolve modules by directory, such as
+ruff's import sorting, would then take redis-py for a first-party package.)
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-
 import redis
+from redis_support import REDIS_HOST, OwnRedis, free_port, kombu_url, redis_db
+
 from celeriac.backends.base import BackendOptions
 from celeriac.backends.redis import RedisBackend
 from celeriac.transports.base import TransportOptions
 from celeriac.transports.redis import RedisTransport
-
-REDIS_HOST = os.environ.get("CELERIAC_TEST_REDIS", "127.0.0.1:6379")
-VECTORS = Path(__file__).parents[2].parent / "shared" / "celery-wire-vectors"
-
-
-def redis_db() -> int:
-    """``1 + n`` for xdist worker ``gw<n>``, 1 without xdist."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    return 1 + int(worker[2:]) if worker.startswith("gw") else 1
 
 
 @pytest.fixture
@@ -63,7 +51,7 @@ def prefix(rclient: redis.Redis) -> Iterator[str]:
 @pytest.fixture
 def broker_url(prefix: str) -> str:
     """The test database as a broker URL (the prefix goes in the transport options)."""
-    return f"redis://{REDIS_HOST}/{redis_db()}"
+    return kombu_url()
 
 
 @pytest.fixture
@@ -104,55 +92,6 @@ def make_backend(broker_url: str, prefix: str) -> Iterator[Callable[..., RedisBa
         backend.close()
 
 
-def kombu_url() -> str:
-    """The same database as a kombu/Celery URL."""
-    return f"redis://{REDIS_HOST}/{redis_db()}"
-
-
-# -- a Redis server of the test's own, to stop and restart -------------------------------
-@dataclass
-class OwnRedis:
-    """A ``redis-server`` on a free port, with AOF on (so a restart keeps the data)."""
-
-    port: int
-    directory: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    client = redis.Redis(port=self.port)
-                    client.ping()
-                    client.close()
-                    return
-            except (OSError, redis.exceptions.RedisError):
-                time.sleep(0.05)
-        raise RuntimeError(f"redis-server on port {self.port} did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            self.process = None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
     """A private Redis server (skipped when ``redis-server`` is not installed)."""
@@ -160,7 +99,7 @@ def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
         if os.environ.get("CI"):
             pytest.fail("redis-server is not installed")
         pytest.skip("redis-server is not installed")
-    server = OwnRedis(_free_port(), tmp_path)
+    server = OwnRedis(free_port(), tmp_path)
     server.start()
     yield server
     server.stop()

@@ -13,12 +13,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
 import redis
+from redis_support import VECTORS, OwnRedis, kombu_url
+
 from celeriac.backends.base import BackendOptions
 from celeriac.backends.redis import RedisBackend, global_keyprefix
 from celeriac.protocol.results import build_meta, parse_date_done
-from conftest import VECTORS, OwnRedis, kombu_url
 
 SPAWN = multiprocessing.get_context("spawn")
 

@@ -9,12 +9,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-
 import redis
+from redis_support import kombu_url
+
 from celeriac.protocol.message import Message
 from celeriac.protocol.task import decode_task_message
 from celeriac.transports.redis import RedisTransport
-from conftest import kombu_url
 
 kombu = pytest.importorskip("kombu")
 

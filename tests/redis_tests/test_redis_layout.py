@@ -10,11 +10,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
 import redis
+from redis_support import VECTORS
+
 from celeriac.protocol.message import Message
 from celeriac.transports.redis import RedisTransport
-from conftest import VECTORS
 
 SEP = "\x06\x16"
 

@@ -14,12 +14,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
 import redis
+from redis_support import OwnRedis
+
 from celeriac.protocol.message import Message
 from celeriac.transports.base import TransportOptions
 from celeriac.transports.redis import RedisTransport
-from conftest import OwnRedis
 
 SEP = "\x06\x16"
 SPAWN = multiprocessing.get_context("spawn")

@@ -3,12 +3,15 @@
 Keys and values are Celery's (WIRE-PROTOCOL.md §4): ``celery-task-meta-<task id>`` holds
 the result meta JSON, ``celery-taskset-meta-<group id>`` a saved group; with
 ``result_backend_transport_options={"global_keyprefix": "p"}`` both get ``p_`` in front
-(kombu's rule: an underscore is added unless the prefix ends in ``: _ - .``). A write is
-Celery's: ``GET`` the key and leave a stored ``SUCCESS`` alone, else one ``MULTI`` with
-``SETEX`` (``SET`` when results never expire) and ``PUBLISH`` of the same bytes on the
-channel named like the key. Readers subscribe to that channel, then ``GET``, so
-``get()`` wakes as soon as the result is written, with no polling, and a Celery client
-and a celeriac client wait for each other's results alike.
+(kombu's rule: an underscore is added unless the prefix ends in ``: _ - .``). A write does
+what Celery's does: read the key and leave a stored ``SUCCESS`` alone, else ``SETEX``
+(``SET`` when results never expire) and ``PUBLISH`` the same bytes on the channel named
+like the key. Celery sends ``GET`` then ``MULTI``; with the JSON serializer we run the
+same steps as one Lua script (STORE), which saves a round trip on every task and closes
+the gap in which a late duplicate could overwrite a SUCCESS. Other serializers, whose
+status Lua cannot read, use Celery's GET + MULTI. Readers subscribe to the channel,
+then ``GET``, so ``get()`` wakes as soon as the result is written, with no polling, and a
+Celery client and a celeriac client wait for each other's results alike.
 
 Connection errors are retried with backoff (``retry_policy`` in the transport options:
 ``max_retries`` 20, ``interval_start`` 0, ``interval_step`` 1, ``interval_max`` 1 s,
@@ -19,6 +22,8 @@ restart, until its own timeout.
 from __future__ import annotations
 
 import asyncio
+import functools
+import importlib.metadata
 import logging
 import os
 import threading
@@ -35,6 +40,7 @@ import redis.asyncio.sentinel
 import redis.backoff
 import redis.client
 import redis.connection
+import redis.driver_info
 import redis.exceptions
 import redis.retry
 import redis.sentinel
@@ -61,6 +67,39 @@ DEFAULT_RETRY_POLICY = {
     "interval_max": 1.0,
 }
 
+#: Store task metas unless a SUCCESS is stored, and PUBLISH them (Celery's write, atomic).
+#: KEYS: the result keys. ARGV: 1 "ex" | "px" | "" (no expiry), 2 the expiry, then one
+#: payload per key. A key given twice is written in order (a STARTED then its SUCCESS).
+STORE = r"""
+local mode, ttl = ARGV[1], ARGV[2]
+local written = 0
+for i, key in ipairs(KEYS) do
+    local payload = ARGV[2 + i]
+    local current = redis.call('GET', key)
+    local success = false
+    if current then
+        if string.sub(current, 1, 11) == '{"status": ' then
+            success = string.sub(current, 12, 20) == '"SUCCESS"'
+        else
+            local ok, decoded = pcall(cjson.decode, current)
+            success = ok and type(decoded) == 'table' and decoded['status'] == 'SUCCESS'
+        end
+    end
+    if not success then
+        if mode == 'ex' then
+            redis.call('SETEX', key, ttl, payload)
+        elseif mode == 'px' then
+            redis.call('SET', key, payload, 'PX', ttl)
+        else
+            redis.call('SET', key, payload)
+        end
+        redis.call('PUBLISH', key, payload)
+        written = written + 1
+    end
+end
+return written
+"""
+
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
@@ -68,6 +107,15 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionError,
     OSError,
 )
+
+
+@functools.cache
+def driver_info() -> redis.driver_info.DriverInfo:
+    """What connections report in CLIENT SETINFO, made once: redis-py would otherwise read
+    its version from the package metadata for every new connection (~2 ms each)."""
+    return redis.driver_info.DriverInfo(
+        name="redis-py", lib_version=redis.__version__
+    ).add_upstream_driver("celeriac", importlib.metadata.version("celeriac"))
 
 
 def _as_bytes(value: bytes | str | None) -> bytes | None:
@@ -97,6 +145,7 @@ class _AsyncState:
 
     loop: asyncio.AbstractEventLoop
     client: Any
+    store: Any
     pubsub: Any = None
     reader: asyncio.Task[None] | None = None
     channels: dict[str, _Subscription] = field(default_factory=dict)
@@ -153,6 +202,7 @@ class RedisBackend(Backend):
     def _pool_kwargs(self) -> dict[str, Any]:
         kwargs = dict(self._conn_kwargs)
         kwargs.pop("connection_type")
+        kwargs["driver_info"] = driver_info()
         return kwargs
 
     def _connection_class(self, module: Any) -> Any:
@@ -217,7 +267,7 @@ class RedisBackend(Backend):
                     **self._pool_kwargs(),
                 )
                 client = redis.asyncio.Redis(connection_pool=pool)
-            state = self._async = _AsyncState(loop, client)
+            state = self._async = _AsyncState(loop, client, client.register_script(STORE))
         return state
 
     # -- retries ----------------------------------------------------------------------
@@ -331,13 +381,29 @@ class RedisBackend(Backend):
                 pipe.set(key, payload, px=expiry[1])
             pipe.publish(key, payload)
 
+    def _store_args(
+        self, items: Sequence[tuple[str, dict[str, Any]]]
+    ) -> tuple[list[str], list[Any]]:
+        expiry = self._expiry()
+        mode, ttl = expiry if expiry is not None else ("", 0)
+        keys = [self.task_key(task_id) for task_id, _ in items]
+        return keys, [mode, ttl, *(self.encode(meta) for _, meta in items)]
+
+    def _scriptable(self) -> bool:
+        """True when STORE can read the stored status (a JSON result serializer)."""
+        return self.options.serializer == "json"
+
     def store_many(self, items: Sequence[tuple[str, dict[str, Any]]]) -> None:
-        """GET the keys, then one MULTI of SETEX + PUBLISH per task not already a SUCCESS."""
+        """Store metas, leaving a stored SUCCESS alone, and PUBLISH them (one round trip)."""
         if not items:
             return
-        keys = [self.task_key(task_id) for task_id, _ in items]
+        if self._scriptable():
+            keys, args = self._store_args(items)
+            self._call("store", lambda client: self._sync_store(client)(keys=keys, args=args))
+            return
 
         def run(client: redis.Redis) -> None:
+            keys = [self.task_key(task_id) for task_id, _ in items]
             stored = client.mget(keys) if len(keys) > 1 else [client.get(keys[0])]
             writes = self._plan(items, [_as_bytes(v) for v in stored])
             if writes:
@@ -347,9 +413,20 @@ class RedisBackend(Backend):
 
         self._call("store", run)
 
+    def _sync_store(self, client: redis.Redis) -> Any:
+        script = getattr(self, "_sync_store_script", None)
+        if script is None or script.registered_client is not client:
+            script = self._sync_store_script = client.register_script(STORE)
+        return script
+
     async def astore_many(self, items: Sequence[tuple[str, dict[str, Any]]]) -> None:
         """Async twin of :meth:`store_many`, on this loop's asyncio client."""
         if not items:
+            return
+        if self._scriptable():
+            keys, args = self._store_args(items)
+            state = self._async_state()
+            await self._acall("store", lambda _client: state.store(keys=keys, args=args))
             return
         keys = [self.task_key(task_id) for task_id, _ in items]
 
