@@ -92,14 +92,33 @@ def make_backend(broker_url: str, prefix: str) -> Iterator[Callable[..., RedisBa
         backend.close()
 
 
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
-    """A private Redis server (skipped when ``redis-server`` is not installed)."""
+def need_redis_server() -> None:
+    """Skip (fail under ``CI``) when ``redis-server`` is not installed."""
     if shutil.which("redis-server") is None:
         if os.environ.get("CI"):
             pytest.fail("redis-server is not installed")
         pytest.skip("redis-server is not installed")
-    server = OwnRedis(free_port(), tmp_path)
-    server.start()
-    yield server
-    server.stop()
+
+
+@pytest.fixture
+def own_servers(tmp_path: Path) -> Iterator[Callable[..., OwnRedis]]:
+    """Start private servers: ``own_servers(extra=(...), sentinel=False, port=None)``."""
+    need_redis_server()
+    started: list[OwnRedis] = []
+
+    def start(extra: tuple[str, ...] = (), sentinel: bool = False,
+              port: int | None = None) -> OwnRedis:
+        server = OwnRedis(free_port() if port is None else port, tmp_path, extra, sentinel)
+        server.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in reversed(started):
+        server.stop()
+
+
+@pytest.fixture
+def own_redis(own_servers: Callable[..., OwnRedis]) -> OwnRedis:
+    """A private Redis server (skipped when ``redis-server`` is not installed)."""
+    return own_servers()

@@ -30,30 +30,45 @@ def kombu_url() -> str:
 # -- a Redis server of the test's own, to stop and restart -------------------------------
 @dataclass
 class OwnRedis:
-    """A ``redis-server`` on a free port, with AOF on (so a restart keeps the data)."""
+    """A ``redis-server`` on a free port, with AOF on (so a restart keeps the data).
+
+    ``extra`` adds server arguments (a unix socket, TLS); with ``sentinel`` the process
+    is a Sentinel (``extra`` then holds the path of its config file, first).
+    """
 
     port: int
     directory: Path
+    extra: tuple[str, ...] = ()
+    sentinel: bool = False
     process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def _argv(self) -> list[str]:
+        if self.sentinel:
+            return ["redis-server", *self.extra, "--sentinel", "--port", str(self.port),
+                    "--bind", "127.0.0.1", "--dir", str(self.directory)]
+        return ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.directory),
+                *self.extra]
+
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
+        log = open(self.directory / f"redis-{self.port}.log", "ab")
+        self.process = subprocess.Popen(self._argv(), stdout=log, stderr=log)
+        log.close()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    client = redis.Redis(port=self.port)
-                    client.ping()
-                    client.close()
+                if self.port:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                        client = redis.Redis(port=self.port)
+                        client.ping()
+                        client.close()
                     return
+                time.sleep(0.3)  # TLS only: the caller checks
+                return
             except (OSError, redis.exceptions.RedisError):
                 time.sleep(0.05)
         raise RuntimeError(f"redis-server on port {self.port} did not start")
