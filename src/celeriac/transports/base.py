@@ -159,6 +159,16 @@ class Transport(abc.ABC):
     async def renew(self, deliveries: Sequence[Delivery]) -> None:  # noqa: B027
         """Extend the leases of messages still being worked on."""
 
+    async def defer(self, delivery: Delivery, eta: float) -> bool:
+        """Park a leased message in the broker until ``eta`` (epoch seconds) and drop the lease.
+
+        Returns False when this transport cannot (the worker then holds the message
+        itself until due). Transports that keep ETA messages out of reach until due
+        (``publish(eta=...)``) only see early ones sent by other producers, such as a
+        Celery client on a shared Redis queue.
+        """
+        return False
+
     async def recover(self, consumer_id: str, *, running: Collection[str] | None = None) -> int:
         """Give back at once every lease held by a consumer known to be dead; return the count.
 

@@ -41,6 +41,8 @@ task_logger = logging.getLogger("celeriac.worker.strategy")
 
 #: Exit code of a prefork child that stopped itself after a hard time limit.
 EXIT_HARD_LIMIT = 3
+#: An ETA further away than this (seconds) is parked in the broker when it can be.
+DEFER_AFTER = 2.0
 #: Most messages held waiting (ETA, rate limit) beyond the prefetch window.
 _MAX_WAITING = 1000
 
@@ -297,6 +299,31 @@ class Consumer:
             limiter = self._limiters[job.task.name] = RateLimiter(parse_rate(rate) / share)
         return limiter
 
+    async def _deferred(self, job: Job) -> bool:
+        """Hand a task whose ETA is still far off back to the broker to wait there.
+
+        DESIGN decision 4: ETA tasks wait in the broker, not in worker memory. Messages
+        published by celeriac already wait there; this catches early ones from other
+        producers (a Celery client puts countdown tasks straight on the queue).
+        """
+        eta = job.call.eta
+        if eta is None:
+            return False
+        due = eta.timestamp()
+        if due - time.time() < DEFER_AFTER:
+            return False
+        try:
+            parked = await self.transport.defer(job.delivery, due)
+        except Exception as exc:
+            logger.warning("Task %s: could not park it in the broker until its ETA (%r); "
+                           "holding it here", job.label, exc)
+            return False
+        if parked:
+            self._held.pop(job.delivery.tag, None)
+            job.settled = True
+            task_logger.info("Task %s deferred until its ETA %s", job.label, eta.isoformat())
+        return parked
+
     async def _wait_until_due(self, job: Job) -> None:
         """Hold a task until its ETA and its rate-limit slot, outside the prefetch window."""
         eta = job.call.eta
@@ -341,6 +368,8 @@ class Consumer:
         assert self._settler is not None and self._outcomes is not None
         slot = False
         try:
+            if await self._deferred(job):
+                return
             await self._wait_until_due(job)
             if not job.task.is_async:
                 slot = await self._take_sync_slot(job)
