@@ -1,0 +1,1 @@
+"""Real worker subprocesses on Redis: reliability (issue 3)."""
