@@ -87,3 +87,63 @@ def test_sigkilled_workers_acks_late_tasks_run_again_on_a_new_worker(
     assert app.transport.queue_length(project.queue) == 0
     assert app.transport.dead_letters() == []
     assert second.lines(r"Restored \d+ unacknowledged messages"), second.describe()
+
+
+# -- 2. a live worker's task three times longer than the visibility timeout runs once -----
+LONG = """
+@app.task(acks_late=True)
+def long(seconds):
+    store().rpush(PREFIX + "runs", f"long {os.getpid()} {time.time()!r}")
+    time.sleep(seconds)
+    return os.getpid()
+
+
+@app.task
+def quick(n):
+    return [n, os.getpid()]
+"""
+
+
+def test_live_workers_long_task_runs_once_while_a_second_worker_consumes_the_queue(
+    store: redis.Redis, make_project: MakeProject
+) -> None:
+    timeout = 2.0
+    project = make_project(LONG, transport_options={"visibility_timeout": timeout},
+                           worker_prefetch_multiplier=1)
+    first = project.start_worker(concurrency=1)
+    app = project.producer()
+    result = app.send_task("tasks.long", (3 * timeout,))
+    [(_, pid, started)] = wait_until(lambda: runs_of(store, project), timeout=10,
+                                     message=lambda: f"the task to start\n{first.describe()}")
+    assert int(pid) in first.child_pids()
+    second = project.start_worker(concurrency=1, name="w2")
+
+    # meanwhile the second worker takes (and restores from) the same queue
+    scores = []
+    quick_pids = set()
+    n = 0
+    while not result.ready():
+        [tag] = store.hkeys(project.key("unacked")) or [b""]
+        score = store.zscore(project.key("unacked_index"), tag) if tag else None
+        if score is not None:
+            scores.append(score)
+        echoed, quick_pid = app.send_task("tasks.quick", (n,)).get(timeout=5)
+        assert echoed == n
+        quick_pids.add(quick_pid)
+        n += 1
+        time.sleep(0.2)
+    assert result.get(timeout=1) == int(pid)
+    finished = time.time()
+    assert finished - float(started) >= 3 * timeout - 0.1
+    assert quick_pids == set(second.child_pids()), (quick_pids, first.describe())
+    # the lease was renewed while the task ran: its score moved past the start + timeout
+    assert scores and max(scores) > float(started) + timeout, (scores, started)
+
+    time.sleep(timeout + 1.0)  # one more visibility timeout and restore pass: nothing
+    runs = runs_of(store, project)
+    assert len(runs) == 1, f"ran {len(runs)} times: {runs}\n{second.describe()}"
+    for worker in (first, second):
+        assert not worker.lines(r"Restored \d+ unacknowledged"), worker.describe()
+    assert store.hlen(project.key("unacked")) == 0
+    assert app.transport.queue_length(project.queue) == 0
+    assert app.transport.dead_letters() == []
