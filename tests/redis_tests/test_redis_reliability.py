@@ -340,3 +340,27 @@ async def test_fetch_rides_out_a_redis_restart(
     assert len(lost) == 1 and len(back) == 1
     await transport.aclose()
     transport.close()
+
+
+async def test_a_blockers_surplus_goes_back_uncounted(
+    make_transport: Callable[..., RedisTransport],
+) -> None:
+    """A blocker's LEASE sent for a bigger fetch hands a smaller one only what it asked."""
+    from celeriac.transports.redis import _Hints, _Waiter
+
+    transport = make_transport()
+    for n in range(3):
+        transport.publish(message(n), "celery")
+    state = transport._loop_state()
+    layout = transport._layout(("celery",))
+    taken, _ = await transport._lease(state, layout, 3)
+    waiter = _Waiter(layout, 1, time.time() + 5, asyncio.get_running_loop().create_future())
+    state.waiters.append(waiter)
+    transport._hand_over(state, taken, _Hints())
+    assert ids(waiter.future.result()) == ["task-0"]
+    await asyncio.gather(*state.background)
+    assert transport.queue_length("celery") == 2
+    rest = await transport.fetch(["celery"], 10, 1.0)
+    assert ids(rest) == ["task-1", "task-2"]
+    assert [d.delivery_count for d in rest] == [1, 1]
+    await transport.aclose()

@@ -22,8 +22,6 @@ restart, until its own timeout.
 from __future__ import annotations
 
 import asyncio
-import functools
-import importlib.metadata
 import logging
 import os
 import threading
@@ -40,7 +38,6 @@ import redis.asyncio.sentinel
 import redis.backoff
 import redis.client
 import redis.connection
-import redis.driver_info
 import redis.exceptions
 import redis.retry
 import redis.sentinel
@@ -107,15 +104,6 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionError,
     OSError,
 )
-
-
-@functools.cache
-def driver_info() -> redis.driver_info.DriverInfo:
-    """What connections report in CLIENT SETINFO, made once: redis-py would otherwise read
-    its version from the package metadata for every new connection (~2 ms each)."""
-    return redis.driver_info.DriverInfo(
-        name="redis-py", lib_version=redis.__version__
-    ).add_upstream_driver("celeriac", importlib.metadata.version("celeriac"))
 
 
 def _as_bytes(value: bytes | str | None) -> bytes | None:
@@ -202,7 +190,13 @@ class RedisBackend(Backend):
     def _pool_kwargs(self) -> dict[str, Any]:
         kwargs = dict(self._conn_kwargs)
         kwargs.pop("connection_type")
-        kwargs["driver_info"] = driver_info()
+        # A new connection costs one round trip (SELECT), not four: no CLIENT SETINFO (two,
+        # and redis-py would read its version from the package metadata, ~2 ms) and no
+        # HELLO (RESP2). Not over TLS: there redis-py must read a reply while connecting, or
+        # a TLS 1.3 session ticket left unread makes its pool refuse the new connection.
+        kwargs["driver_info"] = None
+        if self._conn_kwargs["connection_type"] != "ssl":
+            kwargs["protocol"] = 2
         return kwargs
 
     def _connection_class(self, module: Any) -> Any:

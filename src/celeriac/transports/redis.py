@@ -34,20 +34,24 @@ What celeriac adds (extra keys Celery ignores):
   ``unacked_index``, its owner (``celeriac.owners``) and its delivery count
   (``celeriac.deliveries``), and only then trims the lists.
 * **Waking at once.** An idle fetch must not poll to start a task within a millisecond.
-  It runs LEASE once; when nothing is there it waits for a *blocker*: ``BLMOVE <queue>
-  <inflight list> RIGHT LEFT`` on a connection of its own, for the plain list of each
-  consumed queue (up to 8 queues; priority sub-lists, more queues and ETA messages other
-  producers add are noticed by a LEASE every ``polling_interval``, 0.1 s, while idle).
-  BLMOVE moves a message atomically to this consumer's inflight list
-  (``celeriac.inflight SEP <consumer> SEP <queue>``), and the next LEASE takes the
-  inflight list first, so the message is never only in a client's memory. A blocker
-  outlives the fetch that started it, so a fetch can time out or be cancelled to the
-  millisecond while BLMOVE's own timeout (Redis checks those every 100 ms) runs on.
-  Each inflight list has a heartbeat in the ``celeriac.consumers`` sorted set (renewed
-  by every LEASE, before each wait); any consumer finding a heartbeat 30 s overdue pushes
-  that list back to its queue, so a consumer that dies with a message in flight loses
-  nothing. On close, blockers are unblocked (``CLIENT UNBLOCK``) and their lists given
-  back.
+  It runs LEASE once; when nothing is there it hands the wait to *blockers*: for the
+  plain list of each consumed queue (up to 8 queues), a connection of its own sends
+  ``BLMOVE <queue> <inflight list> RIGHT LEFT`` with ``EVALSHA LEASE`` pipelined behind
+  it. BLMOVE moves a pushed message atomically to this consumer's inflight list
+  (``celeriac.inflight SEP <consumer> SEP <queue>``); Redis runs the queued LEASE the
+  moment BLMOVE returns (LEASE stamps times with the server clock for that reason), and
+  LEASE takes the inflight list first: one network trip from a producer's LPUSH to the
+  waiting fetch, and the message is never only in a client's memory. When BLMOVE times
+  out (``polling_interval``, 0.1 s; Redis checks such timeouts every 100 ms) the same
+  LEASE runs anyway, which is how priority sub-lists, queues past the eighth and ETA
+  entries other producers add are picked up while idle. Blockers outlive the fetch that
+  started them, so a fetch returns at its own deadline (or is cancelled) to the
+  millisecond; what a blocker leases after its fetch is gone goes straight back to the
+  front of the queue, uncounted. Each inflight list has a heartbeat in the
+  ``celeriac.consumers`` sorted set, renewed by every LEASE; any consumer finding one
+  30 s overdue pushes that list back to its queue, so a consumer dying with a message
+  in flight loses nothing. On close, blockers are unblocked (``CLIENT UNBLOCK``) and
+  their lists given back.
 * **Leases.** ``renew`` moves the ``unacked_index`` score of held messages to now (``ZADD
   XX``), so a live worker's long task is never restored (kombu#337); only a dead worker's
   messages come back after ``visibility_timeout``. Consumers look for expired leases at
@@ -74,8 +78,6 @@ retries a stale pooled connection twice first); the app's ``retry_policy`` decid
 from __future__ import annotations
 
 import asyncio
-import functools
-import importlib.metadata
 import json
 import logging
 import os
@@ -95,7 +97,6 @@ import redis.asyncio.connection
 import redis.asyncio.retry
 import redis.backoff
 import redis.connection
-import redis.driver_info
 import redis.exceptions
 import redis.retry
 import redis.sentinel
@@ -137,15 +138,6 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionError,
     OSError,
 )
-
-
-@functools.cache
-def driver_info() -> redis.driver_info.DriverInfo:
-    """What connections report in CLIENT SETINFO, made once: redis-py would otherwise read
-    its version from the package metadata for every new connection (~2 ms each)."""
-    return redis.driver_info.DriverInfo(
-        name="redis-py", lib_version=redis.__version__
-    ).add_upstream_driver("celeriac", importlib.metadata.version("celeriac"))
 
 
 def _text(value: Any) -> str:
@@ -411,7 +403,13 @@ class RedisTransport(Transport):
     def _pool_kwargs(self) -> dict[str, Any]:
         kwargs = dict(self._conn_kwargs)
         kwargs.pop("connection_type")
-        kwargs["driver_info"] = driver_info()
+        # A new connection costs one round trip (SELECT), not four: no CLIENT SETINFO (two,
+        # and redis-py would read its version from the package metadata, ~2 ms) and no
+        # HELLO (RESP2). Not over TLS: there redis-py must read a reply while connecting, or
+        # a TLS 1.3 session ticket left unread makes its pool refuse the new connection.
+        kwargs["driver_info"] = None
+        if self._conn_kwargs["connection_type"] != "ssl":
+            kwargs["protocol"] = 2
         return kwargs
 
     def _sentinel(self, asynchronous: bool) -> Any:
@@ -778,6 +776,7 @@ class RedisTransport(Transport):
     async def fetch(self, queues: Sequence[str], limit: int, timeout: float) -> list[Delivery]:
         """Lease up to ``limit`` messages (see :meth:`Transport.fetch` and the module doc)."""
         state = self._loop_state()
+        self._closed = False
         loop = state.loop
         deadline = loop.time() + max(0.0, timeout)
         limit = max(0, min(int(limit), MAX_BATCH))
@@ -973,9 +972,10 @@ class RedisTransport(Transport):
         if deliveries:
             if waiter is not None:
                 state.waiters.popleft()
-                waiter.future.set_result(deliveries)
-            else:
-                self._give_back(state, deliveries)
+                # A fetch that came after the LEASE was sent may want fewer messages.
+                waiter.future.set_result(deliveries[: waiter.limit])
+                deliveries = deliveries[waiter.limit :]
+            self._give_back(state, deliveries)
             return
         if waiter is None:
             return
