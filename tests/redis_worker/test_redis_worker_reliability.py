@@ -147,3 +147,44 @@ def test_live_workers_long_task_runs_once_while_a_second_worker_consumes_the_que
     assert store.hlen(project.key("unacked")) == 0
     assert app.transport.queue_length(project.queue) == 0
     assert app.transport.dead_letters() == []
+
+
+# -- 3. a task that kills its worker process every time is dead-lettered ------------------
+POISON = """
+@app.task(acks_late=True)
+def poison():
+    store().rpush(PREFIX + "runs", f"poison {os.getpid()} {time.time()!r}")
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@app.task
+def good(x):
+    return [x, os.getpid()]
+"""
+
+
+def test_task_that_kills_its_worker_process_is_dead_lettered_after_max_deliveries(
+    store: redis.Redis, make_project: MakeProject
+) -> None:
+    project = make_project(POISON, transport_options={"visibility_timeout": 2})
+    worker = project.start_worker(concurrency=1)
+    app = project.producer()
+    bad = app.send_task("tasks.poison")
+    after = app.send_task("tasks.good", (7,))
+
+    assert after.get(timeout=25)[0] == 7, worker.describe()
+    runs = runs_of(store, project)
+    assert len(runs) == 5, runs  # task_max_deliveries defaults to 5
+    assert len({pid for _, pid, _ in runs}) == 5  # a new child each time
+    [letter] = app.transport.dead_letters()
+    assert letter.task_id == bad.id
+    assert letter.task_name == "tasks.poison"
+    assert letter.queue == project.queue
+    assert "task_max_deliveries=5" in letter.reason and "5 times" in letter.reason
+    assert worker.proc.poll() is None  # the parent replaced its child each time
+    [child] = worker.child_pids()
+    assert app.send_task("tasks.good", (8,)).get(timeout=10) == [8, child]
+    wait_until(lambda: store.hlen(project.key("unacked")) == 0, timeout=5,
+               message=lambda: f"the acks (batched)\n{worker.describe()}")
+    assert store.hlen(project.key("celeriac.deliveries")) == 0
+    assert app.transport.queue_length(project.queue) == 0
