@@ -9,12 +9,15 @@ a Redis server restarted in the middle of 10,000 tasks loses none of them.
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from collections.abc import Callable
 
 import pytest
 import redis
 
+from celeriac.exceptions import NotRegistered
 from helpers.processes import wait_until
 
 from .conftest import RedisProject
@@ -187,4 +190,85 @@ def test_task_that_kills_its_worker_process_is_dead_lettered_after_max_deliverie
     wait_until(lambda: store.hlen(project.key("unacked")) == 0, timeout=5,
                message=lambda: f"the acks (batched)\n{worker.describe()}")
     assert store.hlen(project.key("celeriac.deliveries")) == 0
+    assert app.transport.queue_length(project.queue) == 0
+
+
+# -- 5. garbage and unknown tasks are dead-lettered with a reason; the worker goes on ------
+GOOD = """
+@app.task
+def good(x):
+    return [x, os.getpid()]
+"""
+
+
+def _envelope(queue: str, task_id: str, body: bytes, content_type: str) -> bytes:
+    """A kombu envelope around ``body`` that no Celery producer would send."""
+    return json.dumps({
+        "body": base64.b64encode(body).decode(),
+        "content-encoding": "utf-8",
+        "content-type": content_type,
+        "headers": {"lang": "py", "task": "tasks.good", "id": task_id, "retries": 0},
+        "properties": {
+            "correlation_id": task_id,
+            "body_encoding": "base64",
+            "delivery_tag": f"tag-{task_id}",
+            "delivery_mode": 2,
+            "delivery_info": {"exchange": "", "routing_key": queue},
+            "priority": 0,
+        },
+    }).encode()
+
+
+def test_garbage_and_unknown_tasks_are_dead_lettered_and_the_worker_goes_on(
+    store: redis.Redis, make_project: MakeProject
+) -> None:
+    project = make_project(GOOD)
+    worker = project.start_worker(concurrency=1)
+    [child] = worker.child_pids()
+    app = project.producer()
+    queue_list = project.key(project.queue)  # kombu's list for priorities 0-2
+    garbage = [
+        b"\x00\xff\xfe not json at all \x80",
+        b"[1, 2, 3]",
+        b'{"body": "only a body"}',
+        _envelope(project.queue, "bad-body", b"not json {", "application/json"),
+        _envelope(project.queue, "pickled", b"\x80\x04K\x01.", "application/x-python-serialize"),
+    ]
+    for raw in garbage:
+        store.lpush(queue_list, raw)  # producers LPUSH; consumers take the other end
+    low = b"\xde\xad\xbe\xef in the priority 9 list"
+    store.lpush(f"{queue_list}\x06\x169", low)
+    unknown = app.send_task("tasks.nope", (1,))
+    results = [app.send_task("tasks.good", (n,)) for n in range(5)]
+
+    assert [result.get(timeout=10) for result in results] == [[n, child] for n in range(5)], (
+        worker.describe()
+    )
+    with pytest.raises(NotRegistered):
+        unknown.get(timeout=5)
+    letters = wait_until(lambda: len(app.transport.dead_letters()) >= 7 and
+                         app.transport.dead_letters(), timeout=5,
+                         message=lambda: f"seven dead letters\n{worker.describe()}")
+    assert len(letters) == 7, letters
+    assert all(letter.queue == project.queue for letter in letters)
+    # each parked byte for byte, with the reason it could not run
+    reasons = {letter.raw: letter.reason for letter in letters}
+    assert {*garbage, low} <= set(reasons), letters
+    for raw in [*garbage[:2], low]:  # not an envelope at all
+        assert reasons[raw].startswith("undecodable message: "), reasons[raw]
+    for raw in garbage[2:4]:  # an envelope whose body is not a task message
+        assert reasons[raw].startswith("invalid task message: "), reasons[raw]
+    assert reasons[garbage[4]].startswith("content type not accepted: ")
+    assert "'application/x-python-serialize'" in reasons[garbage[4]]
+    by_id = {letter.task_id: letter for letter in letters if letter.task_id}
+    assert set(by_id) == {"bad-body", "pickled", unknown.id}
+    assert by_id[unknown.id].reason == (
+        "unknown task 'tasks.nope' (not registered in this worker)")
+    assert by_id[unknown.id].task_name == "tasks.nope"
+    assert worker.proc.poll() is None and worker.child_pids() == [child]
+    assert len(worker.lines(r"Dead-lettered message")) == 7, worker.describe()
+    for key in ("unacked", "unacked_index", "celeriac.unacked_raw",
+                "celeriac.unacked_raw_index", "celeriac.deliveries"):
+        wait_until(lambda key=key: store.exists(project.key(key)) == 0, timeout=5,
+                   message=lambda key=key: f"{key} to be empty\n{worker.describe()}")
     assert app.transport.queue_length(project.queue) == 0
