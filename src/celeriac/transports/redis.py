@@ -301,6 +301,8 @@ class RedisTransport(Transport):
         self.mutex_expire = float(opts.get("unacked_mutex_expire", 300))
         self.retry_window = float(opts.get("connection_retry_window", 60.0))
         self.restore_interval = min(1.0, max(0.01, self.visibility_timeout / 4))
+        #: seconds between two looks (inside LEASE) for expired leases and dead consumers
+        self.check_interval = self.restore_interval / 2
         self.max_connections = int(opts.get("max_connections", 10))
         self._conn_kwargs = connection_kwargs(
             self.target, opts, use_ssl=opts.get("broker_use_ssl", opts.get("ssl"))
@@ -332,6 +334,7 @@ class RedisTransport(Transport):
         self._retry_delay = BACKOFF_START
         self._next_restore = 0.0
         self._next_sweep = 0.0
+        self._next_check = 0.0
         self._closed = False
 
     def __repr__(self) -> str:
@@ -756,10 +759,16 @@ class RedisTransport(Transport):
         self._layouts[queues] = layout
         return layout
 
-    def _lease_args(self, layout: _Layout, limit: int) -> list[Any]:
+    def _lease_args(self, layout: _Layout, limit: int, *, heartbeat: bool) -> list[Any]:
+        """LEASE's arguments; it looks for expired leases only every ``check_interval``."""
+        now = time.monotonic()
+        check = now >= self._next_check
+        if check:
+            self._next_check = now + self.check_interval
         return [
-            limit, self.options.max_deliveries, self.consumer_id, HEARTBEAT_TTL,
-            self.visibility_timeout, DEAD_LETTER_MAXLEN, *layout.args_tail,
+            limit, self.options.max_deliveries, self.consumer_id,
+            HEARTBEAT_TTL if heartbeat else 0, self.visibility_timeout if check else -1,
+            DEAD_LETTER_MAXLEN, *layout.args_tail,
         ]
 
     async def _declare(self, state: _LoopState, queues: Sequence[str]) -> None:
@@ -839,7 +848,7 @@ class RedisTransport(Transport):
     ) -> tuple[list[Delivery], _Hints]:
         """Run LEASE; a fetch cancelled meanwhile gives what it took back, uncounted."""
         call = asyncio.ensure_future(
-            state.lease(keys=layout.keys, args=self._lease_args(layout, limit))
+            state.lease(keys=layout.keys, args=self._lease_args(layout, limit, heartbeat=False))
         )
         try:
             reply = await asyncio.shield(call)
@@ -945,7 +954,8 @@ class RedisTransport(Transport):
                 if blocker.member not in layout.members:
                     return
                 conn = await self._blocker_connection(state, blocker)
-                keys, args = layout.keys, self._lease_args(layout, waiter.limit)
+                keys = layout.keys
+                args = self._lease_args(layout, waiter.limit, heartbeat=True)
                 await conn.send_packed_command(conn.pack_commands([
                     ("BLMOVE", blocker.source, blocker.inflight, "RIGHT", "LEFT",
                      self.block_timeout),

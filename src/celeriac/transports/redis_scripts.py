@@ -100,8 +100,9 @@ end
 #: KEYS: 1 unacked, 2 unacked_index, 3 delivery counters, 4 owners, 5 dead letters
 #: (stream), 6 consumer registry, 7 raw unacked, 8 raw index, 9 sequence; then for each
 #: queue: its ETA sorted set, its inflight list, and one list per priority step.
-#: ARGV: 1 limit, 2 max deliveries (0 = no limit), 3 consumer id, 4 heartbeat seconds,
-#: 5 visibility timeout, 6 dead-letter stream length, 7 separator, 8 number of queues,
+#: ARGV: 1 limit, 2 max deliveries (0 = no limit), 3 consumer id, 4 heartbeat seconds (0:
+#: leave the heartbeats alone), 5 visibility timeout (-1: skip the look for expired leases
+#: and dead consumers), 6 dead-letter stream length, 7 separator, 8 number of queues,
 #: 9 number of steps, then the steps, then the queue names, then each queue's registry
 #: member ('' when it has no inflight list).
 #:
@@ -124,8 +125,10 @@ local now_n = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 local now = string.format('%.6f', now_n)
 local maxd = tonumber(ARGV[2])
 local consumer = ARGV[3]
-local heartbeat = string.format('%.6f', now_n + tonumber(ARGV[4]))
-local ceil = string.format('%.6f', now_n - tonumber(ARGV[5]))
+local heartbeat = nil
+if tonumber(ARGV[4]) > 0 then heartbeat = string.format('%.6f', now_n + tonumber(ARGV[4])) end
+local ceil = nil
+if tonumber(ARGV[5]) >= 0 then ceil = string.format('%.6f', now_n - tonumber(ARGV[5])) end
 local maxlen = ARGV[6]
 local nq = tonumber(ARGV[8])
 local nsteps = tonumber(ARGV[9])
@@ -157,20 +160,21 @@ end
 local next_eta = -1
 for q = 1, nq do
     local eta_key = key_of(q, 1)
-    local due = redis.call('ZRANGEBYSCORE', eta_key, '-inf', now, 'LIMIT', 0, 500)
-    if #due > 0 then
+    local first = redis.call('ZRANGE', eta_key, 0, 0, 'WITHSCORES')
+    if first[2] and tonumber(first[2]) <= now_n then
+        local due = redis.call('ZRANGEBYSCORE', eta_key, '-inf', now, 'LIMIT', 0, 500)
         redis.call('ZREM', eta_key, unpack(due))
         for i = #due, 1, -1 do
             redis.call('RPUSH', key_of(q, step_slot(due[i])), due[i])
         end
+        first = redis.call('ZRANGE', eta_key, 0, 0, 'WITHSCORES')
     end
-    local first = redis.call('ZRANGE', eta_key, 0, 0, 'WITHSCORES')
     if first[2] then
         local score = tonumber(first[2])
         if next_eta < 0 or score < next_eta then next_eta = score end
     end
     local member = member_of(q)
-    if member ~= '' then redis.call('ZADD', KEYS[6], heartbeat, member) end
+    if member ~= '' and heartbeat then redis.call('ZADD', KEYS[6], heartbeat, member) end
 end
 
 -- 2. lease
@@ -250,24 +254,32 @@ local function drain(key, q, src)
 end
 
 if limit > 0 then
+    -- one EXISTS per queue skips the empty ones (each call costs a few microseconds)
+    local busy = {}
     for q = 1, nq do
-        if member_of(q) ~= '' then drain(key_of(q, 2), q, key_of(q, 3)) end
+        local first = member_of(q) ~= '' and 2 or 3
+        local keys = {}
+        for slot = first, 2 + nsteps do keys[#keys + 1] = key_of(q, slot) end
+        busy[q] = redis.call('EXISTS', unpack(keys)) > 0
+        if busy[q] and first == 2 then drain(key_of(q, 2), q, key_of(q, 3)) end
     end
     for s = 1, nsteps do
         for q = 1, nq do
             if taken >= limit then break end
-            drain(key_of(q, 2 + s), q, key_of(q, 2 + s))
+            if busy[q] then drain(key_of(q, 2 + s), q, key_of(q, 2 + s)) end
         end
     end
 end
 
-local stale = 0
-if #redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ceil, 'LIMIT', 0, 1) > 0
-        or #redis.call('ZRANGEBYSCORE', KEYS[8], '-inf', ceil, 'LIMIT', 0, 1) > 0 then
-    stale = 1
+-- 3. what maintenance is due (only when asked: ARGV[5] >= 0)
+local stale, lost = 0, 0
+if ceil then
+    if #redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ceil, 'LIMIT', 0, 1) > 0
+            or #redis.call('ZRANGEBYSCORE', KEYS[8], '-inf', ceil, 'LIMIT', 0, 1) > 0 then
+        stale = 1
+    end
+    if #redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', now, 'LIMIT', 0, 1) > 0 then lost = 1 end
 end
-local lost = 0
-if #redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', now, 'LIMIT', 0, 1) > 0 then lost = 1 end
 return {out, dead, tostring(next_eta), stale, lost}
 """
 )
