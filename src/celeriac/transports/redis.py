@@ -248,6 +248,7 @@ class _LoopState:
     client: Any
     sentinel: Any
     lease: Any
+    ack: Any
     return_inflight: Any
     requeue: Any
     dead_letter: Any
@@ -472,6 +473,7 @@ class RedisTransport(Transport):
             client=client,
             sentinel=sentinel,
             lease=client.register_script(scripts.LEASE),
+            ack=client.register_script(scripts.ACK),
             return_inflight=client.register_script(scripts.RETURN_INFLIGHT),
             requeue=client.register_script(scripts.REQUEUE),
             dead_letter=client.register_script(scripts.DEAD_LETTER),
@@ -1137,23 +1139,16 @@ class RedisTransport(Transport):
 
     # -- settling ------------------------------------------------------------------------
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
-        """Forget settled messages: one MULTI of HDEL/ZREM over the whole batch."""
+        """Forget settled messages: one ACK script call (HDEL/ZREM) for the whole batch."""
         if not deliveries:
             return
         tags = [d.tag for d in deliveries]
-        raw = [t for t in tags if t.startswith(scripts.RAW_TAG_PREFIX)]
         state = self._loop_state()
+        keys = self._requeue_keys()
 
         async def run() -> None:
-            async with state.client.pipeline(transaction=True) as pipe:
-                pipe.hdel(self.unacked_key, *tags)
-                pipe.zrem(self.unacked_index_key, *tags)
-                pipe.hdel(self.deliveries_key, *tags)
-                pipe.hdel(self.owners_key, *tags)
-                if raw:
-                    pipe.hdel(self.raw_unacked_key, *raw)
-                    pipe.zrem(self.raw_index_key, *raw)
-                await pipe.execute()
+            for start in range(0, len(tags), 1000):
+                await state.ack(keys=keys, args=tags[start : start + 1000])
 
         await self._retrying("ack", run)
         self._held.difference_update(tags)

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-__all__ = ["DEAD_LETTER", "LEASE", "RAW_TAG_PREFIX", "RELEASE_LOCK", "REQUEUE", "RETURN_INFLIGHT"]
+__all__ = [
+    "ACK",
+    "DEAD_LETTER",
+    "LEASE",
+    "RAW_TAG_PREFIX",
+    "RELEASE_LOCK",
+    "REQUEUE",
+    "RETURN_INFLIGHT",
+]
 
 #: Delivery tags celeriac makes up for list items that are not kombu envelopes.
 RAW_TAG_PREFIX = "celeriac-raw-"
@@ -421,6 +429,19 @@ redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[8], '*', 'queue', ARGV[7], 'reas
 return 1
 """
 )
+
+#: Forget settled messages: kombu's ack (HDEL unacked + ZREM unacked_index) plus our
+#: records, for a whole batch in one call. KEYS: 1 unacked, 2 unacked_index, 3 delivery
+#: counters, 4 owners, 5 raw unacked, 6 raw index. ARGV: the tags (at most ~7000).
+ACK = r"""
+redis.call('HDEL', KEYS[1], unpack(ARGV))
+redis.call('ZREM', KEYS[2], unpack(ARGV))
+redis.call('HDEL', KEYS[3], unpack(ARGV))
+redis.call('HDEL', KEYS[4], unpack(ARGV))
+redis.call('HDEL', KEYS[5], unpack(ARGV))
+redis.call('ZREM', KEYS[6], unpack(ARGV))
+return #ARGV
+"""
 
 #: Release the restore mutex only if we still hold it (redis-py's Lock does the same, so
 #: kombu and celeriac share ``unacked_mutex``). KEYS: 1 mutex. ARGV: 1 our token.
