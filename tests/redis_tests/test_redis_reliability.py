@@ -9,6 +9,7 @@ import multiprocessing
 import os
 import signal
 import statistics
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 import redis
 from redis_support import OwnRedis
 
+from celeriac.exceptions import BrokerError
 from celeriac.protocol.message import Message
 from celeriac.transports.base import TransportOptions
 from celeriac.transports.redis import RedisTransport
@@ -365,3 +367,48 @@ async def test_a_blockers_surplus_goes_back_uncounted(
     assert ids(rest) == ["task-1", "task-2"]
     assert [d.delivery_count for d in rest] == [1, 1]
     await transport.aclose()
+
+
+@pytest.mark.slow
+async def test_nothing_lost_across_a_redis_restart_mid_run(own_redis: OwnRedis) -> None:
+    """3,000 messages, Redis (AOF) restarted while producing and consuming: all arrive."""
+    total = 3000
+    options = TransportOptions(visibility_timeout=2.0)
+    consumer = RedisTransport(own_redis.url, options)
+    producer = RedisTransport(own_redis.url, options)
+    await consumer.open()
+    published = threading.Event()
+
+    def produce() -> None:
+        for n in range(total):
+            while True:
+                try:
+                    producer.publish(message(n), "celery")
+                    break
+                except BrokerError:  # what the app's retry_policy does
+                    time.sleep(0.05)
+            if n == total // 3:
+                restart.set()
+        published.set()
+
+    restart = threading.Event()
+    thread = threading.Thread(target=produce)
+    thread.start()
+    seen: set[str] = set()
+    restarted = False
+    deadline = time.monotonic() + 90
+    while len(seen) < total and time.monotonic() < deadline:
+        if restart.is_set() and not restarted:
+            restarted = True
+            await asyncio.to_thread(own_redis.stop)
+            await asyncio.sleep(0.5)
+            await asyncio.to_thread(own_redis.start)
+        deliveries = await consumer.fetch(["celery"], 100, 0.5)
+        seen.update(ids(deliveries))
+        await consumer.ack(deliveries)
+    thread.join(30)
+    assert restarted and published.is_set()
+    assert len(seen) == total, total - len(seen)
+    await consumer.aclose()
+    consumer.close()
+    producer.close()
