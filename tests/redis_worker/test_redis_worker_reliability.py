@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
 
-from celeriac.exceptions import NotRegistered
+from celeriac.exceptions import BrokerError, NotRegistered
 from helpers.processes import wait_until
+
+from redis_tests.redis_support import OwnRedis
 
 from .conftest import RedisProject
 
@@ -272,3 +277,103 @@ def test_garbage_and_unknown_tasks_are_dead_lettered_and_the_worker_goes_on(
         wait_until(lambda key=key: store.exists(project.key(key)) == 0, timeout=5,
                    message=lambda key=key: f"{key} to be empty\n{worker.describe()}")
     assert app.transport.queue_length(project.queue) == 0
+
+
+# -- 4. a Redis restart in the middle of 10,000 tasks loses none ----------------------------
+RECORD = """
+@app.task(ignore_result=True)
+def record(n):
+    '''Count this execution in the main test Redis (which is not restarted).'''
+    store().hincrby(PREFIX + "count", str(n), 1)
+"""
+
+#: Keep retrying for ~20 s: longer than the outage below.
+RETRY_POLICY = {"max_retries": 60, "interval_start": 0.1, "interval_step": 0.1,
+                "interval_max": 0.3}
+
+
+def test_redis_restart_in_the_middle_of_10000_tasks_loses_none(
+    own_redis: OwnRedis, store: redis.Redis, make_project: MakeProject,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    total, first_batch = 10_000, 6_000
+    project = make_project(RECORD, url=own_redis.url,
+                           transport_options={"visibility_timeout": 10},
+                           worker_prefetch_multiplier=32)
+    app = project.producer()
+    count = project.key("count")
+    failed: list[int] = []
+
+    def publish_some(numbers: Iterable[int]) -> None:
+        for n in numbers:
+            try:
+                app.send_task("tasks.record", (n,), retry=True, retry_policy=RETRY_POLICY)
+            except BrokerError:  # retries exhausted: the test sends it again below
+                failed.append(n)
+
+    def publish(numbers: Sequence[int], threads: int = 8) -> None:
+        """Send from a few threads: with fsync on every write, one client is slow."""
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(publish_some, [numbers[i::threads] for i in range(threads)]))
+
+    started = time.monotonic()
+    publish(range(first_batch))  # queued up front, so the restart is sure to be mid-run
+    published_first = time.monotonic()
+    worker = project.start_worker(concurrency=2)
+    parent, children = worker.pid, sorted(worker.child_pids())
+    wait_until(lambda: store.hlen(count) >= 1_500, timeout=15, interval=0.01,
+               message=lambda: f"1,500 tasks to run\n{worker.describe()}")
+
+    # the server dies mid-run (AOF fsynced on every write: nothing acknowledged is lost)
+    assert own_redis.process is not None
+    own_redis.process.kill()
+    own_redis.process.wait(10)
+    own_redis.process = None
+    down_at = time.monotonic()
+    executed_at_kill = store.hlen(count)
+    assert executed_at_kill < first_batch - 1_000, "the worker was nearly done already"
+    back_at: list[float] = []
+
+    def restart() -> None:
+        own_redis.start()  # same port, same directory: the AOF brings the data back
+        back_at.append(time.monotonic())
+
+    restarter = threading.Timer(1.5, restart)
+    restarter.start()
+    with caplog.at_level(logging.WARNING, logger="celeriac.app.base"):
+        publish(range(first_batch, total))  # the first sends meet the outage and retry
+    restarter.join()
+    assert back_at, "the server did not come back"
+    retries = [r for r in caplog.records if r.getMessage().startswith("Publishing")]
+    assert retries, "no publish met the outage"
+    resend = list(failed)  # only what send_task reported failing goes again
+    failed.clear()
+    publish(resend)
+    assert failed == []
+
+    wait_until(lambda: store.hlen(count) >= total, timeout=25, interval=0.1,
+               message=lambda: (f"{total} tasks, {store.hlen(count)} ran\n"
+                                f"{worker.describe()}"))
+    drained_at = time.monotonic()
+    runs = {int(n): int(c) for n, c in store.hgetall(count).items()}
+    assert sorted(runs) == list(range(total))  # every task at least once: none lost
+    duplicates = sum(c - 1 for c in runs.values())
+
+    # the same worker processes rode out the restart and reconnected
+    assert worker.proc.poll() is None, worker.describe()
+    assert (worker.pid, sorted(worker.child_pids())) == (parent, children), worker.describe()
+    assert worker.lines(r"Cannot reach the Redis broker"), worker.describe()
+    assert worker.lines(r"Reconnected to the Redis broker"), worker.describe()
+    wait_until(lambda: app.transport.queue_length(project.queue) == 0, timeout=5)
+    own = redis.Redis(port=own_redis.port)
+    try:  # every lease settled (the acks were retried across the outage)
+        wait_until(lambda: own.hlen(project.key("unacked")) == 0, timeout=10,
+                   message=lambda: f"the acks\n{worker.describe()}")
+    finally:
+        own.close()
+    assert app.transport.dead_letters() == []
+    print(f"\n{total} tasks: first {first_batch} published in "
+          f"{published_first - started:.1f}s, {executed_at_kill} ran before the kill, "
+          f"server back after {back_at[0] - down_at:.1f}s, {len(retries)} publish retries, "
+          f"{len(resend)} republished, {duplicates} duplicate runs, all done "
+          f"{drained_at - started:.1f}s after the first publish")
