@@ -195,6 +195,7 @@ class ResultWatcher:
     def __init__(self, url: str) -> None:
         import redis  # type: ignore[import-untyped,unused-ignore]
 
+        self.url = url
         self.client = redis.Redis.from_url(url)
         self._count = self.client.register_script("return #redis.call('keys', ARGV[1])")
 
@@ -231,6 +232,22 @@ class ResultWatcher:
     def flush(self) -> None:
         self.client.flushdb()
 
+    def others(self) -> list[str]:
+        """Other clients connected to this database (a stray worker would skew a scenario)."""
+        me = self.client.client_id()
+        db = self.client.connection_pool.connection_kwargs.get("db", 0)
+        return [f"{c.get('addr')} ({c.get('name') or c.get('cmd')})"
+                for c in self.client.client_list()
+                if int(c.get("db", -1)) == int(db) and int(c.get("id", -1)) != me]
+
+    def require_alone(self, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while others := self.others():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"other clients use {self.url}: "
+                                   f"{', '.join(others)}; stop them or pick --redis-url")
+            time.sleep(0.1)
+
     def close(self) -> None:
         self.client.close()
 
@@ -246,6 +263,7 @@ def workdir(system: System, settings: Settings, task: str,
     source += TASK_SOURCE[task]
     (directory / "benchapp.py").write_text(textwrap.dedent(source))
     watcher = ResultWatcher(settings.url)
+    watcher.require_alone()
     watcher.flush()
     watcher.close()
     try:
@@ -489,8 +507,12 @@ def spread(runs: list[dict[str, float]], key: str, unit: str) -> str:
     return f"{fmt(min(values), unit)}–{fmt(max(values), unit)}"  # noqa: RUF001
 
 
-def tree() -> str:
+def tree(src: str | None = None) -> str:
     """The commit measured, and whether ``src/`` had uncommitted changes."""
+    if src:
+        marker = Path(src) / ".commit"
+        what = f"commit {marker.read_text().strip()}" if marker.exists() else "unknown commit"
+        return f"{what}, exported to {src}"
     root = Path(__file__).resolve().parents[1]
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
@@ -537,6 +559,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="W4: Celery's threads pool concurrency")
     parser.add_argument("--redis-url", default=REDIS_URL,
                         help="the database both systems use; FLUSHED before every scenario")
+    parser.add_argument("--celeriac-src", metavar="DIR",
+                        help="import celeriac from DIR (e.g. `git archive` of a commit, with "
+                             "the commit in DIR/.commit) instead of the installed tree")
     parser.add_argument("--json", dest="json_path", help="also write the figures here")
     parser.add_argument("--profile", metavar="DIR", type=Path,
                         help="after the measured runs, one more celeriac run of each workload "
@@ -559,6 +584,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(role_io(args.tasks, args.task, args.redis_url)))
         return 0
 
+    if args.celeriac_src:
+        src = str(Path(args.celeriac_src).resolve())
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            [src, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        args.celeriac_src = src
     only = {item.strip().upper() for item in args.only.split(",") if item.strip()}
     unknown = only - {"W1", "W2", "W3", "W4", "W5"}
     if unknown:
@@ -588,7 +618,7 @@ def main(argv: list[str] | None = None) -> int:
     header = (f"{args.tasks:,} tasks for W1/W2, {args.latency_calls:,} round trips, "
               f"{args.io_tasks:,} × {args.io_sleep * 1000:g} ms for W4, "  # noqa: RUF001
               f"median of {args.runs} interleaved run(s); {machine()}; "
-              f"{versions(args.redis_url)}; celeriac at {tree()}; load average "
+              f"{versions(args.redis_url)}; celeriac at {tree(args.celeriac_src)}; load average "
               f"{load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after (1 min)")
     print(f"\n{header}\n")
     print(table(settings, ours, celery))
@@ -607,7 +637,8 @@ def main(argv: list[str] | None = None) -> int:
             "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
             "settings": {k: v for k, v in vars(settings).items() if k != "only"},
             "only": sorted(only), "machine": machine(), "versions": versions(args.redis_url),
-            "tree": tree(), "load_before": load_before, "load_after": os.getloadavg(),
+            "tree": tree(args.celeriac_src), "load_before": load_before,
+            "load_after": os.getloadavg(),
             "median": {"celery": celery, "celeriac": ours},
             "ratios": {row.key: ratio(row, ours, celery) for row in rows(settings)
                        if row.workload in only},
