@@ -22,7 +22,6 @@ import redis
 
 from celeriac.exceptions import BrokerError, NotRegistered
 from helpers.processes import wait_until
-
 from redis_tests.redis_support import OwnRedis
 
 from .conftest import RedisProject
@@ -34,7 +33,8 @@ MakeProject = Callable[..., RedisProject]
 
 def runs_of(store: redis.Redis, project: RedisProject) -> list[list[str]]:
     """The ``runs`` log the tasks below keep in the main Redis, split into fields."""
-    return [line.decode().split() for line in store.lrange(project.key("runs"), 0, -1)]
+    lines: list[bytes] = store.lrange(project.key("runs"), 0, -1)  # type: ignore[assignment]
+    return [line.decode().split() for line in lines]
 
 
 # -- 1. a SIGKILLed worker's acks_late tasks run again after the visibility timeout --------
@@ -58,7 +58,7 @@ def test_sigkilled_workers_acks_late_tasks_run_again_on_a_new_worker(
     first = project.start_worker(concurrency=2, env={"HANG_SECONDS": "60"})
     app = project.producer()
     results = [app.send_task("tasks.hang", (n,)) for n in range(6)]
-    # two run (for a minute), up to two more wait in each child's prefetch
+    # each child runs one (for a minute) and holds one more in its prefetch; two stay queued
     wait_until(lambda: len(runs_of(store, project)) >= 2, timeout=15,
                message=lambda: f"two tasks to start\n{first.describe()}")
     wait_until(lambda: store.hlen(project.key("unacked")) >= 4, timeout=5,
@@ -66,7 +66,9 @@ def test_sigkilled_workers_acks_late_tasks_run_again_on_a_new_worker(
     first_pids = {proc.pid for proc in first.processes()}
 
     first.kill()  # the whole process group: nothing given back, nothing acked
-    leases = store.zrange(project.key("unacked_index"), 0, -1, withscores=True)
+    leases: list[tuple[bytes, float]] = store.zrange(  # type: ignore[assignment]
+        project.key("unacked_index"), 0, -1, withscores=True
+    )
     assert len(leases) >= 4, leases
     # the newest score is the last time the dead worker took or renewed a lease
     last_renewal = max(score for _, score in leases)
@@ -251,9 +253,9 @@ def test_garbage_and_unknown_tasks_are_dead_lettered_and_the_worker_goes_on(
     )
     with pytest.raises(NotRegistered):
         unknown.get(timeout=5)
-    letters = wait_until(lambda: len(app.transport.dead_letters()) >= 7 and
-                         app.transport.dead_letters(), timeout=5,
-                         message=lambda: f"seven dead letters\n{worker.describe()}")
+    wait_until(lambda: len(app.transport.dead_letters()) >= 7, timeout=5,
+               message=lambda: f"seven dead letters\n{worker.describe()}")
+    letters = app.transport.dead_letters()
     assert len(letters) == 7, letters
     assert all(letter.queue == project.queue for letter in letters)
     # each parked byte for byte, with the reason it could not run
@@ -272,10 +274,10 @@ def test_garbage_and_unknown_tasks_are_dead_lettered_and_the_worker_goes_on(
     assert by_id[unknown.id].task_name == "tasks.nope"
     assert worker.proc.poll() is None and worker.child_pids() == [child]
     assert len(worker.lines(r"Dead-lettered message")) == 7, worker.describe()
-    for key in ("unacked", "unacked_index", "celeriac.unacked_raw",
-                "celeriac.unacked_raw_index", "celeriac.deliveries"):
-        wait_until(lambda key=key: store.exists(project.key(key)) == 0, timeout=5,
-                   message=lambda key=key: f"{key} to be empty\n{worker.describe()}")
+    keys = [project.key(name) for name in ("unacked", "unacked_index", "celeriac.unacked_raw",
+                                           "celeriac.unacked_raw_index", "celeriac.deliveries")]
+    wait_until(lambda: store.exists(*keys) == 0, timeout=5,
+               message=lambda: f"no leases left\n{worker.describe()}")
     assert app.transport.queue_length(project.queue) == 0
 
 
