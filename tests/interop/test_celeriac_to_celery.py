@@ -10,8 +10,6 @@ from types import ModuleType
 
 import pytest
 
-from celeriac.exceptions import TimeoutError as CeleriacTimeoutError
-
 from .conftest import Interop
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
@@ -60,13 +58,6 @@ def test_retrying_task_returns_after_one_retry(
     assert result.retries == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=CeleriacTimeoutError,
-    reason="bug in src/celeriac/transports/redis.py: publish(eta=...) ZADDs the message to "
-    "'<queue>\\x06\\x16eta', a sorted set only celeriac workers read; a Celery worker "
-    "never sees a celeriac countdown/eta task (kombu puts it on the list with an eta header)",
-)
 def test_countdown_runs_no_sooner(celeriac_tasks: ModuleType) -> None:
     sent = datetime.now(UTC)
     result = celeriac_tasks.add.apply_async((3, 4), countdown=2)

@@ -150,10 +150,13 @@ async def test_every_key_carries_the_prefix(
     fresh.properties = {k: v for k, v in fresh.properties.items() if k != "delivery_tag"}
     transport.publish(message_of(envelope), "celery")
     transport.publish(fresh, "celery")
-    transport.publish(message_of(envelope), "celery", eta=time.time() + 60)
+    later = message_of(envelope)
+    later.properties = {k: v for k, v in later.properties.items() if k != "delivery_tag"}
+    transport.publish(later, "celery", eta=time.time() + 60)
     transport.publish_raw(b"garbage", "celery")
     deliveries = await transport.fetch(["celery"], 10, 1.0)
-    assert deliveries[2].message is None  # the garbage stays leased in celeriac.unacked_raw
+    assert deliveries[3].message is None  # the garbage stays leased in celeriac.unacked_raw
+    assert await transport.defer(deliveries[2], time.time() + 60)  # parked in <queue>·eta
     await transport.dead_letter(deliveries[0], "test")
     await transport.aclose()
     keys = {key.decode("latin-1") for key in rclient.keys("*")}
@@ -167,13 +170,16 @@ async def test_every_key_carries_the_prefix(
     assert not unprefixed & keys - ours
 
 
-def test_eta_waits_in_a_sorted_set(
+async def test_eta_is_listed_like_celery_then_parked_in_a_sorted_set(
     make_transport: Callable[..., RedisTransport], rclient: redis.Redis, prefix: str
 ) -> None:
     transport = make_transport()
     envelope = vector("01")["messages"][0]["envelope"]
     eta = time.time() + 30
     transport.publish(message_of(envelope), "celery", eta=eta)
+    assert rclient.llen(f"{prefix}celery") == 1  # where a Celery worker looks
+    [early] = await transport.fetch(["celery"], 10, 1.0)
+    assert await transport.defer(early, eta)
     [(member, score)] = rclient.zrange(f"{prefix}celery{SEP}eta", 0, -1, withscores=True)
     assert score == pytest.approx(eta)
     stored = json.loads(member)["properties"]["delivery_tag"]

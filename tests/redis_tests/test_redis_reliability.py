@@ -223,7 +223,9 @@ async def test_an_eta_another_producer_adds_is_noticed_while_waiting(
     await asyncio.sleep(0.1)
     eta = time.time() + 0.5
     producer.publish(message("later"), "celery", eta=eta)
-    deliveries = await waiting
+    [early] = await waiting  # listed like Celery's: the waiting consumer parks it
+    assert await consumer.defer(early, eta)
+    deliveries = await consumer.fetch(["celery"], 10, 5.0)
     assert ids(deliveries) == ["task-later"]
     assert eta <= time.time() < eta + 0.4
     await consumer.ack(deliveries)
@@ -260,9 +262,12 @@ async def test_due_eta_messages_keep_their_priority_and_order(
 ) -> None:
     transport = make_transport()
     now = time.time()
-    transport.publish(message("p9"), "celery", priority=9, eta=now + 0.2)
-    transport.publish(message("late"), "celery", eta=now + 0.3)
-    transport.publish(message("early"), "celery", eta=now + 0.2)
+    etas = {"task-p9": now + 0.2, "task-late": now + 0.3, "task-early": now + 0.2}
+    transport.publish(message("p9"), "celery", priority=9, eta=etas["task-p9"])
+    transport.publish(message("late"), "celery", eta=etas["task-late"])
+    transport.publish(message("early"), "celery", eta=etas["task-early"])
+    for early in await transport.fetch(["celery"], 10, 1.0):  # taken early: parked
+        assert await transport.defer(early, etas[ids([early])[0]])
     await asyncio.sleep(0.4)
     deliveries = await transport.fetch(["celery"], 10, 1.0)
     assert ids(deliveries) == ["task-early", "task-late", "task-p9"]

@@ -51,7 +51,13 @@ async def test_eta_waits_in_the_broker(transport: Transport) -> None:
     transport.publish(make_message("later"), "celery", eta=eta)
     transport.publish(make_message("now"), "celery")
     assert transport.queue_length("celery") == 2
-    assert task_ids(await transport.fetch(["celery"], 10, 0.1)) == ["task-now"]
+    first = await transport.fetch(["celery"], 10, 0.1)
+    # A transport on kombu's Redis layout lists ETA messages as Celery does (so Celery
+    # workers see them); the consumer that gets one early parks it in the broker.
+    early = [d for d in first if task_ids([d]) == ["task-later"]]
+    for delivery in early:
+        assert await transport.defer(delivery, eta)
+    assert task_ids([d for d in first if d not in early]) == ["task-now"]
     assert await transport.fetch(["celery"], 10, 0.1) == []
     deliveries = await transport.fetch(["celery"], 10, 3.0)
     assert time.time() >= eta

@@ -59,11 +59,12 @@ What celeriac adds (extra keys Celery ignores):
 * **Delivery limit.** Every lease increments ``celeriac.deliveries[tag]``; a message
   delivered ``max_deliveries`` times without an ack goes to the ``celeriac.dead_letters``
   stream (queue, reason, payload, time, task id and name) instead, in the same script.
-* **ETA in Redis.** ``publish(eta=…)`` adds the envelope to the sorted set
-  ``<queue> SEP eta`` scored by due time; LEASE moves due ones to the front of their list.
-  A Celery producer's ``eta`` header message goes to the list as usual: the worker holds
-  it (in ``unacked``, lease renewed) until it is due, as Celery does. Celery workers do
-  not read the sorted set: a queue shared with them needs a celeriac consumer for ETAs.
+* **ETA in Redis.** ETA messages are LPUSHed like any other (the ``eta`` header says
+  when), exactly as Celery's producers do, so a Celery worker on the queue runs them. A
+  celeriac worker that takes one more than a couple of seconds early parks it (``defer``,
+  one script: off ``unacked``, uncounted) in the sorted set ``<queue> SEP eta`` scored by
+  due time; LEASE moves due ones back to the front of their list for any consumer. So
+  ETA tasks wait in Redis, not in worker memory, and nothing depends on who consumes.
 * **Garbage.** A list item that is not a JSON object is leased under a made-up tag in
   ``celeriac.unacked_raw`` (never in kombu's ``unacked``, which kombu would choke on) and
   handed out as ``Delivery(message=None, raw=…, error=…)``.
@@ -253,6 +254,7 @@ class _LoopState:
     requeue: Any
     dead_letter: Any
     release_lock: Any
+    defer: Any
     waiters: deque[_Waiter] = field(default_factory=deque)
     blockers: dict[str, _Blocker] = field(default_factory=dict)
     background: set[asyncio.Task[Any]] = field(default_factory=set)
@@ -478,6 +480,7 @@ class RedisTransport(Transport):
             requeue=client.register_script(scripts.REQUEUE),
             dead_letter=client.register_script(scripts.DEAD_LETTER),
             release_lock=client.register_script(scripts.RELEASE_LOCK),
+            defer=client.register_script(scripts.DEFER),
         )
 
     async def _blocker_connection(self, state: _LoopState, blocker: _Blocker) -> Any:
@@ -579,10 +582,10 @@ class RedisTransport(Transport):
         for table, permanent, member in bindings:
             pipe.sadd(table, member)
             pipe.sadd(permanent, member)
-        if eta is not None and eta > time.time():
-            pipe.zadd(self.eta_key(queue), {raw: eta})
-        else:
-            pipe.lpush(self.list_key(queue, priority), raw)
+        # ETA messages go on the list like Celery's (the eta header says when), so a
+        # Celery worker sharing the queue runs them too; a celeriac worker that takes one
+        # early parks it in the queue's ETA set (defer) instead of holding it.
+        pipe.lpush(self.list_key(queue, priority), raw)
 
     def publish(
         self, message: Message, queue: str, *, priority: int = 0, eta: float | None = None
@@ -602,7 +605,7 @@ class RedisTransport(Transport):
         bindings = self._bindings_for(queue, message)
 
         def run(client: redis.Redis) -> None:
-            if not bindings and (eta is None or eta <= time.time()):
+            if not bindings:
                 client.lpush(self.list_key(queue, priority), raw)
                 return
             with client.pipeline(transaction=True) as pipe:
@@ -1207,6 +1210,23 @@ class RedisTransport(Transport):
             "dead_letter", lambda: state.dead_letter(keys=self._dead_letter_keys(), args=args)
         )
         self._held.discard(delivery.tag)
+
+    async def defer(self, delivery: Delivery, eta: float) -> bool:
+        """Move a leased message to its queue's ETA set until ``eta`` (uncounted).
+
+        LEASE moves it back to the front of its list when due, for any consumer,
+        Celery's included.
+        """
+        if delivery.tag.startswith(scripts.RAW_TAG_PREFIX):
+            return False
+        state = self._loop_state()
+        keys = [self.unacked_key, self.unacked_index_key, self.deliveries_key, self.owners_key,
+                self.eta_key(delivery.queue)]
+        args = [delivery.tag, repr(eta), self.consumer_id]
+        done = await self._retrying("defer", lambda: state.defer(keys=keys, args=args))
+        if done:
+            self._held.discard(delivery.tag)
+        return bool(done)
 
     async def renew(self, deliveries: Sequence[Delivery]) -> None:
         """Move the leases' ``unacked_index`` scores to now (``ZADD XX``): not expired yet."""
