@@ -338,6 +338,9 @@ class RedisTransport(Transport):
         self._next_restore = 0.0
         self._next_sweep = 0.0
         self._next_check = 0.0
+        #: a blocker's LEASE saw expired leases / dead consumers (for the next _maintain)
+        self._seen_stale = False
+        self._seen_dead = False
         self._closed = False
 
     def __repr__(self) -> str:
@@ -977,10 +980,12 @@ class RedisTransport(Transport):
         except (redis.exceptions.RedisError, OSError) as exc:
             logger.debug("Redis blocker for %s stopped: %r", blocker.source, exc)
             blocker.client_id = None
-            self._hand_over(state, [], _Hints(stale_leases=True))  # let the fetch look
+            self._poke(state)  # let the fetch find out (and back off)
 
     def _hand_over(self, state: _LoopState, deliveries: list[Delivery], hints: _Hints) -> None:
         """Give a blocker's leases to the first waiting fetch, or back to the queue."""
+        self._seen_stale = self._seen_stale or hints.stale_leases
+        self._seen_dead = self._seen_dead or hints.dead_consumers
         while state.waiters and state.waiters[0].future.done():
             state.waiters.popleft()
         waiter = state.waiters[0] if state.waiters else None
@@ -1019,9 +1024,17 @@ class RedisTransport(Transport):
 
     # -- maintenance -----------------------------------------------------------------------
     async def _maintain(self, state: _LoopState, hints: _Hints) -> None:
-        """Restore expired leases and dead consumers' inflight lists, at most once a period."""
+        """Restore expired leases and dead consumers' inflight lists, at most once a period.
+
+        The hint may also have come from a blocker's LEASE (which took the turn to look).
+        """
         now = time.monotonic()
+        if self._seen_stale or self._seen_dead:
+            hints = _Hints(hints.dead_lettered, hints.next_eta,
+                           hints.stale_leases or self._seen_stale,
+                           hints.dead_consumers or self._seen_dead)
         if hints.dead_consumers and now >= self._next_sweep:
+            self._seen_dead = False
             self._next_sweep = now + 1.0
             moved = await state.return_inflight(
                 keys=[self.registry_key], args=[self.prefix, self.sep, "dead", 100]
@@ -1029,6 +1042,7 @@ class RedisTransport(Transport):
             if moved:
                 logger.warning("Gave back %d messages a dead consumer had in flight", moved)
         if hints.stale_leases and now >= self._next_restore:
+            self._seen_stale = False
             self._next_restore = now + self.restore_interval
             await self.restore_visible(state)
 
