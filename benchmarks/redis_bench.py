@@ -542,6 +542,77 @@ def versions(url: str) -> str:
     return ", ".join(out)
 
 
+#: Celery 5.7 prefork -c 2 on this machine, quiet, as the Redis issue states them (W4:
+#: threads -c 100). Printed beside the live figures: on a loaded machine the live Celery
+#: is slower, which flatters every ratio.
+ISSUE_REFERENCE = {"w1_publish_rate": 2200.0, "w2_sync_rate": 970.0, "w3_p50_ms": 2.2,
+                   "w4_wall_s": 2.7, "w5_pss_mb": 83.0, "w5_rss_mb": 140.0}
+
+
+def reference_table(settings: Settings, ours: dict[str, float]) -> str:
+    lines = ["| measure | Celery 5.7 (issue) | celeriac | celeriac / issue's Celery | target |"
+             " result |", "| --- | ---: | ---: | ---: | ---: | :---: |"]
+    reference = dict(ISSUE_REFERENCE)
+    for row in rows(settings):
+        key = row.celery_key or row.key
+        if row.workload not in settings.only or key not in reference:
+            continue
+        value = ours.get(row.key)
+        value_ratio = None if value is None else value / reference[key]
+        target = "" if row.target is None else \
+            f"{'≥' if row.higher else '≤'} {fmt(row.target, 'x')}"
+        lines.append(f"| {row.label} | {fmt(reference[key], row.unit)} | {fmt(value, row.unit)}"
+                     f" | {fmt(value_ratio, 'x')} | {target} | {verdict(row, value_ratio)} |")
+    return "\n".join(lines)
+
+
+def paired(runs: dict[str, list[dict[str, float]]], row: Row) -> str:
+    """celeriac / Celery within each run (the two ran back to back)."""
+    out = []
+    for mine, theirs in zip(runs["celeriac"], runs["celery"], strict=False):
+        a, b = mine.get(row.key), theirs.get(row.celery_key or row.key)
+        out.append("n/a" if a is None or not b else f"{a / b:.2f}")
+    return ", ".join(out)
+
+
+def report(payload: dict[str, Any]) -> list[str]:
+    """Print the tables of a run (or of a saved ``--json`` file); return the missed targets."""
+    settings = Settings(**payload["settings"], only=set(payload["only"]))
+    runs = payload["runs"]
+    celery, ours = median_of(runs["celery"]), median_of(runs["celeriac"])
+    load = f"load average {payload['load_before'][0]:.1f} before, " \
+           f"{payload['load_after'][0]:.1f} after (1 min)"
+    print(f"\n{settings.tasks:,} tasks for W1/W2, {settings.latency_calls:,} round trips, "
+          f"{settings.io_tasks:,} × {settings.io_sleep * 1000:g} ms for W4, "  # noqa: RUF001
+          f"median of {len(runs['celery'])} interleaved run(s); {payload['machine']}; "
+          f"{payload['versions']}; celeriac at {payload['tree']}; {load}\n")
+    print(table(settings, ours, celery))
+    if len(runs["celery"]) > 1:
+        print("\nRange over the runs (min–max), and celeriac / Celery in each run:")  # noqa: RUF001
+        for row in rows(settings):
+            if row.workload in settings.only and row.target is not None:
+                key_c = row.celery_key or row.key
+                print(f"  {row.key}: Celery {spread(runs['celery'], key_c, row.unit)}, "
+                      f"celeriac {spread(runs['celeriac'], row.key, row.unit)}; "
+                      f"per run {paired(runs, row)}")
+    if (settings.tasks, settings.latency_calls, settings.io_tasks, settings.io_sleep,
+            settings.celery_threads) == (20_000, 1000, 2000, 0.05, 100):
+        print("\nAgainst the issue's figures for Celery 5.7 on a quiet machine:\n")
+        print(reference_table(settings, ours))
+    failed = [row.key for row in rows(settings) if row.workload in settings.only
+              and verdict(row, ratio(row, ours, celery)) == "**FAIL**"]
+    payload.update({
+        "median": {"celery": celery, "celeriac": ours},
+        "ratios": {row.key: ratio(row, ours, celery) for row in rows(settings)
+                   if row.workload in settings.only},
+        "targets": {row.key: [">=" if row.higher else "<=", row.target]
+                    for row in rows(settings) if row.target is not None},
+        "issue_reference": ISSUE_REFERENCE,
+        "failed": failed,
+    })
+    return failed
+
+
 # -- main -----------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
@@ -563,6 +634,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="import celeriac from DIR (e.g. `git archive` of a commit, with "
                              "the commit in DIR/.commit) instead of the installed tree")
     parser.add_argument("--json", dest="json_path", help="also write the figures here")
+    parser.add_argument("--render", metavar="FILE",
+                        help="print the tables of a file written by --json (with --json, "
+                             "write it again with the current summary fields); run nothing")
     parser.add_argument("--profile", metavar="DIR", type=Path,
                         help="after the measured runs, one more celeriac run of each workload "
                              "under py-spy (W2: the worker's processes; W1, W3, W4: the "
@@ -584,6 +658,12 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(role_io(args.tasks, args.task, args.redis_url)))
         return 0
 
+    if args.render:
+        saved = json.loads(Path(args.render).read_text())
+        failed = report(saved)
+        if args.json_path:
+            Path(args.json_path).write_text(json.dumps(saved, indent=2) + "\n")
+        return 1 if failed else 0
     if args.celeriac_src:
         src = str(Path(args.celeriac_src).resolve())
         os.environ["PYTHONPATH"] = os.pathsep.join(
@@ -613,40 +693,15 @@ def main(argv: list[str] | None = None) -> int:
                 figures[system.name].update(got)
         for system in systems:
             runs[system.name].append(figures[system.name])
-    celery, ours = median_of(runs["celery"]), median_of(runs["celeriac"])
-
-    header = (f"{args.tasks:,} tasks for W1/W2, {args.latency_calls:,} round trips, "
-              f"{args.io_tasks:,} × {args.io_sleep * 1000:g} ms for W4, "  # noqa: RUF001
-              f"median of {args.runs} interleaved run(s); {machine()}; "
-              f"{versions(args.redis_url)}; celeriac at {tree(args.celeriac_src)}; load average "
-              f"{load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after (1 min)")
-    print(f"\n{header}\n")
-    print(table(settings, ours, celery))
-    if args.runs > 1:
-        print("\nRange over the runs (min–max):")  # noqa: RUF001
-        for row in rows(settings):
-            if row.workload in only and row.target is not None:
-                key_c = row.celery_key or row.key
-                print(f"  {row.key}: Celery {spread(runs['celery'], key_c, row.unit)}, "
-                      f"celeriac {spread(runs['celeriac'], row.key, row.unit)}")
-
-    failed = [row.key for row in rows(settings)
-              if row.workload in only and verdict(row, ratio(row, ours, celery)) == "**FAIL**"]
+    payload = {
+        "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
+        "settings": {k: v for k, v in vars(settings).items() if k != "only"},
+        "only": sorted(only), "machine": machine(), "versions": versions(args.redis_url),
+        "tree": tree(args.celeriac_src), "load_before": load_before,
+        "load_after": os.getloadavg(), "runs": runs,
+    }
+    failed = report(payload)
     if args.json_path:
-        payload = {
-            "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
-            "settings": {k: v for k, v in vars(settings).items() if k != "only"},
-            "only": sorted(only), "machine": machine(), "versions": versions(args.redis_url),
-            "tree": tree(args.celeriac_src), "load_before": load_before,
-            "load_after": os.getloadavg(),
-            "median": {"celery": celery, "celeriac": ours},
-            "ratios": {row.key: ratio(row, ours, celery) for row in rows(settings)
-                       if row.workload in only},
-            "targets": {row.key: [">=" if row.higher else "<=", row.target]
-                        for row in rows(settings) if row.target is not None},
-            "failed": failed,
-            "runs": runs,
-        }
         Path(args.json_path).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_path).write_text(json.dumps(payload, indent=2) + "\n")
 
