@@ -240,3 +240,40 @@ async def test_celery_producer_messages_decode(
     assert [d.message.headers["id"] for d in deliveries if d.message] == [later.id, sent.id]
     await transport.ack(deliveries)
     await transport.aclose()
+
+
+async def test_sweep_drops_bookkeeping_a_celery_ack_left(
+    make_transport: Callable[..., RedisTransport], rclient: redis.Redis, prefix: str
+) -> None:
+    """kombu restores a dead celeriac consumer's lease and a Celery worker acks it: no
+    celeriac ack runs, so a consumer's sweep drops the owner entry and, after its TTL, the
+    delivery count."""
+    dead = make_transport()
+    dead.publish(message(1), "celery")
+    [delivery] = await dead.fetch(["celery"], 10, 1.0)
+    await dead.aclose()
+    rclient.zadd(f"{prefix}unacked_index", {delivery.tag: time.time() - 7200})
+    with kombu_connection(prefix) as conn:
+        channel = conn.channel()
+        channel.qos.restore_visible()
+        again = channel.basic_get("celery", no_ack=False)
+        assert again.delivery_tag == delivery.tag
+        again.ack()
+        channel.close()
+    owners, counts = f"{prefix}celeriac.owners", f"{prefix}celeriac.deliveries"
+    assert rclient.hexists(owners, delivery.tag) and rclient.hexists(counts, delivery.tag)
+    survivor = make_transport(delivery_count_ttl=0.5)
+    held = make_transport()
+    held.publish(message(2), "celery")
+    [kept] = await held.fetch(["celery"], 10, 1.0)
+    assert await survivor.sweep() == 1  # the owner entry goes at once ...
+    assert not rclient.hexists(owners, delivery.tag)
+    assert rclient.hexists(counts, delivery.tag)  # ... the count waits for its TTL
+    time.sleep(0.6)
+    assert await survivor.sweep() == 1
+    assert not rclient.hexists(counts, delivery.tag)
+    # A message still leased keeps everything.
+    assert rclient.hexists(owners, kept.tag) and rclient.hexists(counts, kept.tag)
+    await held.ack([kept])
+    await survivor.aclose()
+    await held.aclose()

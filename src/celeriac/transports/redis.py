@@ -250,6 +250,7 @@ class _LoopState:
     sentinel: Any
     lease: Any
     ack: Any
+    sweep: Any
     return_inflight: Any
     requeue: Any
     dead_letter: Any
@@ -319,6 +320,7 @@ class RedisTransport(Transport):
         self.registry_key = self.prefix + "celeriac.consumers"
         self.raw_unacked_key = self.prefix + "celeriac.unacked_raw"
         self.raw_index_key = self.prefix + "celeriac.unacked_raw_index"
+        self.unleased_key = self.prefix + "celeriac.deliveries_unleased"
         self.sequence_key = self.prefix + "celeriac.sequence"
         self._token = uuid.uuid4().hex[:12]
         self._owner_pid = 0
@@ -338,6 +340,11 @@ class RedisTransport(Transport):
         self._next_restore = 0.0
         self._next_sweep = 0.0
         self._next_check = 0.0
+        #: bookkeeping sweep: seconds between two pages, TTL of an unleased delivery count
+        self.sweep_interval = float(opts.get("bookkeeping_sweep_interval", 60.0))
+        self.delivery_count_ttl = float(opts.get("delivery_count_ttl", 86400.0))
+        self._next_bookkeeping = time.monotonic() + self.sweep_interval * random.random()
+        self._sweep_cursors = {"owners": 0, "counters": 0}
         #: a blocker's LEASE saw expired leases / dead consumers (for the next _maintain)
         self._seen_stale = False
         self._seen_dead = False
@@ -479,6 +486,7 @@ class RedisTransport(Transport):
             sentinel=sentinel,
             lease=client.register_script(scripts.LEASE),
             ack=client.register_script(scripts.ACK),
+            sweep=client.register_script(scripts.SWEEP),
             return_inflight=client.register_script(scripts.RETURN_INFLIGHT),
             requeue=client.register_script(scripts.REQUEUE),
             dead_letter=client.register_script(scripts.DEAD_LETTER),
@@ -1045,6 +1053,44 @@ class RedisTransport(Transport):
             self._seen_stale = False
             self._next_restore = now + self.restore_interval
             await self.restore_visible(state)
+        if now >= self._next_bookkeeping:
+            self._next_bookkeeping = now + self.sweep_interval
+            await self._sweep_page(state, "owners")
+            await self._sweep_page(state, "counters")
+
+    async def sweep(self) -> int:
+        """Drop every bookkeeping entry of messages no celeriac consumer holds; return how many.
+
+        ``celeriac.owners`` and ``celeriac.deliveries`` are cleaned by celeriac's ack,
+        requeue and dead-letter; a message that kombu restored and a Celery worker acked
+        never gets those, so consumers also sweep, one page every
+        ``bookkeeping_sweep_interval`` (60 s). An owner entry goes as soon as its message
+        is not leased; a delivery count once its message has been unleased for
+        ``delivery_count_ttl`` (a day: a restored message waiting in a list keeps its
+        count). This runs every page at once.
+        """
+        state = self._loop_state()
+        dropped = 0
+        for mode in ("owners", "counters"):
+            self._sweep_cursors[mode] = 0
+            while True:
+                dropped += await self._sweep_page(state, mode)
+                if self._sweep_cursors[mode] == 0:
+                    break
+        return dropped
+
+    async def _sweep_page(self, state: _LoopState, mode: str) -> int:
+        key = self.owners_key if mode == "owners" else self.deliveries_key
+        cursor, fields = await state.client.hscan(key, self._sweep_cursors[mode], count=500)
+        self._sweep_cursors[mode] = int(cursor)
+        if not fields:
+            return 0
+        dropped = await state.sweep(
+            keys=[self.unacked_key, self.raw_unacked_key, self.owners_key, self.deliveries_key,
+                  self.unleased_key],
+            args=[mode, repr(time.time()), self.delivery_count_ttl, *map(_text, fields)],
+        )
+        return int(dropped)
 
     async def restore_visible(self, state: _LoopState | None = None) -> int:
         """Give back every lease older than ``visibility_timeout`` (kombu's ``restore_visible``).
