@@ -65,9 +65,16 @@ What celeriac adds (extra keys Celery ignores):
   one script: off ``unacked``, uncounted) in the sorted set ``<queue> SEP eta`` scored by
   due time; LEASE moves due ones back to the front of their list for any consumer. So
   ETA tasks wait in Redis, not in worker memory, and nothing depends on who consumes.
+* **Bookkeeping sweep.** A message kombu restored and a Celery worker acked never gets a
+  celeriac ack, so consumers sweep ``celeriac.owners`` (an entry goes once its message is
+  not leased) and ``celeriac.deliveries`` (a count goes once its message has been unleased
+  for ``delivery_count_ttl``, a day), one page a minute; see :meth:`RedisTransport.sweep`.
 * **Garbage.** A list item that is not a JSON object is leased under a made-up tag in
   ``celeriac.unacked_raw`` (never in kombu's ``unacked``, which kombu would choke on) and
   handed out as ``Delivery(message=None, raw=…, error=…)``.
+
+Needs Redis 6.2 or later (BLMOVE, ``ZRANGE … BYSCORE REV``, as kombu 5.7 does); not
+Redis Cluster (the scripts name the keys of dead consumers' inflight lists themselves).
 
 Connection errors: a fetch keeps trying with exponential backoff and jitter (one log line
 when the broker is lost, one when it is back) and returns ``[]`` at its deadline, so a
