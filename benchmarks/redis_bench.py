@@ -276,13 +276,13 @@ def workdir(system: System, settings: Settings, task: str,
 
 
 def measure_publish_drain(system: System, settings: Settings, task: str, drain: bool,
-                          profile: Path | None = None) -> dict[str, Any]:
+                          profile: Path | None = None,
+                          publish_profile: Path | None = None) -> dict[str, Any]:
     """W1: publish N calls; W2/W5: then start the worker and time its drain of them."""
     with workdir(system, settings, task) as directory:
         ids_path = directory / "ids.txt"
         published = run_role(__file__, directory, "publish", "--tasks", str(settings.tasks),
-                             "--task", task, "--ids", str(ids_path),
-                             profile=profile if not drain else None)
+                             "--task", task, "--ids", str(ids_path), profile=publish_profile)
         out: dict[str, Any] = {"publish_rate": published["rate"]}
         if not drain:
             return out
@@ -366,8 +366,8 @@ def run_scenario(scenario: str, system: System, settings: Settings,
 
     if scenario == "publish_drain":
         drain = bool(settings.only & {"W2", "W5"})
-        sync = measure_publish_drain(system, settings, "noop", drain,
-                                     path("W2-drain-sync" if drain else "W1-publish"))
+        sync = measure_publish_drain(system, settings, "noop", drain, path("W2-drain-sync"),
+                                     path("W1-publish"))
         out["w1_publish_rate"] = sync["publish_rate"]
         if drain:
             out["w2_sync_rate"] = sync["drain_rate"]
