@@ -212,7 +212,7 @@ def machine() -> str:
 # -- py-spy profiles ------------------------------------------------------------------------
 #: A leaf frame on one of these calls is a thread waiting, not working. py-spy's own idle
 #: detection does not work on every kernel, so waits are recognised from the source line.
-_WAIT_CALL = re.compile(r"\.(get|select|wait|join|poll|acquire|sleep|recv|accept)\(")
+_WAIT_CALL = re.compile(r"\.(get|select|wait|join|poll|acquire|sleep|recv|recv_into|accept)\(")
 
 
 @functools.cache
