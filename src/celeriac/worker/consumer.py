@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import time
 import traceback
 from collections.abc import Callable
@@ -179,14 +180,26 @@ class Consumer:
 
     async def _fetch_loop(self) -> None:
         self._started.set()
+        failures = 0
         while not self._stopping:
             window = self._window()
             if window <= 0:
                 self._room.clear()
                 await self._room.wait()
                 continue
-            deliveries = await self.transport.fetch(self.config.queues, window,
-                                                    self.config.fetch_timeout)
+            try:
+                deliveries = await self.transport.fetch(self.config.queues, window,
+                                                        self.config.fetch_timeout)
+            except Exception as exc:  # e.g. a broker refusing writes: keep the worker alive
+                failures += 1
+                pause = min(30.0, 0.5 * 2 ** min(failures, 6)) * random.uniform(0.5, 1.0)
+                logger.error("Fetching from %s failed (%r); retrying in %.1fs",
+                             self.config.queues, exc, pause)
+                await asyncio.sleep(pause)
+                continue
+            if failures:
+                logger.warning("Fetching from %s works again", self.config.queues)
+                failures = 0
             if not deliveries:
                 if self.config.burst and not self._jobs:
                     self.drained = True
