@@ -102,7 +102,7 @@ class ChordError(TaskError):
     """A task in a chord header failed."""
 
 
-class TimeoutError(TaskError):  # noqa: A001 - Celery's public name
+class TimeoutError(TaskError):
     """A result did not arrive within the given timeout."""
 
 
