@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -105,7 +106,14 @@ class ProcessPool:
         self.children[pid] = ChildProcess(index, pid, parent_end, table=table)
 
     def start(self) -> None:
-        """Fork every child."""
+        """Fork every child.
+
+        ``gc.freeze()`` first moves everything the parent allocated out of the
+        collector's reach, so a child's collections do not write to (and so copy) the
+        pages it shares with the parent.
+        """
+        gc.collect()
+        gc.freeze()
         for index in range(1, self.size + 1):
             self._fork(index)
 

@@ -210,7 +210,10 @@ class Worker:
         self._pool = pool
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
             signal.signal(signum, lambda number, _frame: self._on_stop_signal(number))
-        self.app.close()  # never hand an open connection to the children
+        # Load the backend's code in the parent so children share it instead of each
+        # importing it privately; then drop connections (never share them across fork).
+        _ = self.app.backend
+        self.app.close()
         pool.start()
         logger.info("%s ready.", self.hostname)
         signals.worker_ready.send(sender=self)
