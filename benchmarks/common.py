@@ -33,14 +33,16 @@ def bench_env(directory: Path) -> dict[str, str]:
     """The environment of a role or worker: ``directory`` first on the path, no Celery URLs."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(directory), env.get("PYTHONPATH", "")]).rstrip(
-        os.pathsep)
+        os.pathsep
+    )
     env.pop("CELERY_BROKER_URL", None)
     env.pop("CELERY_RESULT_BACKEND", None)
     return env
 
 
-def run_role(script: str | Path, directory: Path, role: str, *args: str,
-             profile: Path | None = None) -> dict[str, Any]:
+def run_role(
+    script: str | Path, directory: Path, role: str, *args: str, profile: Path | None = None
+) -> dict[str, Any]:
     """Run ``script --role ROLE ARGS`` in a fresh interpreter in ``directory``.
 
     The role prints one JSON object as its last line of output, which is returned. With
@@ -49,10 +51,26 @@ def run_role(script: str | Path, directory: Path, role: str, *args: str,
     command = [sys.executable, str(Path(script).resolve()), "--role", role, *args]
     if profile is not None:
         profile.parent.mkdir(parents=True, exist_ok=True)
-        command = ["py-spy", "record", "--format", "raw", "--rate", "100", "-o", str(profile),
-                   "--", *command]
-    done = subprocess.run(command, cwd=directory, env=bench_env(directory), capture_output=True,
-                          text=True, timeout=1800)
+        command = [
+            "py-spy",
+            "record",
+            "--format",
+            "raw",
+            "--rate",
+            "100",
+            "-o",
+            str(profile),
+            "--",
+            *command,
+        ]
+    done = subprocess.run(
+        command,
+        cwd=directory,
+        env=bench_env(directory),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"role {role} failed ({done.returncode}):\n{done.stderr[-4000:]}")
     lines = [line for line in done.stdout.strip().splitlines() if line.startswith("{")]
@@ -63,16 +81,21 @@ def run_role(script: str | Path, directory: Path, role: str, *args: str,
 class Worker:
     """A worker subprocess, with memory and CPU sampled over its process tree."""
 
-    def __init__(self, args: list[str], directory: Path,
-                 extra_env: dict[str, str] | None = None):
+    def __init__(self, args: list[str], directory: Path, extra_env: dict[str, str] | None = None):
         self.args = args
         self.directory = directory
         self.log = open(directory / "worker.log", "wb")  # noqa: SIM115 - closed in stop()
         env = bench_env(directory)
         env.update(extra_env or {})
         self.started = time.perf_counter()
-        self.proc = subprocess.Popen(args, cwd=directory, env=env, stdout=self.log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            args,
+            cwd=directory,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.peak_rss = 0
         self.peak_pss = 0
         self.samples = 0
@@ -87,8 +110,7 @@ class Worker:
         if psutil is None:
             return
         self._sampling.set()
-        self._sampler = threading.Thread(target=self._sample_loop, args=(interval,),
-                                         daemon=True)
+        self._sampler = threading.Thread(target=self._sample_loop, args=(interval,), daemon=True)
         self._sampler.start()
 
     def _sample_loop(self, interval: float) -> None:
@@ -130,9 +152,22 @@ class Worker:
         """Record the worker and its children with py-spy into ``out`` until :meth:`stop`."""
         out.parent.mkdir(parents=True, exist_ok=True)
         self._profiler = subprocess.Popen(
-            ["py-spy", "record", "--subprocesses", "--format", "raw", "--rate", str(rate),
-             "-o", str(out), "--pid", str(self.proc.pid)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "py-spy",
+                "record",
+                "--subprocesses",
+                "--format",
+                "raw",
+                "--rate",
+                str(rate),
+                "-o",
+                str(out),
+                "--pid",
+                str(self.proc.pid),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def stop_profile(self) -> None:
         if self._profiler is not None:
@@ -160,8 +195,9 @@ class Worker:
         return (self.directory / "worker.log").read_text(errors="replace")[-3000:]
 
 
-def wait_for(predicate: Callable[[], bool], worker: Worker, timeout: float,
-             interval: float = 0.005) -> float:
+def wait_for(
+    predicate: Callable[[], bool], worker: Worker, timeout: float, interval: float = 0.005
+) -> float:
     """Poll until ``predicate()``; return the time since the worker's start command."""
     deadline = time.perf_counter() + timeout
     while not predicate():
@@ -205,8 +241,7 @@ def fmt(value: float | None, unit: str) -> str:
 
 
 def machine() -> str:
-    return (f"{platform.platform()}, Python {platform.python_version()}, "
-            f"{os.cpu_count()} CPUs")
+    return f"{platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs"
 
 
 # -- py-spy profiles ------------------------------------------------------------------------
@@ -255,8 +290,9 @@ def summarize_profile(path: Path, top: int = 15, package: str = "celeriac") -> s
         busy += count
         leaf = _short(frames[-1])
         own[leaf] = own.get(leaf, 0) + count
-        for frame in {_short(frame) for frame in frames if f"({package}/" in frame
-                      or f"/{package}/" in frame}:
+        for frame in {
+            _short(frame) for frame in frames if f"({package}/" in frame or f"/{package}/" in frame
+        }:
             inclusive[frame] = inclusive.get(frame, 0) + count
     if not busy:
         return "  (no busy samples)"

@@ -56,30 +56,30 @@ REDIS_URL = "redis://127.0.0.1:6379/12"
 RESULT_PATTERN = "celery-task-meta-*"
 
 TASK_SOURCE = {
-    "noop": '''
+    "noop": """
 
 @app.task
 def noop():
     return None
-''',
-    "anoop": '''
+""",
+    "anoop": """
 
 @app.task
 async def anoop():
     return None
-''',
-    "sleep": '''
+""",
+    "sleep": """
 
 @app.task
 def sleep():
     time.sleep(SLEEP)
-''',
-    "asleep": '''
+""",
+    "asleep": """
 
 @app.task
 async def asleep():
     await asyncio.sleep(SLEEP)
-''',
+""",
 }
 
 APP_SOURCE = '''
@@ -103,8 +103,20 @@ class System:
     supports_async: bool
 
     def worker_args(self, pool: str, concurrency: int) -> list[str]:
-        return [sys.executable, "-m", self.module, "-A", "benchapp", "worker", "-P", pool,
-                "-c", str(concurrency), "-l", "WARNING"]
+        return [
+            sys.executable,
+            "-m",
+            self.module,
+            "-A",
+            "benchapp",
+            "worker",
+            "-P",
+            pool,
+            "-c",
+            str(concurrency),
+            "-l",
+            "WARNING",
+        ]
 
 
 CELERY = System("celery", "celery", supports_async=False)
@@ -177,8 +189,11 @@ def role_io(count: int, task: str, url: str) -> dict[str, Any]:
     published = time.perf_counter() - started
     last = watcher.wait_all(expected, timeout=600)
     done = watcher.date_done(ids)
-    return {"wall_s": last - started, "publish_s": published,
-            "last_date_done_s": max(done) - wall_start if done else None}
+    return {
+        "wall_s": last - started,
+        "publish_s": published,
+        "last_date_done_s": max(done) - wall_start if done else None,
+    }
 
 
 # -- Redis probes -------------------------------------------------------------------------
@@ -211,16 +226,17 @@ class ResultWatcher:
             if worker is not None and not worker.alive():
                 raise RuntimeError(f"worker exited early:\n{worker.log_tail()}")
             if time.perf_counter() > deadline:
-                raise RuntimeError(f"timed out after {timeout}s with {self.count()} of "
-                                   f"{expected} results"
-                                   + (f":\n{worker.log_tail()}" if worker else ""))
+                raise RuntimeError(
+                    f"timed out after {timeout}s with {self.count()} of "
+                    f"{expected} results" + (f":\n{worker.log_tail()}" if worker else "")
+                )
             time.sleep(0.002 if self.client.dbsize() >= expected else 0.005)
 
     def date_done(self, ids: list[str]) -> list[float]:
         """The ``date_done`` of each stored result, as Unix times (workers stamp them)."""
         out = []
         for start in range(0, len(ids), 2000):
-            keys = [f"celery-task-meta-{task_id}" for task_id in ids[start:start + 2000]]
+            keys = [f"celery-task-meta-{task_id}" for task_id in ids[start : start + 2000]]
             for value in self.client.mget(keys):
                 if value is None:
                     continue
@@ -236,16 +252,20 @@ class ResultWatcher:
         """Other clients connected to this database (a stray worker would skew a scenario)."""
         me = self.client.client_id()
         db = self.client.connection_pool.connection_kwargs.get("db", 0)
-        return [f"{c.get('addr')} ({c.get('name') or c.get('cmd')})"
-                for c in self.client.client_list()
-                if int(c.get("db", -1)) == int(db) and int(c.get("id", -1)) != me]
+        return [
+            f"{c.get('addr')} ({c.get('name') or c.get('cmd')})"
+            for c in self.client.client_list()
+            if int(c.get("db", -1)) == int(db) and int(c.get("id", -1)) != me
+        ]
 
     def require_alone(self, timeout: float = 5.0) -> None:
         deadline = time.monotonic() + timeout
         while others := self.others():
             if time.monotonic() > deadline:
-                raise RuntimeError(f"other clients use {self.url}: "
-                                   f"{', '.join(others)}; stop them or pick --redis-url")
+                raise RuntimeError(
+                    f"other clients use {self.url}: "
+                    f"{', '.join(others)}; stop them or pick --redis-url"
+                )
             time.sleep(0.1)
 
     def close(self) -> None:
@@ -254,8 +274,9 @@ class ResultWatcher:
 
 # -- scenarios ------------------------------------------------------------------------------
 @contextlib.contextmanager
-def workdir(system: System, settings: Settings, task: str,
-            conf: dict[str, Any] | None = None) -> Iterator[Path]:
+def workdir(
+    system: System, settings: Settings, task: str, conf: dict[str, Any] | None = None
+) -> Iterator[Path]:
     """A fresh directory with ``benchapp.py`` registering only ``task``; the database flushed."""
     directory = Path(tempfile.mkdtemp(prefix=f"redisbench-{system.name}-"))
     source = APP_SOURCE.format(module=system.module, url=settings.url, sleep=settings.io_sleep)
@@ -275,14 +296,29 @@ def workdir(system: System, settings: Settings, task: str,
             shutil.rmtree(directory, ignore_errors=True)
 
 
-def measure_publish_drain(system: System, settings: Settings, task: str, drain: bool,
-                          profile: Path | None = None,
-                          publish_profile: Path | None = None) -> dict[str, Any]:
+def measure_publish_drain(
+    system: System,
+    settings: Settings,
+    task: str,
+    drain: bool,
+    profile: Path | None = None,
+    publish_profile: Path | None = None,
+) -> dict[str, Any]:
     """W1: publish N calls; W2/W5: then start the worker and time its drain of them."""
     with workdir(system, settings, task) as directory:
         ids_path = directory / "ids.txt"
-        published = run_role(__file__, directory, "publish", "--tasks", str(settings.tasks),
-                             "--task", task, "--ids", str(ids_path), profile=publish_profile)
+        published = run_role(
+            __file__,
+            directory,
+            "publish",
+            "--tasks",
+            str(settings.tasks),
+            "--task",
+            task,
+            "--ids",
+            str(ids_path),
+            profile=publish_profile,
+        )
         out: dict[str, Any] = {"publish_rate": published["rate"]}
         if not drain:
             return out
@@ -304,38 +340,44 @@ def measure_publish_drain(system: System, settings: Settings, task: str, drain: 
         if len(done) < len(ids):
             raise RuntimeError(f"{system.name}: {len(ids) - len(done)} results have no date_done")
         first = min(done) - wall_start  # the worker stamps date_done when a task completes
-        out.update({
-            "drain_total_s": total,
-            "startup_s": first,
-            "drain_rate": (len(ids) - 1) / max(1e-9, total - first),
-            "drain_rate_incl_startup": len(ids) / total,
-            "drain_stamped_s": max(done) - min(done),
-            "peak_rss_mb": worker.peak_rss / 2**20,
-            "peak_pss_mb": worker.peak_pss / 2**20,
-            "memory_samples": worker.samples,
-            "cpu_cores": worker.cpu_cores(total),
-        })
+        out.update(
+            {
+                "drain_total_s": total,
+                "startup_s": first,
+                "drain_rate": (len(ids) - 1) / max(1e-9, total - first),
+                "drain_rate_incl_startup": len(ids) / total,
+                "drain_stamped_s": max(done) - min(done),
+                "peak_rss_mb": worker.peak_rss / 2**20,
+                "peak_pss_mb": worker.peak_pss / 2**20,
+                "memory_samples": worker.samples,
+                "cpu_cores": worker.cpu_cores(total),
+            }
+        )
         return out
 
 
-def measure_latency(system: System, settings: Settings,
-                    profile: Path | None = None) -> dict[str, Any]:
+def measure_latency(
+    system: System, settings: Settings, profile: Path | None = None
+) -> dict[str, Any]:
     """W3: sequential round trips against a running prefork worker."""
     with workdir(system, settings, "noop") as directory:
         worker = Worker(system.worker_args("prefork", settings.concurrency), directory)
         if profile is not None:
             worker.profile(profile.with_name(profile.stem + "-worker.txt"))
         try:
-            return run_role(__file__, directory, "latency", "--tasks",
-                            str(settings.latency_calls),
-                            profile=profile.with_name(profile.stem + "-client.txt")
-                            if profile else None)
+            return run_role(
+                __file__,
+                directory,
+                "latency",
+                "--tasks",
+                str(settings.latency_calls),
+                profile=profile.with_name(profile.stem + "-client.txt") if profile else None,
+            )
         finally:
             worker.stop()
 
 
-def measure_io(system: System, settings: Settings,
-               profile: Path | None = None) -> dict[str, Any]:
+def measure_io(system: System, settings: Settings, profile: Path | None = None) -> dict[str, Any]:
     """W4: N sleeping tasks; celeriac async tasks vs Celery's threads pool."""
     if system.supports_async:
         task, pool, concurrency = "asleep", "prefork", settings.concurrency
@@ -348,16 +390,25 @@ def measure_io(system: System, settings: Settings,
         if profile is not None:
             worker.profile(profile.with_name(profile.stem + "-worker.txt"))
         try:
-            return run_role(__file__, directory, "io", "--tasks", str(settings.io_tasks),
-                            "--task", task, "--redis-url", settings.url,
-                            profile=profile.with_name(profile.stem + "-client.txt")
-                            if profile else None)
+            return run_role(
+                __file__,
+                directory,
+                "io",
+                "--tasks",
+                str(settings.io_tasks),
+                "--task",
+                task,
+                "--redis-url",
+                settings.url,
+                profile=profile.with_name(profile.stem + "-client.txt") if profile else None,
+            )
         finally:
             worker.stop()
 
 
-def run_scenario(scenario: str, system: System, settings: Settings,
-                 profile_dir: Path | None = None) -> dict[str, float]:
+def run_scenario(
+    scenario: str, system: System, settings: Settings, profile_dir: Path | None = None
+) -> dict[str, float]:
     """One run of one scenario group for one system; the figures by metric name."""
     out: dict[str, float] = {}
 
@@ -366,8 +417,9 @@ def run_scenario(scenario: str, system: System, settings: Settings,
 
     if scenario == "publish_drain":
         drain = bool(settings.only & {"W2", "W5"})
-        sync = measure_publish_drain(system, settings, "noop", drain, path("W2-drain-sync"),
-                                     path("W1-publish"))
+        sync = measure_publish_drain(
+            system, settings, "noop", drain, path("W2-drain-sync"), path("W1-publish")
+        )
         out["w1_publish_rate"] = sync["publish_rate"]
         if drain:
             out["w2_sync_rate"] = sync["drain_rate"]
@@ -381,8 +433,7 @@ def run_scenario(scenario: str, system: System, settings: Settings,
             out["w5_sync_pss_mb"] = sync["peak_pss_mb"]
             out["w5_sync_rss_mb"] = sync["peak_rss_mb"]
         if drain and system.supports_async:
-            adrain = measure_publish_drain(system, settings, "anoop", True,
-                                           path("W2-drain-async"))
+            adrain = measure_publish_drain(system, settings, "anoop", True, path("W2-drain-async"))
             out["w1_publish_rate_async_task"] = adrain["publish_rate"]
             out["w2_async_rate"] = adrain["drain_rate"]
             out["w2_async_total_s"] = adrain["drain_total_s"]
@@ -438,32 +489,88 @@ def rows(settings: Settings) -> list[Row]:
     sleep_ms = f"{settings.io_sleep * 1000:g} ms"
     slots = f"{settings.async_slots:,}"
     return [
-        Row("w1_publish_rate", f"W1 publish {n} `noop.delay()`, one producer", "tasks/s", True,
-            3.0, workload="W1"),
-        Row("w2_sync_rate", f"W2 drain {n} no-ops, prefork -c 2, `def` tasks", "tasks/s", True,
-            5.0, workload="W2"),
-        Row("w2_async_rate", f"W2 drain {n} no-ops, prefork -c 2, `async def` tasks "
-            "(Celery: its prefork `def` drain)", "tasks/s", True, 8.0,
-            celery_key="w2_sync_rate", workload="W2"),
+        Row(
+            "w1_publish_rate",
+            f"W1 publish {n} `noop.delay()`, one producer",
+            "tasks/s",
+            True,
+            3.0,
+            workload="W1",
+        ),
+        Row(
+            "w2_sync_rate",
+            f"W2 drain {n} no-ops, prefork -c 2, `def` tasks",
+            "tasks/s",
+            True,
+            5.0,
+            workload="W2",
+        ),
+        Row(
+            "w2_async_rate",
+            f"W2 drain {n} no-ops, prefork -c 2, `async def` tasks "
+            "(Celery: its prefork `def` drain)",
+            "tasks/s",
+            True,
+            8.0,
+            celery_key="w2_sync_rate",
+            workload="W2",
+        ),
         Row("w3_p50_ms", "W3 round trip `delay().get()` p50", "ms", False, 0.5, workload="W3"),
         Row("w3_p99_ms", "W3 round trip `delay().get()` p99", "ms", False, workload="W3"),
-        Row("w4_wall_s", f"W4 {io} × {sleep_ms} sleep, first publish → last result "  # noqa: RUF001
+        Row(
+            "w4_wall_s",
+            f"W4 {io} × {sleep_ms} sleep, first publish → last result "  # noqa: RUF001
             f"(celeriac `async def`, prefork -c 2, {slots} async slots each; Celery threads "
-            f"-c {settings.celery_threads})", "s", False, 1 / 3, workload="W4"),
-        Row("w5_pss_mb", "W5 worker peak PSS, all processes, during W2", "MB", False, 0.5,
-            workload="W5"),
-        Row("w5_rss_mb", "W5 worker peak RSS, all processes, during W2", "MB", False,
-            workload="W5"),
-        Row("w2_sync_startup_s", "worker start command → first task done", "s", False,
-            workload="W2"),
-        Row("w2_sync_total_s", "W2 `def` drain: start command → last result", "s", False,
-            workload="W2"),
-        Row("w2_async_total_s", "W2 `async def` drain: start command → last result", "s",
-            False, celery_key="w2_sync_total_s", workload="W2"),
-        Row("w2_sync_cpu_cores", "worker CPU during the `def` drain (cores, of 2)", "cores",
-            False, workload="W2"),
-        Row("w2_async_cpu_cores", "worker CPU during the `async def` drain (cores, of 2)",
-            "cores", False, celery_key="w2_sync_cpu_cores", workload="W2"),
+            f"-c {settings.celery_threads})",
+            "s",
+            False,
+            1 / 3,
+            workload="W4",
+        ),
+        Row(
+            "w5_pss_mb",
+            "W5 worker peak PSS, all processes, during W2",
+            "MB",
+            False,
+            0.5,
+            workload="W5",
+        ),
+        Row(
+            "w5_rss_mb", "W5 worker peak RSS, all processes, during W2", "MB", False, workload="W5"
+        ),
+        Row(
+            "w2_sync_startup_s", "worker start command → first task done", "s", False, workload="W2"
+        ),
+        Row(
+            "w2_sync_total_s",
+            "W2 `def` drain: start command → last result",
+            "s",
+            False,
+            workload="W2",
+        ),
+        Row(
+            "w2_async_total_s",
+            "W2 `async def` drain: start command → last result",
+            "s",
+            False,
+            celery_key="w2_sync_total_s",
+            workload="W2",
+        ),
+        Row(
+            "w2_sync_cpu_cores",
+            "worker CPU during the `def` drain (cores, of 2)",
+            "cores",
+            False,
+            workload="W2",
+        ),
+        Row(
+            "w2_async_cpu_cores",
+            "worker CPU during the `async def` drain (cores, of 2)",
+            "cores",
+            False,
+            celery_key="w2_sync_cpu_cores",
+            workload="W2",
+        ),
         Row("w4_publish_s", f"W4 time to publish the {io} tasks", "s", False, workload="W4"),
     ]
 
@@ -483,8 +590,10 @@ def verdict(row: Row, value: float | None) -> str:
 
 
 def table(settings: Settings, ours: dict[str, float], celery: dict[str, float]) -> str:
-    lines = ["| measure | Celery 5.7 | celeriac | celeriac / Celery | target | result |",
-             "| --- | ---: | ---: | ---: | ---: | :---: |"]
+    lines = [
+        "| measure | Celery 5.7 | celeriac | celeriac / Celery | target | result |",
+        "| --- | ---: | ---: | ---: | ---: | :---: |",
+    ]
     for row in rows(settings):
         if row.workload not in settings.only:
             continue
@@ -495,8 +604,10 @@ def table(settings: Settings, ours: dict[str, float], celery: dict[str, float]) 
         if row.target is not None:
             target = f"{'≥' if row.higher else '≤'} {fmt(row.target, 'x')}"
         theirs = celery.get(row.celery_key or row.key)
-        lines.append(f"| {row.label} | {fmt(theirs, row.unit)} | {fmt(ours.get(row.key), row.unit)}"
-                     f" | {fmt(value, 'x')} | {target} | {verdict(row, value)} |")
+        lines.append(
+            f"| {row.label} | {fmt(theirs, row.unit)} | {fmt(ours.get(row.key), row.unit)}"
+            f" | {fmt(value, 'x')} | {target} | {verdict(row, value)} |"
+        )
     return "\n".join(lines)
 
 
@@ -515,10 +626,20 @@ def tree(src: str | None = None) -> str:
         return f"{what}, exported to {src}"
     root = Path(__file__).resolve().parents[1]
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
-                              capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "src"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "src"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown tree"
     return f"commit {head}" + (" plus uncommitted changes in src/" if dirty else "")
@@ -545,13 +666,21 @@ def versions(url: str) -> str:
 #: Celery 5.7 prefork -c 2 on this machine, quiet, as the Redis issue states them (W4:
 #: threads -c 100). Printed beside the live figures: on a loaded machine the live Celery
 #: is slower, which flatters every ratio.
-ISSUE_REFERENCE = {"w1_publish_rate": 2200.0, "w2_sync_rate": 970.0, "w3_p50_ms": 2.2,
-                   "w4_wall_s": 2.7, "w5_pss_mb": 83.0, "w5_rss_mb": 140.0}
+ISSUE_REFERENCE = {
+    "w1_publish_rate": 2200.0,
+    "w2_sync_rate": 970.0,
+    "w3_p50_ms": 2.2,
+    "w4_wall_s": 2.7,
+    "w5_pss_mb": 83.0,
+    "w5_rss_mb": 140.0,
+}
 
 
 def reference_table(settings: Settings, ours: dict[str, float]) -> str:
-    lines = ["| measure | Celery 5.7 (issue) | celeriac | celeriac / issue's Celery | target |"
-             " result |", "| --- | ---: | ---: | ---: | ---: | :---: |"]
+    lines = [
+        "| measure | Celery 5.7 (issue) | celeriac | celeriac / issue's Celery | target | result |",
+        "| --- | ---: | ---: | ---: | ---: | :---: |",
+    ]
     reference = dict(ISSUE_REFERENCE)
     for row in rows(settings):
         key = row.celery_key or row.key
@@ -559,10 +688,13 @@ def reference_table(settings: Settings, ours: dict[str, float]) -> str:
             continue
         value = ours.get(row.key)
         value_ratio = None if value is None else value / reference[key]
-        target = "" if row.target is None else \
-            f"{'≥' if row.higher else '≤'} {fmt(row.target, 'x')}"
-        lines.append(f"| {row.label} | {fmt(reference[key], row.unit)} | {fmt(value, row.unit)}"
-                     f" | {fmt(value_ratio, 'x')} | {target} | {verdict(row, value_ratio)} |")
+        target = (
+            "" if row.target is None else f"{'≥' if row.higher else '≤'} {fmt(row.target, 'x')}"
+        )
+        lines.append(
+            f"| {row.label} | {fmt(reference[key], row.unit)} | {fmt(value, row.unit)}"
+            f" | {fmt(value_ratio, 'x')} | {target} | {verdict(row, value_ratio)} |"
+        )
     return "\n".join(lines)
 
 
@@ -580,69 +712,114 @@ def report(payload: dict[str, Any]) -> list[str]:
     settings = Settings(**payload["settings"], only=set(payload["only"]))
     runs = payload["runs"]
     celery, ours = median_of(runs["celery"]), median_of(runs["celeriac"])
-    load = f"load average {payload['load_before'][0]:.1f} before, " \
-           f"{payload['load_after'][0]:.1f} after (1 min)"
-    print(f"\n{settings.tasks:,} tasks for W1/W2, {settings.latency_calls:,} round trips, "
-          f"{settings.io_tasks:,} × {settings.io_sleep * 1000:g} ms for W4, "  # noqa: RUF001
-          f"median of {len(runs['celery'])} interleaved run(s); {payload['machine']}; "
-          f"{payload['versions']}; celeriac at {payload['tree']}; {load}\n")
+    load = (
+        f"load average {payload['load_before'][0]:.1f} before, "
+        f"{payload['load_after'][0]:.1f} after (1 min)"
+    )
+    print(
+        f"\n{settings.tasks:,} tasks for W1/W2, {settings.latency_calls:,} round trips, "
+        f"{settings.io_tasks:,} × {settings.io_sleep * 1000:g} ms for W4, "  # noqa: RUF001
+        f"median of {len(runs['celery'])} interleaved run(s); {payload['machine']}; "
+        f"{payload['versions']}; celeriac at {payload['tree']}; {load}\n"
+    )
     print(table(settings, ours, celery))
     if len(runs["celery"]) > 1:
         print("\nRange over the runs (min–max), and celeriac / Celery in each run:")  # noqa: RUF001
         for row in rows(settings):
             if row.workload in settings.only and row.target is not None:
                 key_c = row.celery_key or row.key
-                print(f"  {row.key}: Celery {spread(runs['celery'], key_c, row.unit)}, "
-                      f"celeriac {spread(runs['celeriac'], row.key, row.unit)}; "
-                      f"per run {paired(runs, row)}")
-    if (settings.tasks, settings.latency_calls, settings.io_tasks, settings.io_sleep,
-            settings.celery_threads) == (20_000, 1000, 2000, 0.05, 100):
+                print(
+                    f"  {row.key}: Celery {spread(runs['celery'], key_c, row.unit)}, "
+                    f"celeriac {spread(runs['celeriac'], row.key, row.unit)}; "
+                    f"per run {paired(runs, row)}"
+                )
+    if (
+        settings.tasks,
+        settings.latency_calls,
+        settings.io_tasks,
+        settings.io_sleep,
+        settings.celery_threads,
+    ) == (20_000, 1000, 2000, 0.05, 100):
         print("\nAgainst the issue's figures for Celery 5.7 on a quiet machine:\n")
         print(reference_table(settings, ours))
-    failed = [row.key for row in rows(settings) if row.workload in settings.only
-              and verdict(row, ratio(row, ours, celery)) == "**FAIL**"]
-    payload.update({
-        "median": {"celery": celery, "celeriac": ours},
-        "ratios": {row.key: ratio(row, ours, celery) for row in rows(settings)
-                   if row.workload in settings.only},
-        "targets": {row.key: [">=" if row.higher else "<=", row.target]
-                    for row in rows(settings) if row.target is not None},
-        "issue_reference": ISSUE_REFERENCE,
-        "failed": failed,
-    })
+    failed = [
+        row.key
+        for row in rows(settings)
+        if row.workload in settings.only and verdict(row, ratio(row, ours, celery)) == "**FAIL**"
+    ]
+    payload.update(
+        {
+            "median": {"celery": celery, "celeriac": ours},
+            "ratios": {
+                row.key: ratio(row, ours, celery)
+                for row in rows(settings)
+                if row.workload in settings.only
+            },
+            "targets": {
+                row.key: [">=" if row.higher else "<=", row.target]
+                for row in rows(settings)
+                if row.target is not None
+            },
+            "issue_reference": ISSUE_REFERENCE,
+            "failed": failed,
+        }
+    )
     return failed
 
 
 # -- main -----------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
-    parser.add_argument("--tasks", type=int, default=20_000,
-                        help="tasks published (W1) and drained (W2)")
+    parser.add_argument(
+        "--tasks", type=int, default=20_000, help="tasks published (W1) and drained (W2)"
+    )
     parser.add_argument("--runs", type=int, default=3, help="runs; the median is reported")
-    parser.add_argument("--only", default="W1,W2,W3,W4,W5",
-                        help="workloads to run, comma separated (W5 needs the W2 drains)")
+    parser.add_argument(
+        "--only",
+        default="W1,W2,W3,W4,W5",
+        help="workloads to run, comma separated (W5 needs the W2 drains)",
+    )
     parser.add_argument("--latency-calls", type=int, default=1000, help="W3 round trips")
     parser.add_argument("--io-tasks", type=int, default=2000, help="W4 tasks")
     parser.add_argument("--io-sleep", type=float, default=0.05, help="W4 seconds per task")
-    parser.add_argument("--async-slots", type=int, default=1000,
-                        help="W4: celeriac's worker_async_slots (per prefork child)")
-    parser.add_argument("--celery-threads", type=int, default=100,
-                        help="W4: Celery's threads pool concurrency")
-    parser.add_argument("--redis-url", default=REDIS_URL,
-                        help="the database both systems use; FLUSHED before every scenario")
-    parser.add_argument("--celeriac-src", metavar="DIR",
-                        help="import celeriac from DIR (e.g. `git archive` of a commit, with "
-                             "the commit in DIR/.commit) instead of the installed tree")
+    parser.add_argument(
+        "--async-slots",
+        type=int,
+        default=1000,
+        help="W4: celeriac's worker_async_slots (per prefork child)",
+    )
+    parser.add_argument(
+        "--celery-threads", type=int, default=100, help="W4: Celery's threads pool concurrency"
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=REDIS_URL,
+        help="the database both systems use; FLUSHED before every scenario",
+    )
+    parser.add_argument(
+        "--celeriac-src",
+        metavar="DIR",
+        help="import celeriac from DIR (e.g. `git archive` of a commit, with "
+        "the commit in DIR/.commit) instead of the installed tree",
+    )
     parser.add_argument("--json", dest="json_path", help="also write the figures here")
-    parser.add_argument("--render", metavar="FILE",
-                        help="print the tables of a file written by --json (with --json, "
-                             "write it again with the current summary fields); run nothing")
-    parser.add_argument("--profile", metavar="DIR", type=Path,
-                        help="after the measured runs, one more celeriac run of each workload "
-                             "under py-spy (W2: the worker's processes; W1, W3, W4: the "
-                             "producer/client too), into DIR; prints the top functions")
-    parser.add_argument("--profile-celery", action="store_true",
-                        help="with --profile, profile Celery's run too")
+    parser.add_argument(
+        "--render",
+        metavar="FILE",
+        help="print the tables of a file written by --json (with --json, "
+        "write it again with the current summary fields); run nothing",
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        type=Path,
+        help="after the measured runs, one more celeriac run of each workload "
+        "under py-spy (W2: the worker's processes; W1, W3, W4: the "
+        "producer/client too), into DIR; prints the top functions",
+    )
+    parser.add_argument(
+        "--profile-celery", action="store_true", help="with --profile, profile Celery's run too"
+    )
     parser.add_argument("--role", help=argparse.SUPPRESS)
     parser.add_argument("--task", default="noop", help=argparse.SUPPRESS)
     parser.add_argument("--ids", help=argparse.SUPPRESS)
@@ -666,18 +843,27 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if failed else 0
     if args.celeriac_src:
         src = str(Path(args.celeriac_src).resolve())
-        os.environ["PYTHONPATH"] = os.pathsep.join(
-            [src, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        os.environ["PYTHONPATH"] = os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]).rstrip(
+            os.pathsep
+        )
         args.celeriac_src = src
     only = {item.strip().upper() for item in args.only.split(",") if item.strip()}
     unknown = only - {"W1", "W2", "W3", "W4", "W5"}
     if unknown:
         parser.error(f"unknown workloads: {', '.join(sorted(unknown))}")
-    settings = Settings(url=args.redis_url, tasks=args.tasks, runs=args.runs,
-                        latency_calls=args.latency_calls, io_tasks=args.io_tasks,
-                        io_sleep=args.io_sleep, async_slots=args.async_slots,
-                        celery_threads=args.celery_threads, concurrency=2,
-                        keep=bool(os.environ.get("CELERIAC_BENCH_KEEP")), only=only)
+    settings = Settings(
+        url=args.redis_url,
+        tasks=args.tasks,
+        runs=args.runs,
+        latency_calls=args.latency_calls,
+        io_tasks=args.io_tasks,
+        io_sleep=args.io_sleep,
+        async_slots=args.async_slots,
+        celery_threads=args.celery_threads,
+        concurrency=2,
+        keep=bool(os.environ.get("CELERIAC_BENCH_KEEP")),
+        only=only,
+    )
     systems = (CELERY, CELERIAC)
     load_before = os.getloadavg()
     runs: dict[str, list[dict[str, float]]] = {system.name: [] for system in systems}
@@ -685,20 +871,30 @@ def main(argv: list[str] | None = None) -> int:
         figures: dict[str, dict[str, float]] = {system.name: {} for system in systems}
         for scenario in scenarios_for(only):
             for system in systems:
-                print(f"run {index + 1}/{args.runs}: {scenario}, {system.name} …",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"run {index + 1}/{args.runs}: {scenario}, {system.name} …",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 got = run_scenario(scenario, system, settings)
-                print("  " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(got.items())),
-                      file=sys.stderr, flush=True)
+                print(
+                    "  " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(got.items())),
+                    file=sys.stderr,
+                    flush=True,
+                )
                 figures[system.name].update(got)
         for system in systems:
             runs[system.name].append(figures[system.name])
     payload = {
         "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
         "settings": {k: v for k, v in vars(settings).items() if k != "only"},
-        "only": sorted(only), "machine": machine(), "versions": versions(args.redis_url),
-        "tree": tree(args.celeriac_src), "load_before": load_before,
-        "load_after": os.getloadavg(), "runs": runs,
+        "only": sorted(only),
+        "machine": machine(),
+        "versions": versions(args.redis_url),
+        "tree": tree(args.celeriac_src),
+        "load_before": load_before,
+        "load_after": os.getloadavg(),
+        "runs": runs,
     }
     failed = report(payload)
     if args.json_path:
@@ -712,9 +908,11 @@ def main(argv: list[str] | None = None) -> int:
             for system in profiled:
                 print(f"profiling: {scenario}, {system.name} …", file=sys.stderr, flush=True)
                 got = run_scenario(scenario, system, settings, args.profile)
-                print("  (under py-spy) " + ", ".join(f"{k}={v:.4g}"
-                                                      for k, v in sorted(got.items())),
-                      file=sys.stderr, flush=True)
+                print(
+                    "  (under py-spy) " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(got.items())),
+                    file=sys.stderr,
+                    flush=True,
+                )
         for path in sorted(args.profile.glob("*.txt")):
             package = "celery" if path.name.startswith("celery-") else "celeriac"
             print(f"\n{path.name}:\n{summarize_profile(path, package=package)}")

@@ -63,18 +63,18 @@ app = Celery("benchapp")
 
 #: Each scenario's app registers only the task it runs (see --mixed-app).
 TASK_SOURCE = {
-    "noop": '''
+    "noop": """
 
 @app.task
 def noop():
     return None
-''',
-    "anoop": '''
+""",
+    "anoop": """
 
 @app.task
 async def anoop():
     return None
-''',
+""",
 }
 
 CELERY_APP = f'''
@@ -170,10 +170,14 @@ def _sqlite_count(directory: Path) -> int:
     if not path.exists():
         return 0
     try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True,
-                                                timeout=5)) as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM celeriac_results"
-                                    " WHERE status = 'SUCCESS'").fetchone()[0])
+        with contextlib.closing(
+            sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        ) as conn:
+            return int(
+                conn.execute(
+                    "SELECT COUNT(*) FROM celeriac_results WHERE status = 'SUCCESS'"
+                ).fetchone()[0]
+            )
     except sqlite3.OperationalError:  # table not created yet
         return 0
 
@@ -183,8 +187,9 @@ def _sqlite_has(directory: Path, task_id: str) -> bool:
     if not path.exists():
         return False
     try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True,
-                                                timeout=5)) as conn:
+        with contextlib.closing(
+            sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        ) as conn:
             if task_id:
                 sql, args = "SELECT 1 FROM celeriac_results WHERE task_id = ?", (task_id,)
             else:
@@ -220,8 +225,20 @@ def celeriac_flavor() -> Flavor:
     return Flavor(
         name="celeriac",
         app_source=CELERIAC_APP,
-        worker_args=[sys.executable, "-m", "celeriac", "-A", "benchapp", "worker",
-                     "-P", "prefork", "-c", "2", "-l", "WARNING"],
+        worker_args=[
+            sys.executable,
+            "-m",
+            "celeriac",
+            "-A",
+            "benchapp",
+            "worker",
+            "-P",
+            "prefork",
+            "-c",
+            "2",
+            "-l",
+            "WARNING",
+        ],
         count_results=_sqlite_count,
         has_result=_sqlite_has,
     )
@@ -231,8 +248,20 @@ def celery_flavor() -> Flavor:
     return Flavor(
         name="celery",
         app_source=CELERY_APP,
-        worker_args=[sys.executable, "-m", "celery", "-A", "benchapp", "worker",
-                     "-P", "prefork", "-c", "2", "-l", "WARNING"],
+        worker_args=[
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "benchapp",
+            "worker",
+            "-P",
+            "prefork",
+            "-c",
+            "2",
+            "-l",
+            "WARNING",
+        ],
         count_results=_redis_count,
         has_result=_redis_has,
         reset=_redis_flush,
@@ -287,14 +316,18 @@ def measure_drain(flavor: Flavor, tasks: int, task: str, keep: bool) -> dict[str
         try:
             first = wait_for(lambda: flavor.has_result(directory, ""), worker, 120)
             wait_for(lambda: flavor.has_result(directory, last), worker, 1800, 0.01)
-            total = wait_for(lambda: flavor.count_results(directory) >= tasks, worker, 600,
-                             0.02)
+            total = wait_for(lambda: flavor.count_results(directory) >= tasks, worker, 600, 0.02)
         finally:
             worker.stop_profile()
             worker.stop()
-        return {"publish_rate": published["rate"], "first_result_s": first, "total_s": total,
-                "peak_rss": worker.peak_rss, "peak_pss": worker.peak_pss,
-                "cpu_cores": sum(worker.cpu_seconds.values()) / total}
+        return {
+            "publish_rate": published["rate"],
+            "first_result_s": first,
+            "total_s": total,
+            "peak_rss": worker.peak_rss,
+            "peak_pss": worker.peak_pss,
+            "cpu_cores": sum(worker.cpu_seconds.values()) / total,
+        }
 
 
 def measure_latency(flavor: Flavor, calls: int, keep: bool) -> dict[str, Any]:
@@ -348,10 +381,20 @@ def table(ours: dict[str, float], celery: dict[str, float] | None) -> str:
         header += " Celery 5.7 (Redis) |"
         rule += " ---: |"
     lines = [header, rule]
-    order = ["publish_rate", "drain_prefork_rate", "drain_async_rate", "latency_p50_ms",
-             "latency_p99_ms", "worker_pss_mb", "worker_rss_mb", "startup_s",
-             "drain_prefork_total_s", "drain_async_total_s", "drain_prefork_cpu_cores",
-             "drain_async_cpu_cores"]
+    order = [
+        "publish_rate",
+        "drain_prefork_rate",
+        "drain_async_rate",
+        "latency_p50_ms",
+        "latency_p99_ms",
+        "worker_pss_mb",
+        "worker_rss_mb",
+        "startup_s",
+        "drain_prefork_total_s",
+        "drain_async_total_s",
+        "drain_prefork_cpu_cores",
+        "drain_async_cpu_cores",
+    ]
     for name in order:
         target, higher, unit = TARGETS[name]
         value = ours.get(name)
@@ -373,8 +416,11 @@ def run_flavor(flavor: Flavor, args: argparse.Namespace) -> dict[str, float]:
     for index in range(args.runs):
         print(f"{flavor.name}: run {index + 1}/{args.runs} …", file=sys.stderr, flush=True)
         figures = run_once(flavor, args.tasks, args.latency_calls, args.keep)
-        print("  " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(figures.items())),
-              file=sys.stderr, flush=True)
+        print(
+            "  " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(figures.items())),
+            file=sys.stderr,
+            flush=True,
+        )
         runs.append(figures)
     return median_of(runs)
 
@@ -383,18 +429,32 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", type=int, default=20_000, help="tasks per publish/drain")
     parser.add_argument("--runs", type=int, default=3, help="runs; the median is reported")
-    parser.add_argument("--latency-calls", type=int, default=1000,
-                        help="sequential delay().get() calls for the latency figures")
+    parser.add_argument(
+        "--latency-calls",
+        type=int,
+        default=1000,
+        help="sequential delay().get() calls for the latency figures",
+    )
     parser.add_argument("--json", dest="json_path", help="also write the figures here")
-    parser.add_argument("--celery", action="store_true",
-                        help="also run the scenarios with real Celery on Redis (db 13)")
-    parser.add_argument("--mixed-app", action="store_true",
-                        help="register both noop and anoop in every scenario's app")
-    parser.add_argument("--prefetch-multiplier", type=int,
-                        help="pass --prefetch-multiplier to the celeriac worker")
-    parser.add_argument("--profile", metavar="DIR", type=Path,
-                        help="record each celeriac drain with py-spy into DIR and print the "
-                             "top functions")
+    parser.add_argument(
+        "--celery",
+        action="store_true",
+        help="also run the scenarios with real Celery on Redis (db 13)",
+    )
+    parser.add_argument(
+        "--mixed-app",
+        action="store_true",
+        help="register both noop and anoop in every scenario's app",
+    )
+    parser.add_argument(
+        "--prefetch-multiplier", type=int, help="pass --prefetch-multiplier to the celeriac worker"
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        type=Path,
+        help="record each celeriac drain with py-spy into DIR and print the top functions",
+    )
     parser.add_argument("--only-celery", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--role", help=argparse.SUPPRESS)
     parser.add_argument("--task", default="noop", help=argparse.SUPPRESS)
@@ -415,13 +475,20 @@ def main(argv: list[str] | None = None) -> int:
         flavor.worker_args += ["--prefetch-multiplier", str(args.prefetch_multiplier)]
     ours = None if args.only_celery else run_flavor(flavor, args)
     celery = run_flavor(celery_flavor(), args) if (args.celery or args.only_celery) else None
-    print(f"\n{args.tasks:,} tasks per drain, {args.latency_calls:,} round trips, "
-          f"median of {args.runs} run(s); {machine()}\n")
+    print(
+        f"\n{args.tasks:,} tasks per drain, {args.latency_calls:,} round trips, "
+        f"median of {args.runs} run(s); {machine()}\n"
+    )
     print(table(ours or {}, celery))
     if args.json_path:
-        payload = {"tasks": args.tasks, "runs": args.runs, "machine": machine(),
-                   "celeriac": ours, "celery": celery,
-                   "targets": {k: v[0] for k, v in TARGETS.items() if v[0] is not None}}
+        payload = {
+            "tasks": args.tasks,
+            "runs": args.runs,
+            "machine": machine(),
+            "celeriac": ours,
+            "celery": celery,
+            "targets": {k: v[0] for k, v in TARGETS.items() if v[0] is not None},
+        }
         Path(args.json_path).write_text(json.dumps(payload, indent=2) + "\n")
     if args.profile is not None:
         for path in sorted(args.profile.glob("*.txt")):

@@ -22,8 +22,16 @@ HERE = Path(__file__).resolve().parent
 
 def start_worker(directory: Path) -> subprocess.Popen[bytes]:
     log = open(directory / "worker.log", "wb")  # noqa: SIM115 - the worker owns it
-    command = [sys.executable, "-m", "celeriac", "-A", "tasks", "worker",
-               "--loglevel=INFO", "--concurrency=2"]
+    command = [
+        sys.executable,
+        "-m",
+        "celeriac",
+        "-A",
+        "tasks",
+        "worker",
+        "--loglevel=INFO",
+        "--concurrency=2",
+    ]
     print("$", " ".join(["celeriac", *command[3:]]), flush=True)
     return subprocess.Popen(command, cwd=directory, stdout=log, stderr=subprocess.STDOUT)
 
@@ -38,8 +46,11 @@ def tutorial() -> None:
     from celeriac import group
 
     result = add.delay(4, 4)
-    show("result = add.delay(4, 4); result.ready()", result.ready(),
-         " (the worker may not have run it yet)")
+    show(
+        "result = add.delay(4, 4); result.ready()",
+        result.ready(),
+        " (the worker may not have run it yet)",
+    )
     show("result.get(timeout=10)", result.get(timeout=10))
     show("result.ready(), result.successful()", (result.ready(), result.successful()))
     show("add.s(2, 2).delay().get()", add.s(2, 2).delay().get(timeout=10))
@@ -47,8 +58,11 @@ def tutorial() -> None:
 
     started = time.monotonic()
     value = add.apply_async((2, 2), countdown=3).get(timeout=15)
-    show("add.apply_async((2, 2), countdown=3).get()", value,
-         f" after {time.monotonic() - started:.1f}s")
+    show(
+        "add.apply_async((2, 2), countdown=3).get()",
+        value,
+        f" after {time.monotonic() - started:.1f}s",
+    )
 
     parent = add.apply_async((2, 2), link=add.s(16))
     show("add.apply_async((2, 2), link=add.s(16)).get()", parent.get(timeout=10))
@@ -59,8 +73,10 @@ def tutorial() -> None:
     callback = parent.children[0].get(timeout=10) if parent.children else None
     show("  its callback add(4, 16): .children[0].get()", callback)
 
-    show("group(add.s(i, i) for i in range(10))().get()",
-         group(add.s(i, i) for i in range(10))().get(timeout=10))
+    show(
+        "group(add.s(i, i) for i in range(10))().get()",
+        group(add.s(i, i) for i in range(10))().get(timeout=10),
+    )
 
 
 def main() -> int:
@@ -86,8 +102,10 @@ def main() -> int:
             worker.wait()
         log = (directory / "worker.log").read_text(errors="replace")
         succeeded = log.count(" succeeded in ")
-        print(f"# worker stopped (exit code {worker.returncode}); "
-              f"it logged {succeeded} succeeded tasks")
+        print(
+            f"# worker stopped (exit code {worker.returncode}); "
+            f"it logged {succeeded} succeeded tasks"
+        )
         if code or worker.returncode:
             print(log[-4000:], file=sys.stderr)
         if keep:

@@ -43,30 +43,69 @@ KNOWN_GAPS: dict[str, set[str]] = {
     # chain/chord/chunks/xmap/xstarmap: the canvas issue. The rest are Celery internals
     # and metadata (module objects, banner strings, monkey-patching helpers).
     "celery": {
-        "chain", "chord", "chunks", "xmap", "xstarmap",
-        "execute", "registry", "messaging", "local", "log", "maybe_patch_concurrency",
-        "bugreport", "version_info", "version_info_t", "VERSION_BANNER", "SERIES",
-        "_find_option_with_arg", "_original_os_write",
+        "chain",
+        "chord",
+        "chunks",
+        "xmap",
+        "xstarmap",
+        "execute",
+        "registry",
+        "messaging",
+        "local",
+        "log",
+        "maybe_patch_concurrency",
+        "bugreport",
+        "version_info",
+        "version_info_t",
+        "VERSION_BANNER",
+        "SERIES",
+        "_find_option_with_arg",
+        "_original_os_write",
     },
     "celery.exceptions": {
-        "reraise", "CeleryWarning", "DuplicateNodenameWarning", "DuplicateTaskNameWarning",
-        "FixupWarning", "NotConfigured", "SecurityWarning", "SecurityError", "TaskPredicate",
-        "IncompleteStream", "AlreadyRegistered", "BackendGetMetaError", "BackendStoreError",
-        "Terminated", "CPendingDeprecationWarning", "CDeprecationWarning",
+        "reraise",
+        "CeleryWarning",
+        "DuplicateNodenameWarning",
+        "DuplicateTaskNameWarning",
+        "FixupWarning",
+        "NotConfigured",
+        "SecurityWarning",
+        "SecurityError",
+        "TaskPredicate",
+        "IncompleteStream",
+        "AlreadyRegistered",
+        "BackendGetMetaError",
+        "BackendStoreError",
+        "Terminated",
+        "CPendingDeprecationWarning",
+        "CDeprecationWarning",
         "CeleryCommandException",
     },
     "celery.signals": {
-        "after_setup_logger", "after_setup_task_logger", "beat_embedded_init", "beat_init",
-        "eventlet_pool_apply", "eventlet_pool_postshutdown", "eventlet_pool_preshutdown",
-        "eventlet_pool_started", "heartbeat_sent", "worker_before_create_process",
+        "after_setup_logger",
+        "after_setup_task_logger",
+        "beat_embedded_init",
+        "beat_init",
+        "eventlet_pool_apply",
+        "eventlet_pool_postshutdown",
+        "eventlet_pool_preshutdown",
+        "eventlet_pool_started",
+        "heartbeat_sent",
+        "worker_before_create_process",
     },
     "celery.states": {"state", "PRECEDENCE", "PRECEDENCE_LOOKUP", "NONE_PRECEDENCE"},
     "celery.utils.log": {
-        "ColorFormatter", "LoggingProxy", "base_logger", "set_in_sighandler", "in_sighandler",
-        "mlevel", "get_multiprocessing_logger", "reset_multiprocessing_logger", "LOG_LEVELS",
+        "ColorFormatter",
+        "LoggingProxy",
+        "base_logger",
+        "set_in_sighandler",
+        "in_sighandler",
+        "mlevel",
+        "get_multiprocessing_logger",
+        "reset_multiprocessing_logger",
+        "LOG_LEVELS",
     },
-    "celery.contrib.pytest": {"celery_class_tasks", "celery_session_app",
-                              "celery_session_worker"},
+    "celery.contrib.pytest": {"celery_class_tasks", "celery_session_app", "celery_session_worker"},
 }
 
 
@@ -116,7 +155,8 @@ def test_all_is_accurate(module: str) -> None:
     missing = [name for name in exported if not hasattr(mod, name)]
     assert not missing, f"{module}.__all__ names missing attributes: {missing}"
     defined = {
-        name for name, obj in vars(mod).items()
+        name
+        for name, obj in vars(mod).items()
         if not name.startswith("_")
         and (inspect.isclass(obj) or inspect.isfunction(obj))
         and obj.__module__ == module
@@ -144,8 +184,11 @@ def _celery_names(module: str) -> set[str]:
     if module == "celery.contrib.pytest":
         return {name for name in dir(mod) if name.startswith("celery_")}
     if module == "celery.states":
-        return {name for name in dir(mod) if (not name.startswith("_") and name.isupper())
-                or name == "state"}
+        return {
+            name
+            for name in dir(mod)
+            if (not name.startswith("_") and name.isupper()) or name == "state"
+        }
     return set(getattr(mod, "__all__", ()))
 
 
@@ -155,10 +198,20 @@ def test_celery_names_are_present_or_known_gaps(module: str) -> None:
     pytest.importorskip("celery")
     ours = _module(module.replace("celery", "celeriac", 1))
     absent = {name for name in _celery_names(module) if not hasattr(ours, name)}
-    new_gaps = sorted(absent - KNOWN_GAPS[module] - {"__package__", "__homepage__",
-                                                      "__file__", "__path__", "__doc__",
-                                                      "__docformat__", "__author__",
-                                                      "__contact__"})
+    new_gaps = sorted(
+        absent
+        - KNOWN_GAPS[module]
+        - {
+            "__package__",
+            "__homepage__",
+            "__file__",
+            "__path__",
+            "__doc__",
+            "__docformat__",
+            "__author__",
+            "__contact__",
+        }
+    )
     assert not new_gaps, (
         f"{module} names missing from celeriac: {new_gaps}; add them, or list them in "
         "KNOWN_GAPS here and in docs/compatibility.md"

@@ -28,8 +28,14 @@ def test_quickstart_runs_the_tutorial_end_to_end(tmp_path: Path) -> None:
     env = {**os.environ, "TMPDIR": str(tmp_path)}
     env.pop("CELERY_BROKER_URL", None)
     env.pop("CELERY_RESULT_BACKEND", None)
-    done = subprocess.run([sys.executable, str(EXAMPLE)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=90)
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLE)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
     output = done.stdout
     assert done.returncode == 0, f"stdout:\n{output}\nstderr:\n{done.stderr}"
     lines = output.splitlines()

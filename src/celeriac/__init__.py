@@ -48,4 +48,3 @@ def uuid() -> str:
 current_app: Celery = cast(Celery, Proxy(get_current_app))
 #: The task running in this context, or a proxy to ``None`` outside tasks.
 current_task: Task[Any, Any] = cast("Task[Any, Any]", Proxy(get_current_task))
-

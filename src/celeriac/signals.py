@@ -50,14 +50,22 @@ class Signal:
         self._lock = threading.Lock()
 
     def connect(
-        self, receiver: Callable[..., Any] | None = None, *, sender: Any = None,
-        weak: bool = False, dispatch_uid: Any = None, **_: Any,
+        self,
+        receiver: Callable[..., Any] | None = None,
+        *,
+        sender: Any = None,
+        weak: bool = False,
+        dispatch_uid: Any = None,
+        **_: Any,
     ) -> Any:
         """Connect a receiver; usable as ``@signal.connect`` or ``@signal.connect(sender=...)``."""
         if receiver is None:
             return lambda fun: self.connect(fun, sender=sender, weak=weak)
-        ref: Any = weakref.WeakMethod(receiver) if weak and hasattr(receiver, "__self__") else (
-            weakref.ref(receiver) if weak else receiver)
+        ref: Any = (
+            weakref.WeakMethod(receiver)
+            if weak and hasattr(receiver, "__self__")
+            else (weakref.ref(receiver) if weak else receiver)
+        )
         with self._lock:
             self._receivers.append((ref, sender, weak))
         return receiver
@@ -67,7 +75,8 @@ class Signal:
         with self._lock:
             before = len(self._receivers)
             self._receivers = [
-                entry for entry in self._receivers
+                entry
+                for entry in self._receivers
                 if (entry[0]() if entry[2] else entry[0]) is not receiver
             ]
             return len(self._receivers) != before
@@ -84,8 +93,11 @@ class Signal:
         responses: list[tuple[Any, Any]] = []
         for ref, wanted, weak in list(self._receivers):
             receiver = ref() if weak else ref
-            if receiver is None or (wanted is not None and wanted is not sender
-                                    and wanted != getattr(sender, "name", sender)):
+            if receiver is None or (
+                wanted is not None
+                and wanted is not sender
+                and wanted != getattr(sender, "name", sender)
+            ):
                 continue
             try:
                 responses.append((receiver, receiver(signal=self, sender=sender, **named)))

@@ -126,8 +126,10 @@ async def test_celery_acking_a_restored_celeriac_lease_leaves_no_celeriac_bookke
     assert interop.client.hlen(interop.key("unacked")) == 0
     # No celeriac consumer saw the ack; any celeriac consumer's periodic sweep (once a
     # minute) drops the entries. Run it now, with counts that expire at once.
-    sweeper = RedisTransport(interop.url, TransportOptions(extra={
-        "global_keyprefix": interop.prefix, "delivery_count_ttl": 0}))
+    sweeper = RedisTransport(
+        interop.url,
+        TransportOptions(extra={"global_keyprefix": interop.prefix, "delivery_count_ttl": 0}),
+    )
     # The first pass drops the owner and marks the message unleased; the next drops its
     # delivery count (here at once: delivery_count_ttl=0).
     assert await sweeper.sweep() + await sweeper.sweep() >= 2

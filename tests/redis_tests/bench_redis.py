@@ -75,8 +75,10 @@ def bench_fetch_ack(url: str, prefix: str, n: int, batch: int, processes: int) -
         producer.publish(_message(i), "celery")
     producer.close()
     out, go = SPAWN.Queue(), SPAWN.Event()
-    children = [SPAWN.Process(target=_drain_child, args=(url, prefix, batch, out, go))
-                for _ in range(processes)]
+    children = [
+        SPAWN.Process(target=_drain_child, args=(url, prefix, batch, out, go))
+        for _ in range(processes)
+    ]
     for child in children:
         child.start()
     time.sleep(1.0)  # let them import
@@ -150,8 +152,10 @@ def main() -> None:
         share = asyncio.run(bench_idle(url, prefix, 5.0))
         print(f"idle CPU:    {share * 100:8.2f} % of a core (one consumer waiting, 5 s)")
         lat = sorted(asyncio.run(bench_pickup(url, prefix, 200, 0.02)))
-        print(f"pick-up:     p50 {statistics.median(lat):.2f} ms, p90 {lat[int(len(lat) * .9)]:.2f}"
-              f" ms, max {lat[-1]:.2f} ms (publish() in another process -> fetch() returns)")
+        print(
+            f"pick-up:     p50 {statistics.median(lat):.2f} ms, p90 {lat[int(len(lat) * 0.9)]:.2f}"
+            f" ms, max {lat[-1]:.2f} ms (publish() in another process -> fetch() returns)"
+        )
     finally:
         client = redis.Redis.from_url(url)
         for key in client.scan_iter(match=f"{prefix}*", count=1000):

@@ -106,8 +106,9 @@ def own_servers(tmp_path: Path) -> Iterator[Callable[..., OwnRedis]]:
     need_redis_server()
     started: list[OwnRedis] = []
 
-    def start(extra: tuple[str, ...] = (), sentinel: bool = False,
-              port: int | None = None) -> OwnRedis:
+    def start(
+        extra: tuple[str, ...] = (), sentinel: bool = False, port: int | None = None
+    ) -> OwnRedis:
         server = OwnRedis(free_port() if port is None else port, tmp_path, extra, sentinel)
         server.start()
         started.append(server)

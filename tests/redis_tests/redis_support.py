@@ -48,11 +48,33 @@ class OwnRedis:
 
     def _argv(self) -> list[str]:
         if self.sentinel:
-            return ["redis-server", *self.extra, "--sentinel", "--port", str(self.port),
-                    "--bind", "127.0.0.1", "--dir", str(self.directory)]
-        return ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.directory),
-                *self.extra]
+            return [
+                "redis-server",
+                *self.extra,
+                "--sentinel",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.directory),
+            ]
+        return [
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--dir",
+            str(self.directory),
+            *self.extra,
+        ]
 
     def start(self) -> None:
         log = open(self.directory / f"redis-{self.port}.log", "ab")

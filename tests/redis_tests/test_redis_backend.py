@@ -24,8 +24,13 @@ SPAWN = multiprocessing.get_context("spawn")
 
 
 def meta(task_id: str, status: str = "SUCCESS", result: Any = 4) -> dict[str, Any]:
-    return build_meta(task_id, status, result, children=[],
-                      date_done="2026-11-22T02:45:25.832564+00:00" if status == "SUCCESS" else None)
+    return build_meta(
+        task_id,
+        status,
+        result,
+        children=[],
+        date_done="2026-11-22T02:45:25.832564+00:00" if status == "SUCCESS" else None,
+    )
 
 
 @pytest.mark.parametrize(
@@ -48,8 +53,13 @@ def test_stored_value_is_celerys(
     stored = json.loads(path.read_text())["stored"]
     value = stored["value"]
     backend = make_backend()
-    built = build_meta(value["task_id"], value["status"], value["result"],
-                       children=value["children"], date_done=parse_date_done(value["date_done"]))
+    built = build_meta(
+        value["task_id"],
+        value["status"],
+        value["result"],
+        children=value["children"],
+        date_done=parse_date_done(value["date_done"]),
+    )
     backend.store(value["task_id"], built)
     key = f"{prefix}{stored['key']}"  # the prefix ends in "_": kombu's rule adds nothing
     assert rclient.get(key) == stored["raw_value"].encode()
@@ -96,7 +106,9 @@ def test_group_and_forget(
 def _celery_app(prefix: str) -> Any:
     celery = pytest.importorskip("celery")
     return celery.Celery(
-        "interop", broker="memory://", backend=kombu_url(),
+        "interop",
+        broker="memory://",
+        backend=kombu_url(),
         result_backend_transport_options={"global_keyprefix": prefix},
     )
 
@@ -110,8 +122,14 @@ def test_celery_reads_our_results_and_we_read_celerys(
         backend = make_backend()
         backend.store("ours", meta("ours", result={"a": [1, 2]}))
         assert app.AsyncResult("ours").get(timeout=5) == {"a": [1, 2]}
-        failed = build_meta("boom", "FAILURE", ValueError("boom"), traceback="Traceback …",
-                            children=[], date_done="2026-11-22T02:45:25.832564+00:00")
+        failed = build_meta(
+            "boom",
+            "FAILURE",
+            ValueError("boom"),
+            traceback="Traceback …",
+            children=[],
+            date_done="2026-11-22T02:45:25.832564+00:00",
+        )
         backend.store("boom", failed)
         with pytest.raises(ValueError, match="boom"):
             app.AsyncResult("boom").get(timeout=5)
@@ -148,8 +166,9 @@ def test_wait_for_wakes_within_10ms_of_another_clients_store(
     delays = []
     for n in range(5):
         out = SPAWN.Queue()
-        child = SPAWN.Process(target=_store_from_child,
-                              args=(broker_url, prefix, f"t{n}", 1.0, out))
+        child = SPAWN.Process(
+            target=_store_from_child, args=(broker_url, prefix, f"t{n}", 1.0, out)
+        )
         child.start()
         result = waiter.wait_for(f"t{n}", timeout=20)
         returned = time.time()
@@ -163,8 +182,9 @@ async def test_await_for_many_at_once(make_backend: Callable[..., RedisBackend])
     backend, writer = make_backend(), make_backend()
     waits = [asyncio.create_task(backend.await_for(f"t{n}", timeout=5)) for n in range(20)]
     await asyncio.sleep(0.1)
-    await asyncio.to_thread(writer.store_many, [(f"t{n}", meta(f"t{n}", result=n))
-                                                for n in range(20)])
+    await asyncio.to_thread(
+        writer.store_many, [(f"t{n}", meta(f"t{n}", result=n)) for n in range(20)]
+    )
     results = await asyncio.gather(*waits)
     assert [r["result"] for r in results] == list(range(20))
 

@@ -25,8 +25,11 @@ from celeriac.utils.redis_url import connection_kwargs, parse_redis_url, redacte
 
 
 def message(n: int) -> Message:
-    return Message(body=b"[[], {}, {}]", headers={"task": "tasks.x", "id": f"task-{n}"},
-                   properties={"correlation_id": f"task-{n}"})
+    return Message(
+        body=b"[[], {}, {}]",
+        headers={"task": "tasks.x", "id": f"task-{n}"},
+        properties={"correlation_id": f"task-{n}"},
+    )
 
 
 # -- URLs ------------------------------------------------------------------------------------
@@ -65,8 +68,7 @@ def test_bad_urls() -> None:
     with pytest.raises(ImproperlyConfigured, match="not a Redis URL"):
         parse_redis_url("amqp://localhost")
     with pytest.raises(ImproperlyConfigured, match="rediss"):
-        connection_kwargs(parse_redis_url("redis://h/0?ssl_cert_reqs=required"), {},
-                          use_ssl=None)
+        connection_kwargs(parse_redis_url("redis://h/0?ssl_cert_reqs=required"), {}, use_ssl=None)
 
 
 def test_redacted_url() -> None:
@@ -76,7 +78,8 @@ def test_redacted_url() -> None:
 
 def test_ssl_options() -> None:
     kwargs = connection_kwargs(
-        parse_redis_url("rediss://h/0?ssl_cert_reqs=CERT_OPTIONAL"), {},
+        parse_redis_url("rediss://h/0?ssl_cert_reqs=CERT_OPTIONAL"),
+        {},
         use_ssl={"ssl_ca_certs": "/ca.pem", "cert_reqs": ssl.CERT_REQUIRED},
     )
     assert kwargs["connection_type"] == "ssl"
@@ -89,11 +92,18 @@ def test_ssl_options() -> None:
 def test_transport_options_are_read() -> None:
     transport = RedisTransport(
         "redis://localhost/0?global_keyprefix=q_",
-        TransportOptions(visibility_timeout=30, extra={
-            "global_keyprefix": "ignored_", "priority_steps": [0, 5], "sep": ":",
-            "queue_order_strategy": "sorted", "socket_timeout": 3, "max_connections": 20,
-            "health_check_interval": 10,
-        }),
+        TransportOptions(
+            visibility_timeout=30,
+            extra={
+                "global_keyprefix": "ignored_",
+                "priority_steps": [0, 5],
+                "sep": ":",
+                "queue_order_strategy": "sorted",
+                "socket_timeout": 3,
+                "max_connections": 20,
+                "health_check_interval": 10,
+            },
+        ),
     )
     assert transport.prefix == "q_"  # the URL's query wins over the options
     assert transport.list_key("jobs", 7) == "q_jobs:5"
@@ -102,8 +112,9 @@ def test_transport_options_are_read() -> None:
     assert transport._conn_kwargs["socket_timeout"] == 3.0
     assert transport._conn_kwargs["health_check_interval"] == 10.0
     with pytest.raises(ImproperlyConfigured, match="queue_order_strategy"):
-        RedisTransport("redis://localhost/0",
-                       TransportOptions(extra={"queue_order_strategy": "random"}))
+        RedisTransport(
+            "redis://localhost/0", TransportOptions(extra={"queue_order_strategy": "random"})
+        )
     with pytest.raises(ImproperlyConfigured, match="master_name"):
         RedisTransport("sentinel://localhost:26379").publish(message(1), "celery")
 
@@ -147,19 +158,63 @@ async def test_unix_socket(own_servers: Callable[..., OwnRedis], tmp_path: Path)
 def _certificates(directory: Path) -> tuple[Path, Path, Path]:
     if shutil.which("openssl") is None:
         pytest.skip("openssl is not installed")
-    ca_key, ca, key, csr, cert = (directory / n for n in
-                                  ("ca.key", "ca.crt", "server.key", "server.csr", "server.crt"))
+    ca_key, ca, key, csr, cert = (
+        directory / n for n in ("ca.key", "ca.crt", "server.key", "server.csr", "server.crt")
+    )
     ext = directory / "ext.cnf"
     ext.write_text("subjectAltName=IP:127.0.0.1\n")
     for argv in (
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", ca_key,
-         "-out", ca, "-days", "1", "-subj", "/CN=celeriac-test-ca"],
-        ["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", key, "-out", csr,
-         "-subj", "/CN=127.0.0.1"],
-        ["openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
-         "-out", cert, "-days", "1", "-extfile", ext],
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            ca_key,
+            "-out",
+            ca,
+            "-days",
+            "1",
+            "-subj",
+            "/CN=celeriac-test-ca",
+        ],
+        [
+            "openssl",
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            key,
+            "-out",
+            csr,
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+        [
+            "openssl",
+            "x509",
+            "-req",
+            "-in",
+            csr,
+            "-CA",
+            ca,
+            "-CAkey",
+            ca_key,
+            "-CAcreateserial",
+            "-out",
+            cert,
+            "-days",
+            "1",
+            "-extfile",
+            ext,
+        ],
     ):
         subprocess.run([str(a) for a in argv], check=True, capture_output=True)
     return ca, cert, key
@@ -168,9 +223,21 @@ def _certificates(directory: Path) -> tuple[Path, Path, Path]:
 async def test_tls(own_servers: Callable[..., OwnRedis], tmp_path: Path) -> None:
     ca, cert, key = _certificates(tmp_path)
     port = free_port()
-    own_servers(port=0, extra=("--tls-port", str(port), "--tls-cert-file", str(cert),
-                               "--tls-key-file", str(key), "--tls-ca-cert-file", str(ca),
-                               "--tls-auth-clients", "no"))
+    own_servers(
+        port=0,
+        extra=(
+            "--tls-port",
+            str(port),
+            "--tls-cert-file",
+            str(cert),
+            "--tls-key-file",
+            str(key),
+            "--tls-ca-cert-file",
+            str(ca),
+            "--tls-auth-clients",
+            "no",
+        ),
+    )
     probe = redis.Redis(host="127.0.0.1", port=port, ssl=True, ssl_ca_certs=str(ca))
     deadline = time.monotonic() + 10
     while True:
@@ -185,8 +252,12 @@ async def test_tls(own_servers: Callable[..., OwnRedis], tmp_path: Path) -> None
     await _round_trip(url, url)
     # broker_use_ssl-style settings work too, and a wrong CA is refused.
     plain = f"rediss://127.0.0.1:{port}/0"
-    await _round_trip(plain, plain, broker_use_ssl={"ssl_ca_certs": str(ca)},
-                      redis_backend_use_ssl={"ssl_ca_certs": str(ca)})
+    await _round_trip(
+        plain,
+        plain,
+        broker_use_ssl={"ssl_ca_certs": str(ca)},
+        redis_backend_use_ssl={"ssl_ca_certs": str(ca)},
+    )
     (tmp_path / "other").mkdir()
     other_ca, _, _ = _certificates(tmp_path / "other")
     refused = RedisTransport(f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={other_ca}")

@@ -34,8 +34,9 @@ def celery_queue(name: str = "celery") -> Any:
 
 
 def message(n: int | str) -> Message:
-    body = json.dumps([[n], {}, {"callbacks": None, "errbacks": None, "chain": None,
-                                 "chord": None}]).encode()
+    body = json.dumps(
+        [[n], {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}]
+    ).encode()
     return Message(
         body=body,
         headers={"lang": "py", "task": "tasks.echo", "id": f"task-{n}", "retries": 0},
@@ -46,8 +47,11 @@ def message(n: int | str) -> Message:
 def kombu_publish(prefix: str, body: Any, priority: int = 0, **kwargs: Any) -> None:
     with kombu_connection(prefix) as conn:
         producer = conn.Producer(serializer="json")
-        options: dict[str, Any] = {"exchange": "", "routing_key": "celery",
-                                   "declare": [celery_queue()]}
+        options: dict[str, Any] = {
+            "exchange": "",
+            "routing_key": "celery",
+            "declare": [celery_queue()],
+        }
         options.update(kwargs)
         producer.publish(body, priority=priority, **options)
 
@@ -72,8 +76,13 @@ def kombu_get_all(prefix: str, queue: str = "celery", ack: bool = True) -> list[
 async def test_kombu_publishes_celeriac_fetches(
     make_transport: Callable[..., RedisTransport], prefix: str
 ) -> None:
-    kombu_publish(prefix, {"hello": "world"}, priority=0,
-                  headers={"task": "tasks.x", "id": "k-1"}, correlation_id="k-1")
+    kombu_publish(
+        prefix,
+        {"hello": "world"},
+        priority=0,
+        headers={"task": "tasks.x", "id": "k-1"},
+        correlation_id="k-1",
+    )
     transport = make_transport()
     [delivery] = await transport.fetch(["celery"], 10, 1.0)
     assert delivery.message is not None
@@ -95,8 +104,11 @@ async def test_celeriac_publishes_kombu_consumes(
     await transport.apublish(message(2), "celery")
     got = kombu_get_all(prefix)
     assert [m.headers["id"] for m in got] == ["task-1", "task-2"]
-    assert got[0].payload == [[1], {}, {"callbacks": None, "errbacks": None, "chain": None,
-                                        "chord": None}]
+    assert got[0].payload == [
+        [1],
+        {},
+        {"callbacks": None, "errbacks": None, "chain": None, "chord": None},
+    ]
     assert got[0].delivery_info["routing_key"] == "celery"
     assert transport.queue_length("celery") == 0
 
@@ -114,7 +126,10 @@ async def test_priorities_agree_with_kombu(
     for n, priority in enumerate([9, 0, 5, 0]):
         transport.publish(message(n), "celery", priority=priority)
     assert [m.headers["id"] for m in kombu_get_all(prefix)] == [
-        "task-1", "task-3", "task-2", "task-0"
+        "task-1",
+        "task-3",
+        "task-2",
+        "task-0",
     ]
     await transport.aclose()
 
@@ -127,8 +142,11 @@ async def test_a_named_exchange_routes_through_our_binding(
     assert await transport.fetch(["jobs"], 10, 0) == []  # declares the queue, as Celery would
     with kombu_connection(prefix) as conn:
         conn.Producer(serializer="json").publish(
-            "routed", exchange=kombu.Exchange("jobs", "direct"), routing_key="jobs",
-            headers={"id": "routed"}, declare=[],
+            "routed",
+            exchange=kombu.Exchange("jobs", "direct"),
+            routing_key="jobs",
+            headers={"id": "routed"},
+            declare=[],
         )
     [delivery] = await transport.fetch(["jobs"], 10, 1.0)
     assert delivery.message is not None and delivery.message.headers["id"] == "routed"
@@ -222,8 +240,9 @@ async def test_celery_producer_messages_decode(
     make_transport: Callable[..., RedisTransport], prefix: str
 ) -> None:
     celery = pytest.importorskip("celery")
-    app = celery.Celery("interop", broker=kombu_url(),
-                        broker_transport_options={"global_keyprefix": prefix})
+    app = celery.Celery(
+        "interop", broker=kombu_url(), broker_transport_options={"global_keyprefix": prefix}
+    )
     try:
         sent = app.send_task("tasks.add", (2, 2), priority=9)
         later = app.send_task("tasks.add", (3, 3), countdown=60)

@@ -41,7 +41,7 @@ def message_of(envelope: dict[str, Any]) -> Message:
 def keys_without(prefix: str, client: redis.Redis) -> dict[bytes, bytes]:
     """Every key of the test, prefix removed, with its type."""
     return {
-        key[len(prefix):]: client.type(key)
+        key[len(prefix) :]: client.type(key)
         for key in client.scan_iter(match=f"{prefix}*", count=1000)
     }
 
@@ -78,7 +78,7 @@ def test_priority_lists_are_kombus(
     for priority in range(10):
         transport.publish(message_of(envelope), "jobs", priority=priority)
     lengths = {
-        key.decode()[len(prefix):]: rclient.llen(key)
+        key.decode()[len(prefix) :]: rclient.llen(key)
         for key in rclient.scan_iter(match=f"{prefix}jobs*")
     }
     assert lengths == {"jobs": 3, f"jobs{SEP}3": 3, f"jobs{SEP}6": 3, f"jobs{SEP}9": 1}
@@ -126,7 +126,8 @@ async def test_restore_pushes_what_kombu_pushes(
     data = vector("15")
     [restored] = data["restore_on_shutdown"]
     kombu_record = {
-        tag: record for tag, record in data["unacked_hash_snapshot"].items()
+        tag: record
+        for tag, record in data["unacked_hash_snapshot"].items()
         if record[0]["headers"]["eta"] is not None
     }
     [(tag, record)] = kombu_record.items()
@@ -161,10 +162,17 @@ async def test_every_key_carries_the_prefix(
     await transport.aclose()
     keys = {key.decode("latin-1") for key in rclient.keys("*")}
     ours = {key for key in keys if key.startswith(prefix)}
-    assert {k[len(prefix):] for k in ours} >= {
-        "_kombu.binding.celery", "_kombu.binding_permanent.celery", "unacked",
-        "unacked_index", f"celery{SEP}eta", "celeriac.dead_letters", "celeriac.owners",
-        "celeriac.deliveries", "celeriac.unacked_raw", "celeriac.unacked_raw_index",
+    assert {k[len(prefix) :] for k in ours} >= {
+        "_kombu.binding.celery",
+        "_kombu.binding_permanent.celery",
+        "unacked",
+        "unacked_index",
+        f"celery{SEP}eta",
+        "celeriac.dead_letters",
+        "celeriac.owners",
+        "celeriac.deliveries",
+        "celeriac.unacked_raw",
+        "celeriac.unacked_raw_index",
     }
     unprefixed = {"unacked", "unacked_index", "celery", "_kombu.binding.celery"}
     assert not unprefixed & keys - ours

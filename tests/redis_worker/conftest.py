@@ -85,8 +85,7 @@ class RedisProject(Project):
         self.queue = queue
         self.base_settings: dict[str, Any] = {
             "task_default_queue": queue,
-            "broker_transport_options": {"global_keyprefix": prefix,
-                                         **(transport_options or {})},
+            "broker_transport_options": {"global_keyprefix": prefix, **(transport_options or {})},
             "result_backend_transport_options": {"global_keyprefix": prefix},
             **(settings or {}),
         }
@@ -134,9 +133,7 @@ def prefix(store: redis.Redis) -> Iterator[str]:
 
 
 @pytest.fixture
-def make_project(
-    tmp_path: Path, prefix: str
-) -> Iterator[Callable[..., RedisProject]]:
+def make_project(tmp_path: Path, prefix: str) -> Iterator[Callable[..., RedisProject]]:
     """``make_project(body, url=None, transport_options=…, **settings)``.
 
     The project is on the main test database unless ``url`` names another server;

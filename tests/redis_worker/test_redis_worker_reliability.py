@@ -53,16 +53,23 @@ def test_sigkilled_workers_acks_late_tasks_run_again_on_a_new_worker(
     store: redis.Redis, make_project: MakeProject
 ) -> None:
     timeout = 2.0
-    project = make_project(HANG, transport_options={"visibility_timeout": timeout},
-                           worker_prefetch_multiplier=2)
+    project = make_project(
+        HANG, transport_options={"visibility_timeout": timeout}, worker_prefetch_multiplier=2
+    )
     first = project.start_worker(concurrency=2, env={"HANG_SECONDS": "60"})
     app = project.producer()
     results = [app.send_task("tasks.hang", (n,)) for n in range(6)]
     # each child runs one (for a minute) and holds one more in its prefetch; two stay queued
-    wait_until(lambda: len(runs_of(store, project)) >= 2, timeout=15,
-               message=lambda: f"two tasks to start\n{first.describe()}")
-    wait_until(lambda: store.hlen(project.key("unacked")) >= 4, timeout=5,
-               message=lambda: f"four leases\n{first.describe()}")
+    wait_until(
+        lambda: len(runs_of(store, project)) >= 2,
+        timeout=15,
+        message=lambda: f"two tasks to start\n{first.describe()}",
+    )
+    wait_until(
+        lambda: store.hlen(project.key("unacked")) >= 4,
+        timeout=5,
+        message=lambda: f"four leases\n{first.describe()}",
+    )
     first_pids = {proc.pid for proc in first.processes()}
 
     first.kill()  # the whole process group: nothing given back, nothing acked
@@ -76,9 +83,7 @@ def test_sigkilled_workers_acks_late_tasks_run_again_on_a_new_worker(
     assert len(started) == 2
 
     second = project.start_worker(concurrency=2, name="w2")
-    assert [result.get(timeout=20) for result in results] == list(range(6)), (
-        second.describe()
-    )
+    assert [result.get(timeout=20) for result in results] == list(range(6)), second.describe()
     by_task: dict[str, list[list[str]]] = {}
     for run in runs_of(store, project):
         by_task.setdefault(run[0], []).append(run)
@@ -92,8 +97,11 @@ def test_sigkilled_workers_acks_late_tasks_run_again_on_a_new_worker(
     for n in {str(n) for n in range(6)} - started:  # never started: ran once, on the new one
         [(_, pid, _, _)] = by_task[n]
         assert int(pid) in second_pids
-    wait_until(lambda: store.hlen(project.key("unacked")) == 0, timeout=10,
-               message=lambda: f"the new worker to ack everything\n{second.describe()}")
+    wait_until(
+        lambda: store.hlen(project.key("unacked")) == 0,
+        timeout=10,
+        message=lambda: f"the new worker to ack everything\n{second.describe()}",
+    )
     assert app.transport.queue_length(project.queue) == 0
     assert app.transport.dead_letters() == []
     assert second.lines(r"Restored \d+ unacknowledged messages"), second.describe()
@@ -118,13 +126,17 @@ def test_live_workers_long_task_runs_once_while_a_second_worker_consumes_the_que
     store: redis.Redis, make_project: MakeProject
 ) -> None:
     timeout = 2.0
-    project = make_project(LONG, transport_options={"visibility_timeout": timeout},
-                           worker_prefetch_multiplier=1)
+    project = make_project(
+        LONG, transport_options={"visibility_timeout": timeout}, worker_prefetch_multiplier=1
+    )
     first = project.start_worker(concurrency=1)
     app = project.producer()
     result = app.send_task("tasks.long", (3 * timeout,))
-    [(_, pid, started)] = wait_until(lambda: runs_of(store, project), timeout=10,
-                                     message=lambda: f"the task to start\n{first.describe()}")
+    [(_, pid, started)] = wait_until(
+        lambda: runs_of(store, project),
+        timeout=10,
+        message=lambda: f"the task to start\n{first.describe()}",
+    )
     assert int(pid) in first.child_pids()
     second = project.start_worker(concurrency=1, name="w2")
 
@@ -194,8 +206,11 @@ def test_task_that_kills_its_worker_process_is_dead_lettered_after_max_deliverie
     assert worker.proc.poll() is None  # the parent replaced its child each time
     [child] = worker.child_pids()
     assert app.send_task("tasks.good", (8,)).get(timeout=10) == [8, child]
-    wait_until(lambda: store.hlen(project.key("unacked")) == 0, timeout=5,
-               message=lambda: f"the acks (batched)\n{worker.describe()}")
+    wait_until(
+        lambda: store.hlen(project.key("unacked")) == 0,
+        timeout=5,
+        message=lambda: f"the acks (batched)\n{worker.describe()}",
+    )
     assert store.hlen(project.key("celeriac.deliveries")) == 0
     assert app.transport.queue_length(project.queue) == 0
 
@@ -210,20 +225,22 @@ def good(x):
 
 def _envelope(queue: str, task_id: str, body: bytes, content_type: str) -> bytes:
     """A kombu envelope around ``body`` that no Celery producer would send."""
-    return json.dumps({
-        "body": base64.b64encode(body).decode(),
-        "content-encoding": "utf-8",
-        "content-type": content_type,
-        "headers": {"lang": "py", "task": "tasks.good", "id": task_id, "retries": 0},
-        "properties": {
-            "correlation_id": task_id,
-            "body_encoding": "base64",
-            "delivery_tag": f"tag-{task_id}",
-            "delivery_mode": 2,
-            "delivery_info": {"exchange": "", "routing_key": queue},
-            "priority": 0,
-        },
-    }).encode()
+    return json.dumps(
+        {
+            "body": base64.b64encode(body).decode(),
+            "content-encoding": "utf-8",
+            "content-type": content_type,
+            "headers": {"lang": "py", "task": "tasks.good", "id": task_id, "retries": 0},
+            "properties": {
+                "correlation_id": task_id,
+                "body_encoding": "base64",
+                "delivery_tag": f"tag-{task_id}",
+                "delivery_mode": 2,
+                "delivery_info": {"exchange": "", "routing_key": queue},
+                "priority": 0,
+            },
+        }
+    ).encode()
 
 
 def test_garbage_and_unknown_tasks_are_dead_lettered_and_the_worker_goes_on(
@@ -253,8 +270,11 @@ def test_garbage_and_unknown_tasks_are_dead_lettered_and_the_worker_goes_on(
     )
     with pytest.raises(NotRegistered):
         unknown.get(timeout=5)
-    wait_until(lambda: len(app.transport.dead_letters()) >= 7, timeout=5,
-               message=lambda: f"seven dead letters\n{worker.describe()}")
+    wait_until(
+        lambda: len(app.transport.dead_letters()) >= 7,
+        timeout=5,
+        message=lambda: f"seven dead letters\n{worker.describe()}",
+    )
     letters = app.transport.dead_letters()
     assert len(letters) == 7, letters
     assert all(letter.queue == project.queue for letter in letters)
@@ -269,15 +289,25 @@ def test_garbage_and_unknown_tasks_are_dead_lettered_and_the_worker_goes_on(
     assert "'application/x-python-serialize'" in reasons[garbage[4]]
     by_id = {letter.task_id: letter for letter in letters if letter.task_id}
     assert set(by_id) == {"bad-body", "pickled", unknown.id}
-    assert by_id[unknown.id].reason == (
-        "unknown task 'tasks.nope' (not registered in this worker)")
+    assert by_id[unknown.id].reason == ("unknown task 'tasks.nope' (not registered in this worker)")
     assert by_id[unknown.id].task_name == "tasks.nope"
     assert worker.proc.poll() is None and worker.child_pids() == [child]
     assert len(worker.lines(r"Dead-lettered message")) == 7, worker.describe()
-    keys = [project.key(name) for name in ("unacked", "unacked_index", "celeriac.unacked_raw",
-                                           "celeriac.unacked_raw_index", "celeriac.deliveries")]
-    wait_until(lambda: store.exists(*keys) == 0, timeout=5,
-               message=lambda: f"no leases left\n{worker.describe()}")
+    keys = [
+        project.key(name)
+        for name in (
+            "unacked",
+            "unacked_index",
+            "celeriac.unacked_raw",
+            "celeriac.unacked_raw_index",
+            "celeriac.deliveries",
+        )
+    ]
+    wait_until(
+        lambda: store.exists(*keys) == 0,
+        timeout=5,
+        message=lambda: f"no leases left\n{worker.describe()}",
+    )
     assert app.transport.queue_length(project.queue) == 0
 
 
@@ -290,18 +320,22 @@ def record(n):
 """
 
 #: Keep retrying for ~20 s: longer than the outage below.
-RETRY_POLICY = {"max_retries": 60, "interval_start": 0.1, "interval_step": 0.1,
-                "interval_max": 0.3}
+RETRY_POLICY = {"max_retries": 60, "interval_start": 0.1, "interval_step": 0.1, "interval_max": 0.3}
 
 
 def test_redis_restart_in_the_middle_of_10000_tasks_loses_none(
-    own_redis: OwnRedis, store: redis.Redis, make_project: MakeProject,
+    own_redis: OwnRedis,
+    store: redis.Redis,
+    make_project: MakeProject,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     total, first_batch = 10_000, 6_000
-    project = make_project(RECORD, url=own_redis.url,
-                           transport_options={"visibility_timeout": 10},
-                           worker_prefetch_multiplier=32)
+    project = make_project(
+        RECORD,
+        url=own_redis.url,
+        transport_options={"visibility_timeout": 10},
+        worker_prefetch_multiplier=32,
+    )
     app = project.producer()
     count = project.key("count")
     failed: list[int] = []
@@ -323,8 +357,12 @@ def test_redis_restart_in_the_middle_of_10000_tasks_loses_none(
     published_first = time.monotonic()
     worker = project.start_worker(concurrency=2)
     parent, children = worker.pid, sorted(worker.child_pids())
-    wait_until(lambda: store.hlen(count) >= 1_500, timeout=15, interval=0.01,
-               message=lambda: f"1,500 tasks to run\n{worker.describe()}")
+    wait_until(
+        lambda: store.hlen(count) >= 1_500,
+        timeout=15,
+        interval=0.01,
+        message=lambda: f"1,500 tasks to run\n{worker.describe()}",
+    )
 
     # the server dies mid-run (AOF fsynced on every write: nothing acknowledged is lost)
     assert own_redis.process is not None
@@ -353,9 +391,12 @@ def test_redis_restart_in_the_middle_of_10000_tasks_loses_none(
     publish(resend)
     assert failed == []
 
-    wait_until(lambda: store.hlen(count) >= total, timeout=25, interval=0.1,
-               message=lambda: (f"{total} tasks, {store.hlen(count)} ran\n"
-                                f"{worker.describe()}"))
+    wait_until(
+        lambda: store.hlen(count) >= total,
+        timeout=25,
+        interval=0.1,
+        message=lambda: f"{total} tasks, {store.hlen(count)} ran\n{worker.describe()}",
+    )
     drained_at = time.monotonic()
     runs = {int(n): int(c) for n, c in store.hgetall(count).items()}
     assert sorted(runs) == list(range(total))  # every task at least once: none lost
@@ -369,13 +410,18 @@ def test_redis_restart_in_the_middle_of_10000_tasks_loses_none(
     wait_until(lambda: app.transport.queue_length(project.queue) == 0, timeout=5)
     own = redis.Redis(port=own_redis.port)
     try:  # every lease settled (the acks were retried across the outage)
-        wait_until(lambda: own.hlen(project.key("unacked")) == 0, timeout=10,
-                   message=lambda: f"the acks\n{worker.describe()}")
+        wait_until(
+            lambda: own.hlen(project.key("unacked")) == 0,
+            timeout=10,
+            message=lambda: f"the acks\n{worker.describe()}",
+        )
     finally:
         own.close()
     assert app.transport.dead_letters() == []
-    print(f"\n{total} tasks: first {first_batch} published in "
-          f"{published_first - started:.1f}s, {executed_at_kill} ran before the kill, "
-          f"server back after {back_at[0] - down_at:.1f}s, {len(retries)} publish retries, "
-          f"{len(resend)} republished, {duplicates} duplicate runs, all done "
-          f"{drained_at - started:.1f}s after the first publish")
+    print(
+        f"\n{total} tasks: first {first_batch} published in "
+        f"{published_first - started:.1f}s, {executed_at_kill} ran before the kill, "
+        f"server back after {back_at[0] - down_at:.1f}s, {len(retries)} publish retries, "
+        f"{len(resend)} republished, {duplicates} duplicate runs, all done "
+        f"{drained_at - started:.1f}s after the first publish"
+    )

@@ -41,7 +41,10 @@ R = TypeVar("R")
 DEFAULT_SQLITE_URL = "sqlite:///celeriac.sqlite3"
 
 _DEFAULT_RETRY_POLICY = {
-    "max_retries": 3, "interval_start": 0.0, "interval_step": 0.2, "interval_max": 0.2,
+    "max_retries": 3,
+    "interval_start": 0.0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
 }
 
 
@@ -310,9 +313,14 @@ class Celery:
     def task(self, fun: Callable[P, R], /) -> BaseTask[P, R]: ...
 
     @overload
-    def task(self, *, bind: bool = ..., base: type[BaseTask[Any, Any]] | None = ...,
-             name: str | None = ..., **options: Any) -> Callable[[Callable[..., Any]],
-                                                                  BaseTask[Any, Any]]: ...
+    def task(
+        self,
+        *,
+        bind: bool = ...,
+        base: type[BaseTask[Any, Any]] | None = ...,
+        name: str | None = ...,
+        **options: Any,
+    ) -> Callable[[Callable[..., Any]], BaseTask[Any, Any]]: ...
 
     def task(self, *args: Any, **options: Any) -> Any:
         """Register a function as a task: ``@app.task`` or ``@app.task(name=..., bind=True)``.
@@ -369,11 +377,21 @@ class Celery:
             self._origin_cache = (pid, f"gen{pid}@{socket.gethostname()}")
         return self._origin_cache[1]
 
-    def _route(self, name: str, args: Any, kwargs: Any, options: dict[str, Any],
-               task: BaseTask[Any, Any] | None) -> tuple[str, str, str]:
+    def _route(
+        self,
+        name: str,
+        args: Any,
+        kwargs: Any,
+        options: dict[str, Any],
+        task: BaseTask[Any, Any] | None,
+    ) -> tuple[str, str, str]:
         route = resolve_route(self.conf.task_routes, name, args, kwargs, options, task)
-        queue = options.get("queue") or route.get("queue") or (task.queue if task else None) \
+        queue = (
+            options.get("queue")
+            or route.get("queue")
+            or (task.queue if task else None)
             or self.conf.task_default_queue
+        )
         if isinstance(queue, dict):
             queue = queue.get("name", self.conf.task_default_queue)
         queue = getattr(queue, "name", queue)
@@ -424,27 +442,45 @@ class Celery:
             priority = task.priority
         if priority is None:
             priority = conf.task_default_priority
-        serializer = options.get("serializer") or (task.serializer if task else None) \
-            or conf.task_serializer
-        compression = options.get("compression") or (task.compression if task else None) \
+        serializer = (
+            options.get("serializer") or (task.serializer if task else None) or conf.task_serializer
+        )
+        compression = (
+            options.get("compression")
+            or (task.compression if task else None)
             or conf.task_compression
+        )
         time_limit = options.get("time_limit", task.time_limit if task else None)
         soft_time_limit = options.get("soft_time_limit", task.soft_time_limit if task else None)
         task_id = options.get("task_id") or str(uuid.uuid4())
         message = build_task_message(
-            name, task_id, list(args or ()), dict(kwargs or {}),
-            eta=eta, expires=_as_datetime(expires, now), retries=int(options.get("retries", 0)),
-            time_limit=time_limit, soft_time_limit=soft_time_limit,
-            root_id=root_id, parent_id=parent_id,
-            group_id=options.get("group_id"), group_index=options.get("group_index"),
-            shadow=options.get("shadow"), origin=options.get("origin") or self._origin(),
+            name,
+            task_id,
+            list(args or ()),
+            dict(kwargs or {}),
+            eta=eta,
+            expires=_as_datetime(expires, now),
+            retries=int(options.get("retries", 0)),
+            time_limit=time_limit,
+            soft_time_limit=soft_time_limit,
+            root_id=root_id,
+            parent_id=parent_id,
+            group_id=options.get("group_id"),
+            group_index=options.get("group_index"),
+            shadow=options.get("shadow"),
+            origin=options.get("origin") or self._origin(),
             ignore_result=bool(ignore_result),
             callbacks=_signature_dicts(options.get("link")),
             errbacks=_signature_dicts(options.get("link_error")),
-            chain=options.get("chain"), chord=options.get("chord"),
-            headers=options.get("headers"), reply_to=options.get("reply_to") or self.reply_to,
-            priority=priority, exchange=exchange, routing_key=routing_key,
-            serializer=serializer, compression=compression,
+            chain=options.get("chain"),
+            chord=options.get("chord"),
+            headers=options.get("headers"),
+            reply_to=options.get("reply_to") or self.reply_to,
+            priority=priority,
+            exchange=exchange,
+            routing_key=routing_key,
+            serializer=serializer,
+            compression=compression,
             replaced_task_nesting=int(options.get("replaced_task_nesting", 0)),
         )
         limit = conf.task_message_max_size
@@ -474,8 +510,11 @@ class Celery:
         )
         self.middleware.before_publish(message, queue)
         retry = options.get("retry", self.conf.task_publish_retry)
-        policy = {**_DEFAULT_RETRY_POLICY, **(self.conf.task_publish_retry_policy or {}),
-                  **(options.get("retry_policy") or {})}
+        policy = {
+            **_DEFAULT_RETRY_POLICY,
+            **(self.conf.task_publish_retry_policy or {}),
+            **(options.get("retry_policy") or {}),
+        }
         self._publish_with_retry(message, queue, eta, retry=bool(retry), policy=policy)
         self.middleware.after_publish(message, queue)
         return self._result_for(message, name)
@@ -506,7 +545,12 @@ class Celery:
         return AsyncResult(message.headers["id"], app=self, task_name=name, parent=parent)
 
     def _publish_with_retry(
-        self, message: Message, queue: str, eta: float | None, *, retry: bool,
+        self,
+        message: Message,
+        queue: str,
+        eta: float | None,
+        *,
+        retry: bool,
         policy: dict[str, Any],
     ) -> None:
         attempts = 0
@@ -520,11 +564,18 @@ class Celery:
                 if not retry or (max_retries is not None and attempts >= int(max_retries)):
                     raise
                 attempts += 1
-                logger.warning("Publishing %s failed (%s); retry %d in %.2fs",
-                               message.headers.get("id"), exc, attempts, interval)
+                logger.warning(
+                    "Publishing %s failed (%s); retry %d in %.2fs",
+                    message.headers.get("id"),
+                    exc,
+                    attempts,
+                    interval,
+                )
                 time.sleep(interval)
-                interval = min(interval + float(policy.get("interval_step", 0.2)),
-                               float(policy.get("interval_max", 0.2)))
+                interval = min(
+                    interval + float(policy.get("interval_step", 0.2)),
+                    float(policy.get("interval_max", 0.2)),
+                )
 
     # -- results ---------------------------------------------------------------------
     def AsyncResult(self, task_id: str, **kwargs: Any) -> Any:
@@ -555,25 +606,41 @@ class Celery:
         extended = None
         if request is not None and self.conf.result_extended:
             extended = {
-                "name": request.task, "args": request.args, "kwargs": request.kwargs,
-                "worker": request.hostname, "retries": request.retries,
+                "name": request.task,
+                "args": request.args,
+                "kwargs": request.kwargs,
+                "worker": request.hostname,
+                "retries": request.retries,
                 "queue": (request.delivery_info or {}).get("routing_key"),
             }
         return result_protocol.build_meta(
-            task_id, state, result, traceback=traceback, children=children or [],
+            task_id,
+            state,
+            result,
+            traceback=traceback,
+            children=children or [],
             date_done=self.now() if state in states.READY_STATES else None,
-            group_id=getattr(request, "group", None), parent_id=getattr(request, "parent_id", None),
+            group_id=getattr(request, "group", None),
+            parent_id=getattr(request, "parent_id", None),
             extended=extended,
         )
 
-    def store_state(self, task_id: str, state: str, meta: Any, *, request: Any = None,
-                    traceback: str | None = None) -> None:
+    def store_state(
+        self,
+        task_id: str,
+        state: str,
+        meta: Any,
+        *,
+        request: Any = None,
+        traceback: str | None = None,
+    ) -> None:
         """Store a state for a task (``update_state``, STARTED, REVOKED …)."""
         backend = self.backend
         if not backend.stores_results:
             return
-        backend.store(task_id, self.result_meta(task_id, state, meta, request=request,
-                                                 traceback=traceback))
+        backend.store(
+            task_id, self.result_meta(task_id, state, meta, request=request, traceback=traceback)
+        )
 
     # -- the event loop guard ------------------------------------------------------------
     @staticmethod

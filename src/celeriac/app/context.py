@@ -67,6 +67,7 @@ def pop_task(token: Any) -> None:
     """Undo :func:`push_task`."""
     _current_task.reset(token)
 
+
 _current_request: ContextVar[Any] = ContextVar("celeriac_current_request", default=None)
 #: The innermost request that is a real execution (worker or ``apply()``), not a direct call.
 _executing_request: ContextVar[Any] = ContextVar("celeriac_executing_request", default=None)

@@ -50,16 +50,25 @@ def apply_eagerly(
         throw = bool(task.app.conf.task_eager_propagates)
     while True:
         request = Context(
-            id=task_id, task=task.name, args=args, kwargs=kwargs, retries=retries,
-            is_eager=True, called_directly=False,
-            root_id=(parent.root_id or parent.id) if parent is not None and parent.id
-            else task_id,
+            id=task_id,
+            task=task.name,
+            args=args,
+            kwargs=kwargs,
+            retries=retries,
+            is_eager=True,
+            called_directly=False,
+            root_id=(parent.root_id or parent.id) if parent is not None and parent.id else task_id,
             parent_id=parent.id if parent is not None else None,
-            group=options.get("group_id"), group_index=options.get("group_index"),
-            callbacks=_signature_dicts(link), errbacks=_signature_dicts(link_error),
-            delivery_info={"is_eager": True, "exchange": options.get("exchange"),
-                           "routing_key": options.get("routing_key"),
-                           "priority": options.get("priority")},
+            group=options.get("group_id"),
+            group_index=options.get("group_index"),
+            callbacks=_signature_dicts(link),
+            errbacks=_signature_dicts(link_error),
+            delivery_info={
+                "is_eager": True,
+                "exchange": options.get("exchange"),
+                "routing_key": options.get("routing_key"),
+                "priority": options.get("priority"),
+            },
             headers=dict(options.get("headers") or {}),
         )
         outcome = call_sync(task, request)
@@ -77,6 +86,7 @@ def apply_eagerly(
         _apply_callbacks(task, request.errbacks, task_id, errback=True)
         if throw:
             raise outcome.exc
-        return EagerResult(task_id, outcome.exc, states.FAILURE, traceback=outcome.traceback,
-                           name=task.name)
+        return EagerResult(
+            task_id, outcome.exc, states.FAILURE, traceback=outcome.traceback, name=task.name
+        )
     return EagerResult(task_id, outcome.exc, outcome.state, name=task.name)

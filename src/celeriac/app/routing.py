@@ -15,7 +15,8 @@ Route = dict[str, Any]
 def _match_mapping(routes: Mapping[Any, Any], name: str) -> Route | None:
     for pattern, route in routes.items():
         matched = (
-            pattern.match(name) is not None if isinstance(pattern, re.Pattern)
+            pattern.match(name) is not None
+            if isinstance(pattern, re.Pattern)
             else fnmatch.fnmatchcase(name, pattern)
         )
         if matched:

@@ -24,7 +24,10 @@ def shared_task(fun: Callable[P, R], /) -> Task[P, R]: ...
 
 @overload
 def shared_task(
-    *, bind: bool = ..., base: type[Task[Any, Any]] | None = ..., name: str | None = ...,
+    *,
+    bind: bool = ...,
+    base: type[Task[Any, Any]] | None = ...,
+    name: str | None = ...,
     **options: Any,
 ) -> Callable[[Callable[..., Any]], Task[Any, Any]]: ...
 

@@ -163,8 +163,11 @@ class Task(Generic[P, R]):
         worker calling an overridden ``__call__`` keeps its execution's request.
         """
         current = context.get_current_request()
-        if isinstance(current, Context) and current.task == self.name \
-                and not current.called_directly:
+        if (
+            isinstance(current, Context)
+            and current.task == self.name
+            and not current.called_directly
+        ):
             request = dataclasses.replace(current, args=list(args), kwargs=dict(kwargs))
         else:
             request = Context(task=self.name, args=list(args), kwargs=dict(kwargs))
@@ -232,13 +235,26 @@ class Task(Generic[P, R]):
         """
         self._check_arguments(args, kwargs)
         if self.app.conf.task_always_eager:
-            return cast("AsyncResult[R]", self.apply(
-                args, kwargs, task_id=task_id, link=link, link_error=link_error, **options
-            ))
-        return cast("AsyncResult[R]", self.app.send_task(
-            self.name, args, kwargs, task_id=task_id, link=link, link_error=link_error,
-            shadow=shadow, task_type=self, **options,
-        ))
+            return cast(
+                "AsyncResult[R]",
+                self.apply(
+                    args, kwargs, task_id=task_id, link=link, link_error=link_error, **options
+                ),
+            )
+        return cast(
+            "AsyncResult[R]",
+            self.app.send_task(
+                self.name,
+                args,
+                kwargs,
+                task_id=task_id,
+                link=link,
+                link_error=link_error,
+                shadow=shadow,
+                task_type=self,
+                **options,
+            ),
+        )
 
     async def aapply_async(
         self,
@@ -249,10 +265,13 @@ class Task(Generic[P, R]):
         """Async twin of :meth:`apply_async`: publishing does not block the event loop."""
         self._check_arguments(args, kwargs)
         if self.app.conf.task_always_eager:
-            return cast("AsyncResult[R]", await asyncio.to_thread(
-                self.apply, args, kwargs, **options))
-        return cast("AsyncResult[R]", await self.app.asend_task(
-            self.name, args, kwargs, task_type=self, **options))
+            return cast(
+                "AsyncResult[R]", await asyncio.to_thread(self.apply, args, kwargs, **options)
+            )
+        return cast(
+            "AsyncResult[R]",
+            await self.app.asend_task(self.name, args, kwargs, task_type=self, **options),
+        )
 
     def apply(
         self,
@@ -274,8 +293,15 @@ class Task(Generic[P, R]):
         from celeriac.app.eager import apply_eagerly
 
         return apply_eagerly(
-            self, list(args or ()), dict(kwargs or {}), task_id=task_id, link=link,
-            link_error=link_error, throw=throw, retries=retries, options=options,
+            self,
+            list(args or ()),
+            dict(kwargs or {}),
+            task_id=task_id,
+            link=link,
+            link_error=link_error,
+            throw=throw,
+            retries=retries,
+            options=options,
         )
 
     def _call_signature(self) -> inspect.Signature | None:
@@ -305,7 +331,9 @@ class Task(Generic[P, R]):
 
     # -- signatures ----------------------------------------------------------------
     def signature(
-        self, args: Sequence[Any] | None = None, kwargs: dict[str, Any] | None = None,
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
         **options: Any,
     ) -> Signature:
         """A signature of this task with partial args, kwargs and options."""
@@ -358,7 +386,8 @@ class Task(Generic[P, R]):
             raise MaxRetriesExceededError(
                 f"Can't retry {self.name}[{request.id}] args:{request.args} "
                 f"kwargs:{request.kwargs}",
-                task_args=request.args, task_kwargs=request.kwargs,
+                task_args=request.args,
+                task_kwargs=request.kwargs,
             )
         if eta is None and countdown is None:
             countdown = self.default_retry_delay

@@ -87,8 +87,9 @@ def _run_hooks(task: Task[Any, Any], request: Context, outcome: Outcome) -> None
         elif outcome.state == states.FAILURE and outcome.exc is not None:
             task.on_failure(outcome.exc, task_id, request.args, request.kwargs, outcome.traceback)
         value = outcome.retval if outcome.state == states.SUCCESS else outcome.exc
-        task.after_return(outcome.state, value, task_id, request.args, request.kwargs,
-                          outcome.traceback)
+        task.after_return(
+            outcome.state, value, task_id, request.args, request.kwargs, outcome.traceback
+        )
     except Exception as exc:  # a failing hook turns the task into a failure, as in Celery
         failed = _failure(exc)
         outcome.state, outcome.exc, outcome.traceback = failed.state, failed.exc, failed.traceback
@@ -133,8 +134,7 @@ async def call_async(task: Task[Any, Any], request: Context) -> Outcome:
     try:
         task.app.middleware.before_call(task, request)
         task.before_start(request.id or "", request.args, request.kwargs)
-        outcome = Outcome(states.SUCCESS,
-                          retval=await _body(task)(*request.args, **request.kwargs))
+        outcome = Outcome(states.SUCCESS, retval=await _body(task)(*request.args, **request.kwargs))
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt | SystemExit | asyncio.CancelledError):
             context.pop_request(request_token)

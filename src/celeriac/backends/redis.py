@@ -219,8 +219,9 @@ class RedisBackend(Backend):
         kwargs.pop("port", None)
         if self._conn_kwargs["connection_type"] == "ssl":
             kwargs["ssl"] = True
-        manager = module.Sentinel(list(self.target.sentinels),
-                                  sentinel_kwargs=self._opts.get("sentinel_kwargs"), **kwargs)
+        manager = module.Sentinel(
+            list(self.target.sentinels), sentinel_kwargs=self._opts.get("sentinel_kwargs"), **kwargs
+        )
         return manager.master_for(str(master), redis_class=redis_class)
 
     def _sync(self) -> redis.Redis:
@@ -273,23 +274,30 @@ class RedisBackend(Backend):
         delays = []
         for _ in range(count):
             delays.append(delay)
-            delay = min(delay + float(policy.get("interval_step", 1.0)),
-                        float(policy.get("interval_max", 1.0)))
+            delay = min(
+                delay + float(policy.get("interval_step", 1.0)),
+                float(policy.get("interval_max", 1.0)),
+            )
         return delays
 
     def _lost(self, exc: BaseException, delay: float) -> None:
         if self._down_since is None:
             self._down_since = time.monotonic()
-            logger.warning("Cannot reach the Redis result backend at %s: %s; retrying",
-                           redacted_url(self.url), exc)
+            logger.warning(
+                "Cannot reach the Redis result backend at %s: %s; retrying",
+                redacted_url(self.url),
+                exc,
+            )
         else:
-            logger.debug("Redis result backend still unreachable (%r); retry in %.1fs",
-                         exc, delay)
+            logger.debug("Redis result backend still unreachable (%r); retry in %.1fs", exc, delay)
 
     def _back(self) -> None:
         if self._down_since is not None:
-            logger.warning("Reconnected to the Redis result backend at %s after %.1fs",
-                           redacted_url(self.url), time.monotonic() - self._down_since)
+            logger.warning(
+                "Reconnected to the Redis result backend at %s after %.1fs",
+                redacted_url(self.url),
+                time.monotonic() - self._down_since,
+            )
             self._down_since = None
 
     def _call(self, what: str, func: Callable[[redis.Redis], T]) -> T:

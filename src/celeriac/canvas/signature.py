@@ -111,13 +111,16 @@ class Signature(dict[str, Any]):
         return self.app.tasks[self.task]
 
     def __repr__(self) -> str:
-        args = ", ".join([*(repr(a) for a in self["args"]),
-                          *(f"{k}={v!r}" for k, v in self["kwargs"].items())])
+        args = ", ".join(
+            [*(repr(a) for a in self["args"]), *(f"{k}={v!r}" for k, v in self["kwargs"].items())]
+        )
         return f"{self.task}({args}){'!' if self.immutable else ''}"
 
     # -- building ------------------------------------------------------------------
     def _merge(
-        self, args: Sequence[Any] | None, kwargs: dict[str, Any] | None,
+        self,
+        args: Sequence[Any] | None,
+        kwargs: dict[str, Any] | None,
         options: dict[str, Any] | None,
     ) -> tuple[list[Any], dict[str, Any], dict[str, Any]]:
         merged_options = {**self["options"], **(options or {})}
@@ -126,8 +129,12 @@ class Signature(dict[str, Any]):
         merged_args = [*(args or ()), *self["args"]]
         return merged_args, {**self["kwargs"], **(kwargs or {})}, merged_options
 
-    def clone(self, args: Sequence[Any] | None = None, kwargs: dict[str, Any] | None = None,
-              **options: Any) -> Signature:
+    def clone(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> Signature:
         """A copy with args prepended, kwargs and options merged (immutable: options only)."""
         new_args, new_kwargs, new_options = self._merge(args, kwargs, options)
         clone = type(self)(copy.deepcopy(dict(self)), app=self._app)
@@ -169,8 +176,12 @@ class Signature(dict[str, Any]):
         return self
 
     # -- calling -------------------------------------------------------------------
-    def apply_async(self, args: Sequence[Any] | None = None,
-                    kwargs: dict[str, Any] | None = None, **options: Any) -> Any:
+    def apply_async(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> Any:
         """Send the task with partial args merged (new args go first)."""
         new_args, new_kwargs, new_options = self._merge(args, kwargs, options)
         task = self.app.tasks.get(self.task)
@@ -182,8 +193,12 @@ class Signature(dict[str, Any]):
         """Send the task; shortcut for ``apply_async(args, kwargs)``."""
         return self.apply_async(args, kwargs)
 
-    def apply(self, args: Sequence[Any] | None = None, kwargs: dict[str, Any] | None = None,
-              **options: Any) -> Any:
+    def apply(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> Any:
         """Run the task eagerly with partial args merged."""
         new_args, new_kwargs, new_options = self._merge(args, kwargs, options)
         return self.type.apply(new_args, new_kwargs, **new_options)
@@ -222,17 +237,22 @@ class group(Signature):
     """
 
     def __init__(self, *tasks: Any, app: Celery | None = None, **options: Any) -> None:
-        if len(tasks) == 1 and isinstance(tasks[0], dict) and tasks[0].get("subtask_type") \
-                == "group":
+        if (
+            len(tasks) == 1
+            and isinstance(tasks[0], dict)
+            and tasks[0].get("subtask_type") == "group"
+        ):
             super().__init__(dict(tasks[0]), app=app)
-            self["kwargs"]["tasks"] = [maybe_signature(t, app) for t in
-                                       self["kwargs"].get("tasks", ())]
+            self["kwargs"]["tasks"] = [
+                maybe_signature(t, app) for t in self["kwargs"].get("tasks", ())
+            ]
             return
         if len(tasks) == 1 and not isinstance(tasks[0], dict) and isinstance(tasks[0], Iterable):
             tasks = tuple(tasks[0])
         members = [maybe_signature(t, app) for t in tasks]
-        super().__init__("celery.group", (), {"tasks": members}, options=options,
-                         subtask_type="group", app=app)
+        super().__init__(
+            "celery.group", (), {"tasks": members}, options=options, subtask_type="group", app=app
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], app: Celery | None = None) -> group:
@@ -250,31 +270,47 @@ class group(Signature):
     def __repr__(self) -> str:
         return f"group([{', '.join(repr(t) for t in self.tasks)}])"
 
-    def apply_async(self, args: Sequence[Any] | None = None,
-                    kwargs: dict[str, Any] | None = None, **options: Any) -> GroupResult[Any]:
+    def apply_async(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> GroupResult[Any]:
         """Send every member with the group id and its index; return the GroupResult."""
         from celeriac.results.result import GroupResult
 
         options = {**self["options"], **options}
-        group_id = options.pop("group_id", None) or options.pop("task_id", None) \
-            or str(uuid.uuid4())
+        group_id = (
+            options.pop("group_id", None) or options.pop("task_id", None) or str(uuid.uuid4())
+        )
         results = []
         for index, member in enumerate(self.tasks):
-            results.append(member.apply_async(
-                args, kwargs, group_id=group_id, group_index=index, **options))
+            results.append(
+                member.apply_async(args, kwargs, group_id=group_id, group_index=index, **options)
+            )
         return GroupResult(group_id, results, app=self.app)
 
-    def apply(self, args: Sequence[Any] | None = None, kwargs: dict[str, Any] | None = None,
-              **options: Any) -> GroupResult[Any]:
+    def apply(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> GroupResult[Any]:
         """Run every member eagerly."""
         from celeriac.results.result import GroupResult
 
         options = {**self["options"], **options}
-        group_id = options.pop("group_id", None) or options.pop("task_id", None) \
-            or str(uuid.uuid4())
-        return GroupResult(group_id, [
-            member.apply(args, kwargs, group_id=group_id, group_index=index, **options)
-            for index, member in enumerate(self.tasks)], app=self.app)
+        group_id = (
+            options.pop("group_id", None) or options.pop("task_id", None) or str(uuid.uuid4())
+        )
+        return GroupResult(
+            group_id,
+            [
+                member.apply(args, kwargs, group_id=group_id, group_index=index, **options)
+                for index, member in enumerate(self.tasks)
+            ],
+            app=self.app,
+        )
 
     def __call__(self, *args: Any, **options: Any) -> GroupResult[Any]:
         """``group(...)()`` sends the group."""

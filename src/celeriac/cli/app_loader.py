@@ -30,8 +30,10 @@ def _app_in(module: ModuleType) -> Celery | None:
 def _import(name: str) -> ModuleType:
     module = _import_if_present(name)
     if module is None:
-        raise AppNotFound(f"Unable to load celeriac application: the module {name} was "
-                          f"not found (searched from {os.getcwd()})")
+        raise AppNotFound(
+            f"Unable to load celeriac application: the module {name} was "
+            f"not found (searched from {os.getcwd()})"
+        )
     return module
 
 
@@ -42,11 +44,15 @@ def _import_if_present(name: str) -> ModuleType | None:
     except ModuleNotFoundError as exc:
         if exc.name == name or name.startswith(f"{exc.name}."):
             return None
-        raise AppNotFound(f"Unable to load celeriac application: importing {name} failed: "
-                          f"No module named {exc.name!r}") from None
+        raise AppNotFound(
+            f"Unable to load celeriac application: importing {name} failed: "
+            f"No module named {exc.name!r}"
+        ) from None
     except Exception as exc:
-        raise AppNotFound(f"Unable to load celeriac application: importing {name} raised "
-                          f"{type(exc).__name__}: {exc}") from None
+        raise AppNotFound(
+            f"Unable to load celeriac application: importing {name} raised "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
 
 
 def find_app(spec: str) -> Celery:
@@ -65,8 +71,10 @@ def find_app(spec: str) -> Celery:
         if callable(value) and not isinstance(value, Celery):
             value = value()
         if not isinstance(value, Celery):
-            raise AppNotFound(f"Unable to load celeriac application: {spec} is "
-                              f"{type(value).__name__}, not a Celery app")
+            raise AppNotFound(
+                f"Unable to load celeriac application: {spec} is "
+                f"{type(value).__name__}, not a Celery app"
+            )
         return value
     module = _import(spec)
     app = _app_in(module)
@@ -75,6 +83,8 @@ def find_app(spec: str) -> Celery:
         if submodule is not None:
             app = _app_in(submodule)
     if app is None:
-        raise AppNotFound(f"Unable to load celeriac application: module {spec} has no "
-                          f"attribute 'app' or 'celery' holding a Celery app")
+        raise AppNotFound(
+            f"Unable to load celeriac application: module {spec} has no "
+            f"attribute 'app' or 'celery' holding a Celery app"
+        )
     return app

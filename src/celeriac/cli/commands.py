@@ -40,9 +40,19 @@ def _json_arg(value: str | None, name: str, kind: type) -> Any:
 @click.option("--exchange", help="Exchange to send to.")
 @click.option("--routing-key", help="Routing key.")
 @click.pass_obj
-def call(obj: CLIContext, name: str, args: str | None, kwargs: str | None, eta: str | None,
-         countdown: float | None, expires: str | None, serializer: str, queue: str | None,
-         exchange: str | None, routing_key: str | None) -> None:
+def call(
+    obj: CLIContext,
+    name: str,
+    args: str | None,
+    kwargs: str | None,
+    eta: str | None,
+    countdown: float | None,
+    expires: str | None,
+    serializer: str,
+    queue: str | None,
+    exchange: str | None,
+    routing_key: str | None,
+) -> None:
     """Send a task by name and print its id."""
     expires_value: Any = None
     if expires:
@@ -52,9 +62,16 @@ def call(obj: CLIContext, name: str, args: str | None, kwargs: str | None, eta: 
             expires_value = expires
     try:
         sent = obj.app.send_task(
-            name, _json_arg(args, "--args", list), _json_arg(kwargs, "--kwargs", dict),
-            eta=eta, countdown=countdown, expires=expires_value, serializer=serializer,
-            queue=queue, exchange=exchange, routing_key=routing_key,
+            name,
+            _json_arg(args, "--args", list),
+            _json_arg(kwargs, "--kwargs", dict),
+            eta=eta,
+            countdown=countdown,
+            expires=expires_value,
+            serializer=serializer,
+            queue=queue,
+            exchange=exchange,
+            routing_key=routing_key,
         )
     except CeleryError as exc:
         raise click.ClickException(str(exc)) from None
@@ -91,18 +108,23 @@ def purge(obj: CLIContext, force: bool, queues: str | None, exclude_queues: str 
     names = [q.strip() for q in (queues or "").split(",") if q.strip()]
     if not names:
         declared = app.conf.task_queues or []
-        names = [str(getattr(q, "name", q.get("name") if isinstance(q, dict) else q))
-                 for q in declared] or [app.conf.task_default_queue]
+        names = [
+            str(getattr(q, "name", q.get("name") if isinstance(q, dict) else q)) for q in declared
+        ] or [app.conf.task_default_queue]
     excluded = {q.strip() for q in (exclude_queues or "").split(",") if q.strip()}
     names = [name for name in names if name not in excluded]
     if not force:
-        click.confirm(f"WARNING: This will remove all tasks from queue(s): {', '.join(names)}."
-                      "\n         There is no undo for this operation!\n\nProceed?",
-                      abort=True)
+        click.confirm(
+            f"WARNING: This will remove all tasks from queue(s): {', '.join(names)}."
+            "\n         There is no undo for this operation!\n\nProceed?",
+            abort=True,
+        )
     total = sum(app.transport.purge(name) for name in names)
     if total:
-        click.echo(f"Purged {total} message{'s' if total != 1 else ''} from "
-                   f"{len(names)} known task queue{'s' if len(names) != 1 else ''}.")
+        click.echo(
+            f"Purged {total} message{'s' if total != 1 else ''} from "
+            f"{len(names)} known task queue{'s' if len(names) != 1 else ''}."
+        )
     else:
         click.echo(f"No messages purged from {len(names)} queue{'s' if len(names) != 1 else ''}.")
 
@@ -114,10 +136,14 @@ def report(obj: CLIContext) -> None:
     from celeriac import __version__
 
     app = obj.app
-    click.echo(f"software -> celeriac:{__version__} {platform.python_implementation()}:"
-               f"{platform.python_version()}")
-    click.echo(f"platform -> system:{platform.system()} arch:{platform.machine()} "
-               f"executable:{sys.executable}")
+    click.echo(
+        f"software -> celeriac:{__version__} {platform.python_implementation()}:"
+        f"{platform.python_version()}"
+    )
+    click.echo(
+        f"platform -> system:{platform.system()} arch:{platform.machine()} "
+        f"executable:{sys.executable}"
+    )
     click.echo(f"broker -> {mask_url(app.broker_url)}")
     click.echo(f"results -> {mask_url(app.result_backend_url)}")
     click.echo("")

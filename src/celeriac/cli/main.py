@@ -19,8 +19,14 @@ __all__ = ["CLIContext", "celeriac", "main"]
 class CLIContext:
     """What the global options decided; commands ask it for the app."""
 
-    def __init__(self, app_spec: str | None, broker: str | None, result_backend: str | None,
-                 config: str | None, quiet: bool) -> None:
+    def __init__(
+        self,
+        app_spec: str | None,
+        broker: str | None,
+        result_backend: str | None,
+        config: str | None,
+        quiet: bool,
+    ) -> None:
         self.app_spec = app_spec
         self.broker = broker
         self.result_backend = result_backend
@@ -49,19 +55,33 @@ class CLIContext:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-A", "--app", "app_spec", metavar="APPLICATION",
-              help="The app: a module, module:attr or a package.")
+@click.option(
+    "-A",
+    "--app",
+    "app_spec",
+    metavar="APPLICATION",
+    help="The app: a module, module:attr or a package.",
+)
 @click.option("-b", "--broker", help="Broker URL (overrides broker_url).")
 @click.option("--result-backend", help="Result backend URL (overrides result_backend).")
 @click.option("--config", help="Module to load settings from (config_from_object).")
-@click.option("--workdir", type=click.Path(file_okay=False), help="Change to this directory "
-              "before loading the app.")
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False),
+    help="Change to this directory before loading the app.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print less.")
 @click.version_option(__version__, "--version", message="%(version)s (celeriac)")
 @click.pass_context
-def celeriac(ctx: click.Context, app_spec: str | None, broker: str | None,
-             result_backend: str | None, config: str | None, workdir: str | None,
-             quiet: bool) -> None:
+def celeriac(
+    ctx: click.Context,
+    app_spec: str | None,
+    broker: str | None,
+    result_backend: str | None,
+    config: str | None,
+    workdir: str | None,
+    quiet: bool,
+) -> None:
     """celeriac: Celery's task queue, on asyncio."""
     if workdir:
         os.chdir(workdir)

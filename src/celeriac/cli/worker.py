@@ -26,11 +26,22 @@ def _pool_setting(value: object) -> str:
 @click.option("-Q", "--queues", multiple=True, help="Queues to consume, comma separated.")
 @click.option("-X", "--exclude-queues", multiple=True, help="Queues not to consume.")
 @click.option("-c", "--concurrency", type=int, help="Processes/threads (default: CPU count).")
-@click.option("-P", "--pool", type=click.Choice(POOLS), default=None,
-              help="Pool: prefork, threads or solo (default: the worker_pool setting, prefork).")
-@click.option("-l", "--loglevel", default="WARNING", show_default=True,
-              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "FATAL"],
-                                case_sensitive=False))
+@click.option(
+    "-P",
+    "--pool",
+    type=click.Choice(POOLS),
+    default=None,
+    help="Pool: prefork, threads or solo (default: the worker_pool setting, prefork).",
+)
+@click.option(
+    "-l",
+    "--loglevel",
+    default="WARNING",
+    show_default=True,
+    type=click.Choice(
+        ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "FATAL"], case_sensitive=False
+    ),
+)
 @click.option("-f", "--logfile", help="Log to this file instead of stderr.")
 @click.option("--pidfile", help="Write the worker's pid to this file.")
 @click.option("--prefetch-multiplier", type=int, help="Messages reserved per slot.")
@@ -44,24 +55,47 @@ def _pool_setting(value: object) -> str:
 @click.option("--without-mingle", is_flag=True, hidden=True)
 @click.option("--burst", is_flag=True, help="Exit once the queues are empty (celeriac only).")
 @click.pass_obj
-def worker(obj: CLIContext, hostname: str | None, queues: tuple[str, ...],
-           exclude_queues: tuple[str, ...], concurrency: int | None, pool: str | None,
-           loglevel: str,
-           logfile: str | None, pidfile: str | None, prefetch_multiplier: int | None,
-           max_tasks_per_child: int | None, max_memory_per_child: int | None,
-           time_limit: float | None, soft_time_limit: float | None, send_events: bool,
-           without_heartbeat: bool, without_gossip: bool, without_mingle: bool,
-           burst: bool) -> None:
+def worker(
+    obj: CLIContext,
+    hostname: str | None,
+    queues: tuple[str, ...],
+    exclude_queues: tuple[str, ...],
+    concurrency: int | None,
+    pool: str | None,
+    loglevel: str,
+    logfile: str | None,
+    pidfile: str | None,
+    prefetch_multiplier: int | None,
+    max_tasks_per_child: int | None,
+    max_memory_per_child: int | None,
+    time_limit: float | None,
+    soft_time_limit: float | None,
+    send_events: bool,
+    without_heartbeat: bool,
+    without_gossip: bool,
+    without_mingle: bool,
+    burst: bool,
+) -> None:
     """Start a worker."""
     app = obj.app
     options = WorkerOptions(
-        hostname=hostname, queues=_split(queues), exclude_queues=_split(exclude_queues),
-        concurrency=concurrency, pool=pool or _pool_setting(app.conf.worker_pool),
-        loglevel=loglevel.upper(), logfile=logfile,
-        pidfile=pidfile, prefetch_multiplier=prefetch_multiplier,
-        max_tasks_per_child=max_tasks_per_child, max_memory_per_child=max_memory_per_child,
-        time_limit=time_limit, soft_time_limit=soft_time_limit, send_events=send_events,
-        without_heartbeat=without_heartbeat, burst=burst, quiet=obj.quiet,
+        hostname=hostname,
+        queues=_split(queues),
+        exclude_queues=_split(exclude_queues),
+        concurrency=concurrency,
+        pool=pool or _pool_setting(app.conf.worker_pool),
+        loglevel=loglevel.upper(),
+        logfile=logfile,
+        pidfile=pidfile,
+        prefetch_multiplier=prefetch_multiplier,
+        max_tasks_per_child=max_tasks_per_child,
+        max_memory_per_child=max_memory_per_child,
+        time_limit=time_limit,
+        soft_time_limit=soft_time_limit,
+        send_events=send_events,
+        without_heartbeat=without_heartbeat,
+        burst=burst,
+        quiet=obj.quiet,
     )
     try:
         code = Worker(app, options).start()

@@ -84,6 +84,7 @@ def celery_worker(
 ) -> Iterator[TestWorkController]:
     """An in-process worker consuming ``celery_app``'s queues for the test."""
     loglevel = "INFO" if celery_enable_logging else "WARNING"
-    with start_worker(celery_app, pool=celery_worker_pool, loglevel=loglevel,
-                      **dict(celery_worker_parameters)) as worker:
+    with start_worker(
+        celery_app, pool=celery_worker_pool, loglevel=loglevel, **dict(celery_worker_parameters)
+    ) as worker:
         yield worker

@@ -22,8 +22,13 @@ class TestWorkController:
 
     __test__ = False
 
-    def __init__(self, app: Celery, consumer: Consumer, thread: threading.Thread,
-                 loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        app: Celery,
+        consumer: Consumer,
+        thread: threading.Thread,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
         self.app = app
         self.consumer = consumer
         self.thread = thread
@@ -53,11 +58,18 @@ def start_worker(
     The worker uses a thread pool (``pool='solo'`` for one thread); prefork needs a
     separate process (run ``celeriac worker`` as a subprocess for that).
     """
-    worker = Worker(app, WorkerOptions(
-        hostname=hostname or "celeriac-test@%h", queues=list(queues or ()),
-        concurrency=concurrency, pool="solo" if pool == "solo" else "threads",
-        loglevel=loglevel, quiet=True, **options,
-    ))
+    worker = Worker(
+        app,
+        WorkerOptions(
+            hostname=hostname or "celeriac-test@%h",
+            queues=list(queues or ()),
+            concurrency=concurrency,
+            pool="solo" if pool == "solo" else "threads",
+            loglevel=loglevel,
+            quiet=True,
+            **options,
+        ),
+    )
     app.finalize()
     config = worker.consumer_config(1 if pool == "solo" else concurrency)
     config.fetch_timeout = 0.05  # stop (at the end of each test) within 50 ms

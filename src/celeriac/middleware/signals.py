@@ -23,17 +23,25 @@ class Signals(Middleware):
         """Send ``before_task_publish``."""
         if signals.before_task_publish.receivers:
             signals.before_task_publish.send(
-                sender=message.headers.get("task"), body=message.body, exchange="",
-                routing_key=queue, headers=message.headers, properties=message.properties,
-                declare=[], retry_policy=None,
+                sender=message.headers.get("task"),
+                body=message.body,
+                exchange="",
+                routing_key=queue,
+                headers=message.headers,
+                properties=message.properties,
+                declare=[],
+                retry_policy=None,
             )
 
     def after_publish(self, message: Message, queue: str) -> None:
         """Send ``after_task_publish``."""
         if signals.after_task_publish.receivers:
             signals.after_task_publish.send(
-                sender=message.headers.get("task"), body=message.body, exchange="",
-                routing_key=queue, headers=message.headers,
+                sender=message.headers.get("task"),
+                body=message.body,
+                exchange="",
+                routing_key=queue,
+                headers=message.headers,
             )
 
     def on_worker_start(self, worker: Any) -> None:
@@ -52,8 +60,9 @@ class Signals(Middleware):
     def before_call(self, task: Task[Any, Any], request: Context) -> None:
         """Send ``task_prerun``."""
         if signals.task_prerun.receivers:
-            signals.task_prerun.send(sender=task, task_id=request.id, task=task,
-                                     args=request.args, kwargs=request.kwargs)
+            signals.task_prerun.send(
+                sender=task, task_id=request.id, task=task, args=request.args, kwargs=request.kwargs
+            )
 
     def after_call(self, task: Task[Any, Any], request: Context, outcome: Outcome) -> None:
         """Send ``task_success``/``task_failure``/``task_retry`` and ``task_postrun``."""
@@ -61,19 +70,30 @@ class Signals(Middleware):
             signals.task_success.send(sender=task, result=outcome.retval)
         elif outcome.state == states.FAILURE:
             signals.task_failure.send(
-                sender=task, task_id=request.id, exception=outcome.exc, args=request.args,
-                kwargs=request.kwargs, traceback=outcome.traceback, einfo=outcome.traceback,
+                sender=task,
+                task_id=request.id,
+                exception=outcome.exc,
+                args=request.args,
+                kwargs=request.kwargs,
+                traceback=outcome.traceback,
+                einfo=outcome.traceback,
             )
         elif outcome.state == states.RETRY:
-            signals.task_retry.send(sender=task, request=request,
-                                    reason=outcome.exc, einfo=outcome.traceback)
+            signals.task_retry.send(
+                sender=task, request=request, reason=outcome.exc, einfo=outcome.traceback
+            )
         signals.task_postrun.send(
-            sender=task, task_id=request.id, task=task, args=request.args,
-            kwargs=request.kwargs, retval=outcome.retval if outcome.exc is None else outcome.exc,
+            sender=task,
+            task_id=request.id,
+            task=task,
+            args=request.args,
+            kwargs=request.kwargs,
+            retval=outcome.retval if outcome.exc is None else outcome.exc,
             state=outcome.state,
         )
 
     def on_revoked(self, task: Task[Any, Any], request: Context, reason: str) -> None:
         """Send ``task_revoked``."""
-        signals.task_revoked.send(sender=task, request=request, terminated=False,
-                                  signum=None, expired=reason == "expired")
+        signals.task_revoked.send(
+            sender=task, request=request, terminated=False, signum=None, expired=reason == "expired"
+        )

@@ -18,8 +18,14 @@ __all__ = ["MiddlewareStack"]
 logger = logging.getLogger(__name__)
 
 _HOOKS = (
-    "before_publish", "after_publish", "on_worker_start", "on_worker_stop", "on_receive",
-    "before_call", "after_call", "on_revoked",
+    "before_publish",
+    "after_publish",
+    "on_worker_start",
+    "on_worker_stop",
+    "on_receive",
+    "before_call",
+    "after_call",
+    "on_revoked",
 )
 
 
@@ -34,8 +40,7 @@ class MiddlewareStack:
     def _index(self) -> None:
         self._by_hook = {
             hook: [
-                m for m in self._items
-                if getattr(type(m), hook) is not getattr(Middleware, hook)
+                m for m in self._items if getattr(type(m), hook) is not getattr(Middleware, hook)
             ]
             for hook in _HOOKS
         }
@@ -47,7 +52,10 @@ class MiddlewareStack:
         return len(self._items)
 
     def add(
-        self, middleware: Middleware, *, before: type[Middleware] | None = None,
+        self,
+        middleware: Middleware,
+        *,
+        before: type[Middleware] | None = None,
         after: type[Middleware] | None = None,
     ) -> None:
         """Add a middleware at the end, or before/after the first one of a given class."""

@@ -197,11 +197,11 @@ class ProcessPool:
         if not clean:
             reason = child.killed_for or how
             if child.running:
-                logger.error("Process '%s' pid:%d exited with '%s'", child.name, child.pid,
-                             reason)
+                logger.error("Process '%s' pid:%d exited with '%s'", child.name, child.pid, reason)
             elif not self.stopping:
-                logger.warning("Process '%s' pid:%d exited with '%s'", child.name, child.pid,
-                               reason)
+                logger.warning(
+                    "Process '%s' pid:%d exited with '%s'", child.name, child.pid, reason
+                )
             if self.on_lost is not None:  # also gives back what it had only prefetched
                 self.on_lost(child, reason)
         if child.table is not None:
@@ -216,8 +216,14 @@ class ProcessPool:
             for task in child.running.values():
                 limit = task.get("hard_limit")
                 if limit and now - float(task["time"]) > limit + HARD_LIMIT_GRACE:
-                    logger.error("Hard time limit (%ss) exceeded for %s[%s]: killing %s pid:%d",
-                                 limit, task["name"], task["id"], child.name, child.pid)
+                    logger.error(
+                        "Hard time limit (%ss) exceeded for %s[%s]: killing %s pid:%d",
+                        limit,
+                        task["name"],
+                        task["id"],
+                        child.name,
+                        child.pid,
+                    )
                     child.killed_for = f"hard time limit ({limit}s) exceeded"
                     try:
                         os.kill(child.pid, signal.SIGKILL)

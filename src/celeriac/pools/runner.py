@@ -67,8 +67,9 @@ class SyncRunner:
 
     def _spawn(self) -> None:
         self._counter += 1
-        thread = threading.Thread(target=self._work, name=f"{self.name}-{self._counter}",
-                                  daemon=True)
+        thread = threading.Thread(
+            target=self._work, name=f"{self.name}-{self._counter}", daemon=True
+        )
         self._threads.append(thread)
         thread.start()
 
@@ -93,8 +94,7 @@ class SyncRunner:
                     abandoned = job.done
                     job.done = True
             if abandoned:
-                logger.warning("Abandoned task %s finished late; its outcome is ignored",
-                               job.label)
+                logger.warning("Abandoned task %s finished late; its outcome is ignored", job.label)
                 if threading.current_thread() not in self._threads:
                     return  # a replacement already took this thread's place
                 continue
@@ -114,8 +114,9 @@ class SyncRunner:
         """Threads currently running a body."""
         return len(self._running)
 
-    def submit(self, fun: Callable[[], Any], *, label: str = "",
-               soft_limit: float | None = None) -> asyncio.Future[Any]:
+    def submit(
+        self, fun: Callable[[], Any], *, label: str = "", soft_limit: float | None = None
+    ) -> asyncio.Future[Any]:
         """Queue a callable; the returned future resolves on the loop with its result."""
         future: asyncio.Future[Any] = self.loop.create_future()
         self._queue.put(_Job(fun, future, label, soft_limit))
@@ -129,9 +130,11 @@ class SyncRunner:
             await asyncio.sleep(0.05)
             now = time.monotonic()
             with self._lock:
-                overdue = [(ident, job) for ident, job in self._running.items()
-                           if job.soft_limit and not job.soft_sent
-                           and now - job.started >= job.soft_limit]
+                overdue = [
+                    (ident, job)
+                    for ident, job in self._running.items()
+                    if job.soft_limit and not job.soft_sent and now - job.started >= job.soft_limit
+                ]
                 for _ident, job in overdue:
                     job.soft_sent = True
             for ident, job in overdue:

@@ -37,8 +37,7 @@ def _assert_not_in_task(disable_sync_subtasks: bool) -> None:
     if not disable_sync_subtasks:
         return
     request = context.get_executing_request()
-    if request is not None and request.id and not request.called_directly \
-            and not request.is_eager:
+    if request is not None and request.id and not request.called_directly and not request.is_eager:
         raise RuntimeError(
             "Never call result.get() within a task! It can deadlock the worker; "
             "see the Celery docs on avoiding synchronous subtasks "
@@ -57,8 +56,12 @@ class AsyncResult(Generic[R]):
     """
 
     def __init__(
-        self, id: str, backend: Any = None, task_name: str | None = None,
-        app: Celery | None = None, parent: AsyncResult[Any] | None = None,
+        self,
+        id: str,
+        backend: Any = None,
+        task_name: str | None = None,
+        app: Celery | None = None,
+        parent: AsyncResult[Any] | None = None,
     ) -> None:
         self.id = id
         self.app = app or context.get_current_app()
@@ -104,8 +107,14 @@ class AsyncResult(Generic[R]):
             return self._meta
         meta = self.backend.get(self.id)
         if meta is None:
-            return {"status": states.PENDING, "result": None, "traceback": None,
-                    "children": [], "date_done": None, "task_id": self.id}
+            return {
+                "status": states.PENDING,
+                "result": None,
+                "traceback": None,
+                "children": [],
+                "date_done": None,
+                "task_id": self.id,
+            }
         if meta.get("status") in states.READY_STATES:
             self._meta = meta
         return cast(dict[str, Any], meta)
@@ -145,8 +154,9 @@ class AsyncResult(Generic[R]):
     @property
     def children(self) -> list[Any]:
         """Results of tasks this task sent, as stored with its result."""
-        return [result_from_tuple(item, self.app)
-                for item in self._get_meta().get("children") or ()]
+        return [
+            result_from_tuple(item, self.app) for item in self._get_meta().get("children") or ()
+        ]
 
     @property
     def name(self) -> str | None:
@@ -233,7 +243,10 @@ class AsyncResult(Generic[R]):
     wait = get
 
     async def aget(
-        self, timeout: float | None = None, propagate: bool = True, interval: float = 0.5,
+        self,
+        timeout: float | None = None,
+        propagate: bool = True,
+        interval: float = 0.5,
     ) -> R:
         """Async twin of :meth:`get`: waits without blocking the event loop."""
         if self._meta is not None:
@@ -245,8 +258,14 @@ class AsyncResult(Generic[R]):
 class EagerResult(AsyncResult[R]):
     """The result of a task run eagerly (``apply()``): already known, nothing stored."""
 
-    def __init__(self, id: str, ret_value: Any, state: str, traceback: str | None = None,
-                 name: str | None = None) -> None:
+    def __init__(
+        self,
+        id: str,
+        ret_value: Any,
+        state: str,
+        traceback: str | None = None,
+        name: str | None = None,
+    ) -> None:
         self.id = id
         self.task_name = name
         self.parent = None
@@ -254,8 +273,14 @@ class EagerResult(AsyncResult[R]):
         self._value = ret_value
         self._state = state
         self._traceback = traceback
-        self._meta = {"status": state, "result": ret_value, "traceback": traceback,
-                      "children": [], "date_done": None, "task_id": id}
+        self._meta = {
+            "status": state,
+            "result": ret_value,
+            "traceback": traceback,
+            "children": [],
+            "date_done": None,
+            "task_id": id,
+        }
 
     @property
     def app(self) -> Any:
@@ -279,15 +304,18 @@ class EagerResult(AsyncResult[R]):
     def traceback(self) -> str | None:
         return self._traceback
 
-    def get(self, timeout: float | None = None, propagate: bool = True, *a: Any,
-            **kw: Any) -> R:
-        if propagate and self._state in states.PROPAGATE_STATES \
-                and isinstance(self._value, BaseException):
+    def get(self, timeout: float | None = None, propagate: bool = True, *a: Any, **kw: Any) -> R:
+        if (
+            propagate
+            and self._state in states.PROPAGATE_STATES
+            and isinstance(self._value, BaseException)
+        ):
             raise self._value
         return cast(R, self._value)
 
-    async def aget(self, timeout: float | None = None, propagate: bool = True,
-                   interval: float = 0.5) -> R:
+    async def aget(
+        self, timeout: float | None = None, propagate: bool = True, interval: float = 0.5
+    ) -> R:
         return self.get(propagate=propagate)
 
     def forget(self) -> None:
@@ -297,8 +325,9 @@ class EagerResult(AsyncResult[R]):
 class ResultSet(Generic[R]):
     """A set of results, waited for together."""
 
-    def __init__(self, results: Iterable[AsyncResult[R]] | None = None,
-                 app: Celery | None = None, **_: Any) -> None:
+    def __init__(
+        self, results: Iterable[AsyncResult[R]] | None = None, app: Celery | None = None, **_: Any
+    ) -> None:
         self.results: list[AsyncResult[R]] = list(results or [])
         self.app = app or context.get_current_app()
 
@@ -341,14 +370,30 @@ class ResultSet(Generic[R]):
         for result in self.results:
             result.forget()
 
-    def get(self, timeout: float | None = None, propagate: bool = True,
-            interval: float = 0.5, disable_sync_subtasks: bool = True, **_: Any) -> list[R]:
+    def get(
+        self,
+        timeout: float | None = None,
+        propagate: bool = True,
+        interval: float = 0.5,
+        disable_sync_subtasks: bool = True,
+        **_: Any,
+    ) -> list[R]:
         """Wait for every result, in order; return their values."""
-        return self.join(timeout=timeout, propagate=propagate, interval=interval,
-                         disable_sync_subtasks=disable_sync_subtasks)
+        return self.join(
+            timeout=timeout,
+            propagate=propagate,
+            interval=interval,
+            disable_sync_subtasks=disable_sync_subtasks,
+        )
 
-    def join(self, timeout: float | None = None, propagate: bool = True,
-             interval: float = 0.5, disable_sync_subtasks: bool = True, **_: Any) -> list[R]:
+    def join(
+        self,
+        timeout: float | None = None,
+        propagate: bool = True,
+        interval: float = 0.5,
+        disable_sync_subtasks: bool = True,
+        **_: Any,
+    ) -> list[R]:
         """Wait for every result, in order; ``timeout`` bounds the whole wait."""
         _assert_may_block("get")
         _assert_not_in_task(disable_sync_subtasks)
@@ -356,23 +401,35 @@ class ResultSet(Generic[R]):
         values: list[R] = []
         for result in self.results:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            values.append(result.get(timeout=remaining, propagate=propagate, interval=interval,
-                                     disable_sync_subtasks=disable_sync_subtasks))
+            values.append(
+                result.get(
+                    timeout=remaining,
+                    propagate=propagate,
+                    interval=interval,
+                    disable_sync_subtasks=disable_sync_subtasks,
+                )
+            )
         return values
 
     async def aget(self, timeout: float | None = None, propagate: bool = True) -> list[R]:
         """Async twin of :meth:`get`."""
         async with asyncio.timeout(timeout):
-            return list(await asyncio.gather(
-                *(result.aget(propagate=propagate) for result in self.results)))
+            return list(
+                await asyncio.gather(*(result.aget(propagate=propagate) for result in self.results))
+            )
 
 
 class GroupResult(ResultSet[R]):
     """The results of a group, with the group's id."""
 
-    def __init__(self, id: str | None = None, results: Iterable[AsyncResult[R]] | None = None,
-                 parent: AsyncResult[Any] | None = None, app: Celery | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        id: str | None = None,
+        results: Iterable[AsyncResult[R]] | None = None,
+        parent: AsyncResult[Any] | None = None,
+        app: Celery | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(results, app=app)
         self.id = id
         self.parent = parent
@@ -399,8 +456,9 @@ class GroupResult(ResultSet[R]):
         (backend or self.app.backend).forget_group(str(self.id))
 
     @classmethod
-    def restore(cls, id: str, backend: Any = None,
-                app: Celery | None = None) -> GroupResult[Any] | None:
+    def restore(
+        cls, id: str, backend: Any = None, app: Celery | None = None
+    ) -> GroupResult[Any] | None:
         """Load a saved group by id (``None`` when not saved)."""
         app = app or context.get_current_app()
         meta = (backend or app.backend).get_group(id)
@@ -416,6 +474,7 @@ def result_from_tuple(value: Any, app: Celery | None = None) -> Any:
     (result_id, parent), members = value
     parent_result = result_from_tuple(parent, app) if parent else None
     if members is not None:
-        return GroupResult(result_id, [result_from_tuple(m, app) for m in members],
-                           parent=parent_result, app=app)
+        return GroupResult(
+            result_id, [result_from_tuple(m, app) for m in members], parent=parent_result, app=app
+        )
     return AsyncResult(result_id, app=app, parent=parent_result)

@@ -45,8 +45,10 @@ class Delivery:
         if self.message is None:
             return False
         info = self.message.properties.get("delivery_info")
-        return bool(self.message.headers.get("redelivered")
-                    or (isinstance(info, dict) and info.get("redelivered")))
+        return bool(
+            self.message.headers.get("redelivered")
+            or (isinstance(info, dict) and info.get("redelivered"))
+        )
 
 
 @dataclass(slots=True)

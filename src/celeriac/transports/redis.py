@@ -448,8 +448,9 @@ class RedisTransport(Transport):
             kwargs["ssl"] = True
         sentinel_kwargs = self._opts.get("sentinel_kwargs")
         module = redis.asyncio.sentinel if asynchronous else redis.sentinel
-        manager = module.Sentinel(list(self.target.sentinels), sentinel_kwargs=sentinel_kwargs,
-                                  **kwargs)
+        manager = module.Sentinel(
+            list(self.target.sentinels), sentinel_kwargs=sentinel_kwargs, **kwargs
+        )
         return manager, str(master)
 
     def _sync(self) -> redis.Redis:
@@ -507,8 +508,9 @@ class RedisTransport(Transport):
         if conn is not None and conn.is_connected and blocker.client_id is not None:
             return conn
         kwargs = self._pool_kwargs()
-        kwargs["socket_timeout"] = max(kwargs.get("socket_timeout") or 0.0,
-                                       self.block_timeout + 5.0)
+        kwargs["socket_timeout"] = max(
+            kwargs.get("socket_timeout") or 0.0, self.block_timeout + 5.0
+        )
         kwargs["retry"] = redis.asyncio.retry.Retry(redis.backoff.NoBackoff(), 0)
         connection_class = self._connection_class(redis.asyncio.connection)
         if state.sentinel is not None:
@@ -539,7 +541,8 @@ class RedisTransport(Transport):
             self._retry_delay = BACKOFF_START
             logger.warning(
                 "Cannot reach the Redis broker at %s: %s; retrying with backoff",
-                redacted_url(self.url), exc or type(exc).__name__,
+                redacted_url(self.url),
+                exc or type(exc).__name__,
             )
         else:
             self._retry_delay = min(self._retry_delay * 2, BACKOFF_MAX)
@@ -550,7 +553,8 @@ class RedisTransport(Transport):
         if self._down_since is not None:
             logger.warning(
                 "Reconnected to the Redis broker at %s after %.1fs",
-                redacted_url(self.url), time.monotonic() - self._down_since,
+                redacted_url(self.url),
+                time.monotonic() - self._down_since,
             )
             self._down_since = None
             self._retry_delay = BACKOFF_START
@@ -589,12 +593,22 @@ class RedisTransport(Transport):
             properties["delivery_info"] = {"exchange": "", "routing_key": queue}
         properties["priority"] = priority
         if properties != message.properties:
-            message = Message(message.body, message.content_type, message.content_encoding,
-                              message.headers, properties)
+            message = Message(
+                message.body,
+                message.content_type,
+                message.content_encoding,
+                message.headers,
+                properties,
+            )
         return dumps_envelope(message), priority
 
     def _publish_commands(
-        self, pipe: Any, raw: bytes, queue: str, priority: int, eta: float | None,
+        self,
+        pipe: Any,
+        raw: bytes,
+        queue: str,
+        priority: int,
+        eta: float | None,
         bindings: list[tuple[str, str, str]],
     ) -> None:
         for table, permanent, member in bindings:
@@ -616,7 +630,12 @@ class RedisTransport(Transport):
         self.publish_raw(raw, queue, priority=priority, eta=eta, message=message)
 
     def publish_raw(
-        self, raw: bytes, queue: str, *, priority: int = 0, eta: float | None = None,
+        self,
+        raw: bytes,
+        queue: str,
+        *,
+        priority: int = 0,
+        eta: float | None = None,
         message: Message | None = None,
     ) -> None:
         """Store already-encoded bytes on a queue verbatim (one round trip)."""
@@ -687,8 +706,11 @@ class RedisTransport(Transport):
         try:
             await self._stop_blockers(state)
         except (redis.exceptions.RedisError, OSError) as exc:
-            logger.warning("Closing the Redis consumer: %r (messages in flight come back "
-                           "when its heartbeat expires)", exc)
+            logger.warning(
+                "Closing the Redis consumer: %r (messages in flight come back "
+                "when its heartbeat expires)",
+                exc,
+            )
         if state.background:  # give-backs: let them finish, they hold leases
             await asyncio.gather(*state.background, return_exceptions=True)
         try:
@@ -757,8 +779,14 @@ class RedisTransport(Transport):
             return layout
         consumer = self.consumer_id
         keys = [
-            self.unacked_key, self.unacked_index_key, self.deliveries_key, self.owners_key,
-            self.dead_letters_key, self.registry_key, self.raw_unacked_key, self.raw_index_key,
+            self.unacked_key,
+            self.unacked_index_key,
+            self.deliveries_key,
+            self.owners_key,
+            self.dead_letters_key,
+            self.registry_key,
+            self.raw_unacked_key,
+            self.raw_index_key,
             self.sequence_key,
         ]
         members: list[str] = []
@@ -773,8 +801,12 @@ class RedisTransport(Transport):
             if member:
                 blocked.append((f"{self.prefix}{queue}", inflight, member))
         args_tail = [
-            self.sep, str(len(queues)), str(len(self.priority_steps)),
-            *(str(s) for s in self.priority_steps), *queues, *members,
+            self.sep,
+            str(len(queues)),
+            str(len(self.priority_steps)),
+            *(str(s) for s in self.priority_steps),
+            *queues,
+            *members,
         ]
         if len(self._layouts) > 64:
             self._layouts.clear()
@@ -789,9 +821,13 @@ class RedisTransport(Transport):
         if check:
             self._next_check = now + self.check_interval
         return [
-            limit, self.options.max_deliveries, self.consumer_id,
-            HEARTBEAT_TTL if heartbeat else 0, self.visibility_timeout if check else -1,
-            DEAD_LETTER_MAXLEN, *layout.args_tail,
+            limit,
+            self.options.max_deliveries,
+            self.consumer_id,
+            HEARTBEAT_TTL if heartbeat else 0,
+            self.visibility_timeout if check else -1,
+            DEAD_LETTER_MAXLEN,
+            *layout.args_tail,
         ]
 
     async def _declare(self, state: _LoopState, queues: Sequence[str]) -> None:
@@ -893,8 +929,9 @@ class RedisTransport(Transport):
             deliveries.append(_decode(tag, queue, int(flat[i + 2]), bytes(flat[i + 3])))
             self._held.add(tag)
         next_eta = float(reply[2])
-        hints = _Hints(int(reply[1]), next_eta if next_eta >= 0 else None, bool(reply[3]),
-                       bool(reply[4]))
+        hints = _Hints(
+            int(reply[1]), next_eta if next_eta >= 0 else None, bool(reply[3]), bool(reply[4])
+        )
         return deliveries, hints
 
     def _lease_abandoned(self, state: _LoopState, layout: _Layout, call: Any) -> None:
@@ -917,8 +954,12 @@ class RedisTransport(Transport):
                     "requeue", lambda: self._requeue(state, deliveries, count=False)
                 )
             except BrokerError as exc:
-                logger.warning("Could not give back %d leased messages (%s); they return "
-                               "after the visibility timeout", len(deliveries), exc)
+                logger.warning(
+                    "Could not give back %d leased messages (%s); they return "
+                    "after the visibility timeout",
+                    len(deliveries),
+                    exc,
+                )
 
         task = state.loop.create_task(run())
         state.background.add(task)
@@ -930,8 +971,9 @@ class RedisTransport(Transport):
         lost = [tag for tag in owned if tag not in self._held]
         if lost:
             await self._give_back_tags(state, lost, self.consumer_id, uncounted=set(lost))
-            logger.warning("Gave back %d messages leased while the broker connection "
-                           "was lost", len(lost))
+            logger.warning(
+                "Gave back %d messages leased while the broker connection was lost", len(lost)
+            )
         self._orphans_possible = False
 
     # -- waiting for a push -------------------------------------------------------------
@@ -979,11 +1021,21 @@ class RedisTransport(Transport):
                 conn = await self._blocker_connection(state, blocker)
                 keys = layout.keys
                 args = self._lease_args(layout, waiter.limit, heartbeat=True)
-                await conn.send_packed_command(conn.pack_commands([
-                    ("BLMOVE", blocker.source, blocker.inflight, "RIGHT", "LEFT",
-                     self.block_timeout),
-                    ("EVALSHA", state.lease.sha, len(keys), *keys, *args),
-                ]))
+                await conn.send_packed_command(
+                    conn.pack_commands(
+                        [
+                            (
+                                "BLMOVE",
+                                blocker.source,
+                                blocker.inflight,
+                                "RIGHT",
+                                "LEFT",
+                                self.block_timeout,
+                            ),
+                            ("EVALSHA", state.lease.sha, len(keys), *keys, *args),
+                        ]
+                    )
+                )
                 await conn.read_response()
                 try:
                     reply = await conn.read_response()
@@ -1045,9 +1097,12 @@ class RedisTransport(Transport):
         """
         now = time.monotonic()
         if self._seen_stale or self._seen_dead:
-            hints = _Hints(hints.dead_lettered, hints.next_eta,
-                           hints.stale_leases or self._seen_stale,
-                           hints.dead_consumers or self._seen_dead)
+            hints = _Hints(
+                hints.dead_lettered,
+                hints.next_eta,
+                hints.stale_leases or self._seen_stale,
+                hints.dead_consumers or self._seen_dead,
+            )
         if hints.dead_consumers and now >= self._next_sweep:
             self._seen_dead = False
             self._next_sweep = now + 1.0
@@ -1093,8 +1148,13 @@ class RedisTransport(Transport):
         if not fields:
             return 0
         dropped = await state.sweep(
-            keys=[self.unacked_key, self.raw_unacked_key, self.owners_key, self.deliveries_key,
-                  self.unleased_key],
+            keys=[
+                self.unacked_key,
+                self.raw_unacked_key,
+                self.owners_key,
+                self.deliveries_key,
+                self.unleased_key,
+            ],
             args=[mode, repr(time.time()), self.delivery_count_ttl, *map(_text, fields)],
         )
         return int(dropped)
@@ -1110,15 +1170,24 @@ class RedisTransport(Transport):
         state = state or self._loop_state()
         client = state.client
         token = uuid.uuid1().hex
-        if not await client.set(self.unacked_mutex_key, token, nx=True,
-                                px=int(self.mutex_expire * 1000)):
+        if not await client.set(
+            self.unacked_mutex_key, token, nx=True, px=int(self.mutex_expire * 1000)
+        ):
             return 0
         try:
             ceil = time.time() - self.visibility_timeout
-            rows = await client.zrange(self.unacked_index_key, ceil, 0, desc=True, byscore=True,
-                                       offset=0, num=RESTORE_BATCH)
-            raw_tags = await client.zrangebyscore(self.raw_index_key, "-inf", ceil, start=0,
-                                                  num=RESTORE_BATCH)
+            rows = await client.zrange(
+                self.unacked_index_key,
+                ceil,
+                0,
+                desc=True,
+                byscore=True,
+                offset=0,
+                num=RESTORE_BATCH,
+            )
+            raw_tags = await client.zrangebyscore(
+                self.raw_index_key, "-inf", ceil, start=0, num=RESTORE_BATCH
+            )
             tags = [_text(t) for t in rows]
             items: list[list[Any]] = []
             if tags:
@@ -1140,15 +1209,24 @@ class RedisTransport(Transport):
                 keys=self._requeue_keys(), args=["", repr(ceil), *_flatten(items)]
             )
             if done:
-                logger.warning("Restored %d unacknowledged messages whose lease expired "
-                               "(visibility_timeout=%ss)", done, self.visibility_timeout)
+                logger.warning(
+                    "Restored %d unacknowledged messages whose lease expired "
+                    "(visibility_timeout=%ss)",
+                    done,
+                    self.visibility_timeout,
+                )
             return int(done)
         finally:
             await state.release_lock(keys=[self.unacked_mutex_key], args=[token])
 
     async def _restore_item(
-        self, state: _LoopState, tag: str, value: bytes, queue: str | None,
-        cache: dict[tuple[str, str], list[str]], uncount: bool = False,
+        self,
+        state: _LoopState,
+        tag: str,
+        value: bytes,
+        queue: str | None,
+        cache: dict[tuple[str, str], list[str]],
+        uncount: bool = False,
     ) -> list[Any] | None:
         """REQUEUE arguments for one unacked record: tag, expected, payload, uncount, dests."""
         plan = restore_payload(value)
@@ -1166,12 +1244,24 @@ class RedisTransport(Transport):
     async def _park_unrestorable(self, state: _LoopState, tag: str, value: bytes) -> None:
         await state.dead_letter(
             keys=self._dead_letter_keys(),
-            args=[tag, "unacked record is not [envelope, exchange, routing_key]", repr(time.time()),
-                  value, "", "", "", DEAD_LETTER_MAXLEN, 0],
+            args=[
+                tag,
+                "unacked record is not [envelope, exchange, routing_key]",
+                repr(time.time()),
+                value,
+                "",
+                "",
+                "",
+                DEAD_LETTER_MAXLEN,
+                0,
+            ],
         )
 
     async def _lookup(
-        self, state: _LoopState, exchange: str, routing_key: str,
+        self,
+        state: _LoopState,
+        exchange: str,
+        routing_key: str,
         cache: dict[tuple[str, str], list[str]],
     ) -> list[str]:
         """Queues a message published to (exchange, routing_key) goes to (kombu's ``_lookup``)."""
@@ -1200,12 +1290,25 @@ class RedisTransport(Transport):
         return cache[key]
 
     def _requeue_keys(self) -> list[str]:
-        return [self.unacked_key, self.unacked_index_key, self.deliveries_key, self.owners_key,
-                self.raw_unacked_key, self.raw_index_key]
+        return [
+            self.unacked_key,
+            self.unacked_index_key,
+            self.deliveries_key,
+            self.owners_key,
+            self.raw_unacked_key,
+            self.raw_index_key,
+        ]
 
     def _dead_letter_keys(self) -> list[str]:
-        return [self.unacked_key, self.unacked_index_key, self.deliveries_key, self.owners_key,
-                self.dead_letters_key, self.raw_unacked_key, self.raw_index_key]
+        return [
+            self.unacked_key,
+            self.unacked_index_key,
+            self.deliveries_key,
+            self.owners_key,
+            self.dead_letters_key,
+            self.raw_unacked_key,
+            self.raw_index_key,
+        ]
 
     # -- settling ------------------------------------------------------------------------
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
@@ -1247,15 +1350,18 @@ class RedisTransport(Transport):
             value = by_tag.get(delivery.tag)
             if value is None:
                 continue
-            item = await self._restore_item(state, delivery.tag, value, delivery.queue, cache,
-                                            uncount=not count)
+            item = await self._restore_item(
+                state, delivery.tag, value, delivery.queue, cache, uncount=not count
+            )
             if item:
                 items.append(item)
         done = 0
         if items:
-            done = int(await state.requeue(
-                keys=self._requeue_keys(), args=[self.consumer_id, "", *_flatten(items)]
-            ))
+            done = int(
+                await state.requeue(
+                    keys=self._requeue_keys(), args=[self.consumer_id, "", *_flatten(items)]
+                )
+            )
         self._held.difference_update(tags)
         if done:
             self._poke(state)
@@ -1271,8 +1377,17 @@ class RedisTransport(Transport):
             raw = b""
         task_id, task_name = _task_of(raw, delivery.message)
         state = self._loop_state()
-        args = [delivery.tag, reason, repr(time.time()), raw, task_id, task_name, delivery.queue,
-                DEAD_LETTER_MAXLEN, delivery.delivery_count]
+        args = [
+            delivery.tag,
+            reason,
+            repr(time.time()),
+            raw,
+            task_id,
+            task_name,
+            delivery.queue,
+            DEAD_LETTER_MAXLEN,
+            delivery.delivery_count,
+        ]
         await self._retrying(
             "dead_letter", lambda: state.dead_letter(keys=self._dead_letter_keys(), args=args)
         )
@@ -1287,8 +1402,13 @@ class RedisTransport(Transport):
         if delivery.tag.startswith(scripts.RAW_TAG_PREFIX):
             return False
         state = self._loop_state()
-        keys = [self.unacked_key, self.unacked_index_key, self.deliveries_key, self.owners_key,
-                self.eta_key(delivery.queue)]
+        keys = [
+            self.unacked_key,
+            self.unacked_index_key,
+            self.deliveries_key,
+            self.owners_key,
+            self.eta_key(delivery.queue),
+        ]
         args = [delivery.tag, repr(eta), self.consumer_id]
         done = await self._retrying("defer", lambda: state.defer(keys=keys, args=args))
         if done:
@@ -1327,14 +1447,17 @@ class RedisTransport(Transport):
             uncounted = set() if running is None else {t for t in owned if t not in running}
             done = await self._give_back_tags(state, owned, consumer_id, uncounted)
             members = [
-                _text(m) for m in await state.client.zrange(self.registry_key, 0, -1)
+                _text(m)
+                for m in await state.client.zrange(self.registry_key, 0, -1)
                 if _text(m).startswith(consumer_id + self.sep)
             ]
             if members:
-                done += int(await state.return_inflight(
-                    keys=[self.registry_key],
-                    args=[self.prefix, self.sep, "drop", *members],
-                ))
+                done += int(
+                    await state.return_inflight(
+                        keys=[self.registry_key],
+                        args=[self.prefix, self.sep, "drop", *members],
+                    )
+                )
             return done
 
         done = await self._retrying("recover", run)
@@ -1353,8 +1476,11 @@ class RedisTransport(Transport):
             return []
         async with state.client.pipeline(transaction=False) as pipe:
             for tag in tags:
-                index = (self.raw_index_key if tag.startswith(scripts.RAW_TAG_PREFIX)
-                         else self.unacked_index_key)
+                index = (
+                    self.raw_index_key
+                    if tag.startswith(scripts.RAW_TAG_PREFIX)
+                    else self.unacked_index_key
+                )
                 pipe.zscore(index, tag)
             scores = await pipe.execute()
         order = sorted(zip(scores, tags, strict=True), key=lambda p: (p[0] or 0.0, p[1]))
@@ -1376,15 +1502,16 @@ class RedisTransport(Transport):
                 continue
             value = by_tag.get(tag)
             if value is not None:
-                item = await self._restore_item(state, tag, value, None, cache,
-                                                uncount=tag in uncounted)
+                item = await self._restore_item(
+                    state, tag, value, None, cache, uncount=tag in uncounted
+                )
                 if item:
                     items.append(item)
         if not items:
             return 0
-        return int(await state.requeue(
-            keys=self._requeue_keys(), args=[owner, "", *_flatten(items)]
-        ))
+        return int(
+            await state.requeue(keys=self._requeue_keys(), args=[owner, "", *_flatten(items)])
+        )
 
     # -- admin ----------------------------------------------------------------------------
     def _queue_keys(self, queue: str) -> list[str]:
@@ -1433,14 +1560,16 @@ class RedisTransport(Transport):
         out = []
         for _id, fields in reversed(entries):
             data: dict[str, bytes] = {_text(k): v for k, v in fields.items()}
-            out.append(DeadLetter(
-                queue=_text(data.get("queue", b"")),
-                reason=_text(data.get("reason", b"")),
-                raw=bytes(data.get("payload", b"")),
-                created_at=float(data.get("created_at", 0) or 0),
-                task_id=_text(data["task_id"]) if data.get("task_id") else None,
-                task_name=_text(data["task_name"]) if data.get("task_name") else None,
-            ))
+            out.append(
+                DeadLetter(
+                    queue=_text(data.get("queue", b"")),
+                    reason=_text(data.get("reason", b"")),
+                    raw=bytes(data.get("payload", b"")),
+                    created_at=float(data.get("created_at", 0) or 0),
+                    task_id=_text(data["task_id"]) if data.get("task_id") else None,
+                    task_name=_text(data["task_name"]) if data.get("task_name") else None,
+                )
+            )
         return out
 
     def close(self) -> None:

@@ -398,8 +398,8 @@ class SQLiteTransport(Transport):
             except OSError as exc:  # e.g. no writable temp dir: fall back to polling
                 self._bell = None
                 logging.getLogger(__name__).warning(
-                    "SQLite broker %s: no doorbell (%s); idle workers poll instead", self.path,
-                    exc)
+                    "SQLite broker %s: no doorbell (%s); idle workers poll instead", self.path, exc
+                )
 
     async def aclose(self) -> None:
         """Unbind the doorbell, close the thread's connection and stop the thread."""
@@ -627,8 +627,7 @@ class SQLiteTransport(Transport):
         """
         if items:
             await self._run(backend.ensure_schema)
-        await self._run(self._ack_with_results, [(int(d.tag),) for d in deliveries], items,
-                        backend)
+        await self._run(self._ack_with_results, [(int(d.tag),) for d in deliveries], items, backend)
         if items:
             backend._notify()
 

@@ -94,8 +94,7 @@ class Doorbell:
         self._sock.bind(self.path)
         self._on_ring = on_ring
         self._closed = False
-        self._thread = threading.Thread(target=self._listen, name="celeriac-doorbell",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._listen, name="celeriac-doorbell", daemon=True)
         self._thread.start()
 
     def _listen(self) -> None:

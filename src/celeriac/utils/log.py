@@ -43,8 +43,9 @@ def get_task_logger(name: str) -> logging.Logger:
     return logger
 
 
-def setup_logging(loglevel: str | int = "WARNING", logfile: str | None = None,
-                  process_name: str | None = None) -> None:
+def setup_logging(
+    loglevel: str | int = "WARNING", logfile: str | None = None, process_name: str | None = None
+) -> None:
     """Configure the root logger with Celery's worker format (one line per event)."""
     level = logging.getLevelName(loglevel.upper()) if isinstance(loglevel, str) else loglevel
     if not isinstance(level, int):

@@ -109,8 +109,9 @@ def parse_redis_url(url: str) -> RedisTarget:
         if not path:
             raise ImproperlyConfigured(f"{redacted_url(url)!r} names no socket file")
         db = _db(query.pop("virtual_host", "") or query.pop("db", ""), url)
-        return RedisTarget("unix", path=path, db=db, username=username, password=password,
-                           query=query)
+        return RedisTarget(
+            "unix", path=path, db=db, username=username, password=password, query=query
+        )
     if scheme == "sentinel":
         return _parse_sentinels(url)
     if scheme not in ("redis", "rediss"):

@@ -99,8 +99,9 @@ class Consumer:
     run on :class:`SyncRunner` threads so the loop stays free to renew leases.
     """
 
-    def __init__(self, app: Celery, config: ConsumerConfig,
-                 transport: Transport | None = None) -> None:
+    def __init__(
+        self, app: Celery, config: ConsumerConfig, transport: Transport | None = None
+    ) -> None:
         self.app = app
         self.config = config
         self.transport = transport or app.new_transport()
@@ -188,13 +189,18 @@ class Consumer:
                 await self._room.wait()
                 continue
             try:
-                deliveries = await self.transport.fetch(self.config.queues, window,
-                                                        self.config.fetch_timeout)
+                deliveries = await self.transport.fetch(
+                    self.config.queues, window, self.config.fetch_timeout
+                )
             except Exception as exc:  # e.g. a broker refusing writes: keep the worker alive
                 failures += 1
                 pause = min(30.0, 0.5 * 2 ** min(failures, 6)) * random.uniform(0.5, 1.0)
-                logger.error("Fetching from %s failed (%r); retrying in %.1fs",
-                             self.config.queues, exc, pause)
+                logger.error(
+                    "Fetching from %s failed (%r); retrying in %.1fs",
+                    self.config.queues,
+                    exc,
+                    pause,
+                )
                 await asyncio.sleep(pause)
                 continue
             if failures:
@@ -230,8 +236,10 @@ class Consumer:
             try:
                 await self.transport.requeue(leftovers, count=False)
             except Exception as exc:
-                logger.error("Returning messages failed (%r); they come back after the "
-                             "visibility timeout", exc)
+                logger.error(
+                    "Returning messages failed (%r); they come back after the visibility timeout",
+                    exc,
+                )
         if self._settler is not None:
             await self._settler.close()
         if self._runner is not None:
@@ -288,8 +296,12 @@ class Consumer:
         """Park a message that cannot run in the dead-letter store, with one log line."""
         self._held.pop(delivery.tag, None)
         task_id = delivery.message.headers.get("id") if delivery.message else None
-        logger.error("Dead-lettered message %s from queue %r: %s", task_id or delivery.tag,
-                     delivery.queue, reason)
+        logger.error(
+            "Dead-lettered message %s from queue %r: %s",
+            task_id or delivery.tag,
+            delivery.queue,
+            reason,
+        )
         loop = asyncio.get_running_loop()
         dead = loop.create_task(self.transport.dead_letter(delivery, reason))
         self._jobs.add(dead)
@@ -328,8 +340,11 @@ class Consumer:
         try:
             parked = await self.transport.defer(job.delivery, due)
         except Exception as exc:
-            logger.warning("Task %s: could not park it in the broker until its ETA (%r); "
-                           "holding it here", job.label, exc)
+            logger.warning(
+                "Task %s: could not park it in the broker until its ETA (%r); holding it here",
+                job.label,
+                exc,
+            )
             return False
         if parked:
             self._held.pop(job.delivery.tag, None)
@@ -395,14 +410,20 @@ class Consumer:
                 job.settled = True
                 self._held.pop(job.delivery.tag, None)
                 self._settler.add(job.delivery, None, "ack")
-            if job.task.track_started or (job.task.track_started is None
-                                          and self.app.conf.task_track_started):
+            if job.task.track_started or (
+                job.task.track_started is None and self.app.conf.task_track_started
+            ):
                 # Written before the body runs, so it never lands on top of the body's
                 # own update_state() (e.g. PROGRESS).
-                await self._settler.store_now(job.call.id, self.app.result_meta(
-                    job.call.id, states.STARTED,
-                    {"pid": os.getpid(), "hostname": self.config.hostname},
-                    request=job.request))
+                await self._settler.store_now(
+                    job.call.id,
+                    self.app.result_meta(
+                        job.call.id,
+                        states.STARTED,
+                        {"pid": os.getpid(), "hostname": self.config.hostname},
+                        request=job.request,
+                    ),
+                )
             job.started = True
             self._report("started", job)
             outcome = await self._execute(job)
@@ -434,13 +455,18 @@ class Consumer:
         assert self._settler is not None
         logger.error("Task %s failed inside the worker: %r", job.label, exc, exc_info=exc)
         trace = "".join(traceback.format_exception(exc))
-        self._settler.store(job.call.id, self.app.result_meta(
-            job.call.id, states.FAILURE, exc, request=job.request, traceback=trace))
+        self._settler.store(
+            job.call.id,
+            self.app.result_meta(
+                job.call.id, states.FAILURE, exc, request=job.request, traceback=trace
+            ),
+        )
         if not job.settled:
             job.settled = True
             self._held.pop(job.delivery.tag, None)
             dead = asyncio.get_running_loop().create_task(
-                self.transport.dead_letter(job.delivery, f"worker error: {exc!r}"))
+                self.transport.dead_letter(job.delivery, f"worker error: {exc!r}")
+            )
             self._jobs.add(dead)
             dead.add_done_callback(self._jobs.discard)
 
@@ -473,8 +499,9 @@ class Consumer:
         task_logger.info("Discarding task %s: expired", job.label)
         self.app.middleware.on_revoked(job.task, job.request, "expired")
         self._held.pop(job.delivery.tag, None)
-        meta = self.app.result_meta(job.call.id, states.REVOKED, TaskRevokedError("expired"),
-                                    request=job.request)
+        meta = self.app.result_meta(
+            job.call.id, states.REVOKED, TaskRevokedError("expired"), request=job.request
+        )
         job.settled = True
         self._settler.add(job.delivery, (job.call.id, meta))
 
@@ -489,8 +516,9 @@ class Consumer:
         if job.task.is_async:
             return await self._execute_async(job, hard, soft)
         assert self._runner is not None
-        future = self._runner.submit(lambda: call_sync(job.task, job.request), label=job.label,
-                                     soft_limit=soft)
+        future = self._runner.submit(
+            lambda: call_sync(job.task, job.request), label=job.label, soft_limit=soft
+        )
         if not hard:
             outcome: Outcome = await future
             return outcome
@@ -506,12 +534,23 @@ class Consumer:
                 return await call_async(job.task, job.request)
         except TimeoutError:
             is_soft = soft is not None and limit == soft and (hard is None or soft < hard)
-            error: BaseException = (SoftTimeLimitExceeded(f"soft time limit ({soft}s) exceeded")
-                                    if is_soft else TimeLimitExceeded(hard))
-            logger.error("%s time limit (%ss) exceeded for %s: cancelled",
-                         "Soft" if is_soft else "Hard", limit, job.label)
-            return Outcome(states.FAILURE, exc=error, traceback=f"{type(error).__name__}: "
-                                                                f"{error}\n", runtime=limit or 0)
+            error: BaseException = (
+                SoftTimeLimitExceeded(f"soft time limit ({soft}s) exceeded")
+                if is_soft
+                else TimeLimitExceeded(hard)
+            )
+            logger.error(
+                "%s time limit (%ss) exceeded for %s: cancelled",
+                "Soft" if is_soft else "Hard",
+                limit,
+                job.label,
+            )
+            return Outcome(
+                states.FAILURE,
+                exc=error,
+                traceback=f"{type(error).__name__}: {error}\n",
+                runtime=limit or 0,
+            )
 
     def _hard_limit_hit(self, job: Job, future: asyncio.Future[Any], hard: float) -> Outcome:
         assert self._runner is not None
@@ -522,8 +561,9 @@ class Consumer:
             self.stop(cold=False)
         else:
             self._runner.abandon(future)
-        return Outcome(states.FAILURE, exc=error, traceback=f"TimeLimitExceeded({hard})\n",
-                       runtime=hard)
+        return Outcome(
+            states.FAILURE, exc=error, traceback=f"TimeLimitExceeded({hard})\n", runtime=hard
+        )
 
     def _after_task(self) -> None:
         self._room.set()
@@ -535,8 +575,9 @@ class Consumer:
         if cap and not self._stopping:
             rss = _rss_kb()
             if rss > cap:
-                logger.warning("Memory %d KiB above max_memory_per_child (%d KiB): restarting",
-                               rss, cap)
+                logger.warning(
+                    "Memory %d KiB above max_memory_per_child (%d KiB): restarting", rss, cap
+                )
                 self.stop()
 
     def _report(self, event: str, job: Job) -> None:
@@ -545,13 +586,19 @@ class Consumer:
         if event == "finished":
             self.config.report(event, {"id": job.call.id})
         else:
-            self.config.report(event, {
-                "id": job.call.id, "name": job.call.name, "tag": job.delivery.tag,
-                "queue": job.delivery.queue, "time": time.time(),
-                "reject_on_worker_lost": self._reject_on_lost(job),
-                "acks_late": job.task.resolve_acks_late(),
-                "hard_limit": self._limits(job)[0],
-            })
+            self.config.report(
+                event,
+                {
+                    "id": job.call.id,
+                    "name": job.call.name,
+                    "tag": job.delivery.tag,
+                    "queue": job.delivery.queue,
+                    "time": time.time(),
+                    "reject_on_worker_lost": self._reject_on_lost(job),
+                    "acks_late": job.task.resolve_acks_late(),
+                    "hard_limit": self._limits(job)[0],
+                },
+            )
 
     def _reject_on_lost(self, job: Job) -> bool:
         value = job.task.reject_on_worker_lost

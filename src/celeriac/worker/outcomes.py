@@ -25,8 +25,11 @@ logger = logging.getLogger("celeriac.worker.strategy")
 
 def _custom_headers(headers: dict[str, Any]) -> dict[str, Any]:
     """The caller's own headers of a message (``apply_async(headers=...)``), which a retry keeps."""
-    return {key: value for key, value in headers.items()
-            if key not in HEADER_KEYS and key != "compression"}
+    return {
+        key: value
+        for key, value in headers.items()
+        if key not in HEADER_KEYS and key != "compression"
+    }
 
 
 class OutcomeHandler:
@@ -42,10 +45,17 @@ class OutcomeHandler:
     def _ignore_result(self, job: Job) -> bool:
         return job.request.ignore_result or job.task.resolve_ignore_result()
 
-    def _meta(self, job: Job, state: str, value: Any, traceback: str | None = None,
-              children: list[Any] | None = None) -> tuple[str, dict[str, Any]]:
-        meta = self.app.result_meta(job.call.id, state, value, request=job.request,
-                                    traceback=traceback, children=children)
+    def _meta(
+        self,
+        job: Job,
+        state: str,
+        value: Any,
+        traceback: str | None = None,
+        children: list[Any] | None = None,
+    ) -> tuple[str, dict[str, Any]]:
+        meta = self.app.result_meta(
+            job.call.id, state, value, request=job.request, traceback=traceback, children=children
+        )
         return job.call.id, meta
 
     async def handle(self, job: Job, outcome: Outcome) -> None:
@@ -62,8 +72,9 @@ class OutcomeHandler:
         else:
             await self._failure(job, outcome)
 
-    def _settle(self, job: Job, meta: tuple[str, dict[str, Any]] | None,
-                action: str = "ack") -> None:
+    def _settle(
+        self, job: Job, meta: tuple[str, dict[str, Any]] | None, action: str = "ack"
+    ) -> None:
         if job.settled:  # acked early (acks_late=False): only the result is left to store
             if meta is not None:
                 self.settler.store(*meta)
@@ -72,12 +83,12 @@ class OutcomeHandler:
         self.settler.add(job.delivery, meta, action)
 
     async def _success(self, job: Job, outcome: Outcome) -> None:
-        logger.info("Task %s succeeded in %.6fs: %s", job.label, outcome.runtime,
-                    safe_repr(outcome.retval))
+        logger.info(
+            "Task %s succeeded in %.6fs: %s", job.label, outcome.runtime, safe_repr(outcome.retval)
+        )
         children: list[Any] = []
         if job.request.callbacks:
-            children = await self._send_signatures(job, job.request.callbacks,
-                                                   (outcome.retval,))
+            children = await self._send_signatures(job, job.request.callbacks, (outcome.retval,))
         meta = None
         if not self._ignore_result(job):
             meta = self._meta(job, states.SUCCESS, outcome.retval, children=children)
@@ -85,8 +96,9 @@ class OutcomeHandler:
 
     async def _failure(self, job: Job, outcome: Outcome) -> None:
         exc = outcome.exc
-        logger.error("Task %s raised unexpected: %r\n%s", job.label, exc,
-                     (outcome.traceback or "").rstrip())
+        logger.error(
+            "Task %s raised unexpected: %r\n%s", job.label, exc, (outcome.traceback or "").rstrip()
+        )
         meta = None
         if not self._ignore_result(job) or self.store_errors_even_if_ignored:
             meta = self._meta(job, states.FAILURE, exc, outcome.traceback)
@@ -104,30 +116,46 @@ class OutcomeHandler:
         eta = sig.get("eta")
         # The call as it came, then what the task passed to retry(**options) on top.
         options: dict[str, Any] = {
-            "task_id": call.id, "countdown": countdown if eta is None else None, "eta": eta,
-            "expires": call.expires, "parent_id": call.parent_id, "root_id": call.root_id,
-            "group_id": call.group, "group_index": call.group_index, "link": call.callbacks,
-            "link_error": call.errbacks, "chain": call.chain, "chord": call.chord,
-            "origin": call.origin, "shadow": call.shadow, "priority": call.priority,
-            "queue": job.delivery.queue, "time_limit": call.time_limit,
-            "soft_time_limit": call.soft_time_limit, "headers": _custom_headers(call.headers),
+            "task_id": call.id,
+            "countdown": countdown if eta is None else None,
+            "eta": eta,
+            "expires": call.expires,
+            "parent_id": call.parent_id,
+            "root_id": call.root_id,
+            "group_id": call.group,
+            "group_index": call.group_index,
+            "link": call.callbacks,
+            "link_error": call.errbacks,
+            "chain": call.chain,
+            "chord": call.chord,
+            "origin": call.origin,
+            "shadow": call.shadow,
+            "priority": call.priority,
+            "queue": job.delivery.queue,
+            "time_limit": call.time_limit,
+            "soft_time_limit": call.soft_time_limit,
+            "headers": _custom_headers(call.headers),
             "ignore_result": call.ignore_result,
         }
-        options.update({key: value for key, value in (sig.get("options") or {}).items()
-                        if value is not None})
+        options.update(
+            {key: value for key, value in (sig.get("options") or {}).items() if value is not None}
+        )
         options["retries"] = call.retries + 1
         # RETRY is written before the retry is sent: written later, it could land after
         # (and hide) what the next run stores, e.g. its final FAILURE.
-        await self.settler.store_now(*self._meta(job, states.RETRY, outcome.exc,
-                                                  outcome.traceback))
+        await self.settler.store_now(*self._meta(job, states.RETRY, outcome.exc, outcome.traceback))
         try:
             await asyncio.to_thread(
-                self.app.send_task, call.name, sig.get("args", call.args),
-                sig.get("kwargs", call.kwargs), **options,
+                self.app.send_task,
+                call.name,
+                sig.get("args", call.args),
+                sig.get("kwargs", call.kwargs),
+                **options,
             )
         except Exception as exc:  # the retry could not be sent: keep the message
-            logger.error("Task %s: sending its retry failed (%r); the message stays unacked",
-                         job.label, exc)
+            logger.error(
+                "Task %s: sending its retry failed (%r); the message stays unacked", job.label, exc
+            )
             return
         logger.info("Task %s retry: %s", job.label, signal)
         self._settle(job, None)
@@ -144,11 +172,15 @@ class OutcomeHandler:
             self.settler.store(*meta)
         if not job.settled:
             job.settled = True
-            await self.transport.dead_letter(job.delivery, f"rejected by the task: "
-                                                           f"{reject.reason}")
+            await self.transport.dead_letter(job.delivery, f"rejected by the task: {reject.reason}")
 
-    async def _send_signatures(self, job: Job, signatures: list[dict[str, Any]],
-                               args: tuple[Any, ...], errback: bool = False) -> list[Any]:
+    async def _send_signatures(
+        self,
+        job: Job,
+        signatures: list[dict[str, Any]],
+        args: tuple[Any, ...],
+        errback: bool = False,
+    ) -> list[Any]:
         """Apply link/link_error signatures; return their result tuples (the children)."""
         from celeriac.canvas.signature import Signature
 
@@ -157,8 +189,10 @@ class OutcomeHandler:
             sig = Signature.from_dict(item, app=self.app)
             try:
                 result = await asyncio.to_thread(
-                    sig.apply_async, args if not sig.immutable else (),
-                    parent_id=job.call.id, root_id=job.call.root_id or job.call.id,
+                    sig.apply_async,
+                    args if not sig.immutable else (),
+                    parent_id=job.call.id,
+                    root_id=job.call.root_id or job.call.id,
                 )
             except Exception as exc:
                 kind = "errback" if errback else "callback"

@@ -54,8 +54,12 @@ class Settler:
         """Start the background writer."""
         self._task = asyncio.get_running_loop().create_task(self._run(), name="settler")
 
-    def add(self, delivery: Delivery | None, meta: tuple[str, dict[str, Any]] | None = None,
-            action: str = "ack") -> None:
+    def add(
+        self,
+        delivery: Delivery | None,
+        meta: tuple[str, dict[str, Any]] | None = None,
+        action: str = "ack",
+    ) -> None:
         """Queue a result to store and/or a delivery to ack or requeue."""
         if meta is not None and not self.backend.stores_results:
             meta = None
@@ -109,21 +113,29 @@ class Settler:
                 except EncodeError:  # one result the serializer refuses must not sink the batch
                     await self.backend.astore_many([self._storable(*meta) for meta in metas])
             except Exception as exc:  # keep the messages: they will be redelivered
-                logger.error("Storing %d results failed: %r; their messages stay unacked",
-                             len(metas), exc)
+                logger.error(
+                    "Storing %d results failed: %r; their messages stay unacked", len(metas), exc
+                )
                 return
-        acks = [item.delivery for item in batch if item.delivery is not None
-                and item.action == "ack"]
-        requeues = [item.delivery for item in batch if item.delivery is not None
-                    and item.action == "requeue"]
+        acks = [
+            item.delivery for item in batch if item.delivery is not None and item.action == "ack"
+        ]
+        requeues = [
+            item.delivery
+            for item in batch
+            if item.delivery is not None and item.action == "requeue"
+        ]
         try:
             if acks:
                 await self.transport.ack(acks)
             if requeues:
                 await self.transport.requeue(requeues, count=True)
         except Exception as exc:
-            logger.error("Acking %d messages failed: %r; they will be redelivered",
-                         len(acks) + len(requeues), exc)
+            logger.error(
+                "Acking %d messages failed: %r; they will be redelivered",
+                len(acks) + len(requeues),
+                exc,
+            )
 
     async def _write_combined(
         self, batch: list[_Item], metas: list[tuple[str, dict[str, Any]]]
@@ -133,18 +145,24 @@ class Settler:
         Returns False when the batch needs the general path (requeues, or a result
         the serializer refuses).
         """
-        acks = [item.delivery for item in batch
-                if item.delivery is not None and item.action == "ack"]
+        acks = [
+            item.delivery for item in batch if item.delivery is not None and item.action == "ack"
+        ]
         if any(item.delivery is not None and item.action != "ack" for item in batch):
             return False
         try:
             await self.transport.ack_with_results(  # type: ignore[attr-defined]
-                acks, metas, self.backend)
+                acks, metas, self.backend
+            )
         except EncodeError:
             return False
         except Exception as exc:  # the messages stay leased and will be redelivered
-            logger.error("Storing %d results and acking %d messages failed: %r; they will be "
-                         "redelivered", len(metas), len(acks), exc)
+            logger.error(
+                "Storing %d results and acking %d messages failed: %r; they will be redelivered",
+                len(metas),
+                len(acks),
+                exc,
+            )
         return True
 
     def _storable(self, task_id: str, meta: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -156,11 +174,19 @@ class Settler:
         try:
             self.backend.encode(meta)
         except EncodeError as exc:
-            logger.error("Task %s: its result cannot be stored (%s); storing the error "
-                         "as a FAILURE instead", task_id, exc)
+            logger.error(
+                "Task %s: its result cannot be stored (%s); storing the error as a FAILURE instead",
+                task_id,
+                exc,
+            )
             return task_id, build_meta(
-                task_id, states.FAILURE, exc, traceback=f"EncodeError: {exc}\n", children=[],
-                date_done=datetime.now(UTC), group_id=meta.get("group_id"),
+                task_id,
+                states.FAILURE,
+                exc,
+                traceback=f"EncodeError: {exc}\n",
+                children=[],
+                date_done=datetime.now(UTC),
+                group_id=meta.get("group_id"),
                 parent_id=meta.get("parent_id"),
             )
         return task_id, meta

@@ -83,15 +83,18 @@ class Worker:
         self.pool_name = opts.pool
         if self.pool_name not in POOLS:
             raise ImproperlyConfigured(
-                f"unknown pool {opts.pool!r}: choose one of {', '.join(POOLS)}")
+                f"unknown pool {opts.pool!r}: choose one of {', '.join(POOLS)}"
+            )
         self.concurrency = opts.concurrency or conf.worker_concurrency or os.cpu_count() or 1
         if opts.time_limit is not None:
             conf.task_time_limit = opts.time_limit
         if opts.soft_time_limit is not None:
             conf.task_soft_time_limit = opts.soft_time_limit
         if self.pool_name == "prefork" and not app.transport.crosses_processes:
-            logger.warning("Broker %s lives in one process: using the threads pool instead "
-                           "of prefork", app.broker_url)
+            logger.warning(
+                "Broker %s lives in one process: using the threads pool instead of prefork",
+                app.broker_url,
+            )
             self.pool_name = "threads"
         self.queues = self._queues()
         self._consumer: Consumer | None = None
@@ -103,8 +106,9 @@ class Worker:
         queues = list(self.options.queues)
         if not queues:
             declared = conf.task_queues or []
-            names = [getattr(q, "name", q.get("name") if isinstance(q, dict) else q)
-                     for q in declared]
+            names = [
+                getattr(q, "name", q.get("name") if isinstance(q, dict) else q) for q in declared
+            ]
             queues = [str(name) for name in names] or [conf.task_default_queue]
         queues = [q for q in queues if q not in self.options.exclude_queues]
         if not queues:
@@ -130,8 +134,10 @@ class Worker:
             f"-- ******* ---- .> task events: {'ON' if self.options.send_events else 'OFF'}",
             "--- ***** ----- ",
             " -------------- [queues]",
-            *(f"                .> {queue:<16} exchange={queue}(direct) key={queue}"
-              for queue in self.queues),
+            *(
+                f"                .> {queue:<16} exchange={queue}(direct) key={queue}"
+                for queue in self.queues
+            ),
             "",
             "[tasks]",
             *(f"  . {name}" for name in tasks),
@@ -149,8 +155,7 @@ class Worker:
         signals.celeryd_init.send(sender=self.hostname, instance=self, conf=self.app.conf)
         if not opts.quiet:
             print(self.banner(), flush=True)
-        signals.celeryd_after_setup.send(sender=self.hostname, instance=self,
-                                         conf=self.app.conf)
+        signals.celeryd_after_setup.send(sender=self.hostname, instance=self, conf=self.app.conf)
         signals.worker_init.send(sender=self)
         try:
             if self.pool_name == "prefork":
@@ -165,7 +170,9 @@ class Worker:
         conf = self.app.conf
         opts = self.options
         return ConsumerConfig(
-            queues=self.queues, hostname=self.hostname, concurrency=concurrency,
+            queues=self.queues,
+            hostname=self.hostname,
+            concurrency=concurrency,
             async_slots=opts.async_slots or conf.worker_async_slots,
             prefetch_multiplier=opts.prefetch_multiplier or conf.worker_prefetch_multiplier,
             max_tasks=opts.max_tasks_per_child or conf.worker_max_tasks_per_child,
@@ -196,8 +203,7 @@ class Worker:
         cold = signum == signal.SIGQUIT or self._signals_seen > 1
         kind = "cold" if cold else "warm"
         logger.warning("worker: %s shutdown (%s)", kind.capitalize(), signal.Signals(signum).name)
-        signals.worker_shutting_down.send(sender=self.hostname, sig=signum, how=kind,
-                                          exitcode=0)
+        signals.worker_shutting_down.send(sender=self.hostname, sig=signum, how=kind, exitcode=0)
         if self._consumer is not None:
             self._consumer.stop(cold=cold)
         if self._pool is not None:
@@ -268,11 +274,18 @@ class Worker:
         for task in child.running.values():
             hard_limit = child.killed_for is not None and "time limit" in child.killed_for
             if not hard_limit and task["acks_late"] and task["reject_on_worker_lost"]:
-                logger.warning("Task %s[%s] will run again: worker process lost (%s)",
-                               task["name"], task["id"], reason)
+                logger.warning(
+                    "Task %s[%s] will run again: worker process lost (%s)",
+                    task["name"],
+                    task["id"],
+                    reason,
+                )
                 continue
-            error: Exception = (TimeLimitExceeded(task["hard_limit"]) if hard_limit else
-                                WorkerLostError(f"Worker exited prematurely: {reason}."))
+            error: Exception = (
+                TimeLimitExceeded(task["hard_limit"])
+                if hard_limit
+                else WorkerLostError(f"Worker exited prematurely: {reason}.")
+            )
             logger.error("Task %s[%s] failed: %r", task["name"], task["id"], error)
             self.app.store_state(task["id"], states.FAILURE, error)
             lost.append(Delivery(message=None, queue=task["queue"], tag=task["tag"]))
@@ -290,8 +303,11 @@ class Worker:
         try:
             asyncio.run(settle())
         except Exception as exc:
-            logger.error("Recovering messages of %s failed: %r (they return after the "
-                         "visibility timeout)", child.name, exc)
+            logger.error(
+                "Recovering messages of %s failed: %r (they return after the visibility timeout)",
+                child.name,
+                exc,
+            )
 
     # -- pidfile -------------------------------------------------------------------------
     def _write_pidfile(self) -> None:
