@@ -79,6 +79,8 @@ def ring(directory: str) -> None:
                 if exc.errno == errno.ECONNREFUSED:  # nobody bound: a dead consumer's bell
                     with contextlib.suppress(OSError):
                         os.unlink(path)
+                    with contextlib.suppress(OSError):
+                        os.rmdir(directory)
 
 
 class Doorbell:
@@ -124,6 +126,8 @@ class Doorbell:
         self._closed = True
         with contextlib.suppress(OSError):
             os.unlink(self.path)
+        with contextlib.suppress(OSError):  # the last consumer of this file leaves no litter
+            os.rmdir(os.path.dirname(self.path))
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
         self._sock.close()
