@@ -90,10 +90,17 @@ class Doorbell:
     """
 
     def __init__(self, directory: str, on_ring: Callable[[], None]) -> None:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
         self.path = os.path.join(directory, f"{os.getpid()}-{uuid.uuid4().hex[:8]}.bell")
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._sock.bind(self.path)
+        for attempt in range(3):
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+            try:
+                self._sock.bind(self.path)
+                break
+            except FileNotFoundError:  # a publisher removed the empty directory meanwhile
+                if attempt == 2:
+                    self._sock.close()
+                    raise
         self._on_ring = on_ring
         self._closed = False
         self._thread = threading.Thread(target=self._listen, name="celeriac-doorbell", daemon=True)
