@@ -45,7 +45,15 @@ import redis.sentinel
 from celeriac import states
 from celeriac.backends.base import Backend, BackendOptions
 from celeriac.exceptions import BackendError, DecodeError, ImproperlyConfigured, TimeoutError
-from celeriac.utils.redis_url import RedisTarget, connection_kwargs, parse_redis_url, redacted_url
+from celeriac.utils.redis_url import (
+    RedisTarget,
+    connection_class,
+    connection_kwargs,
+    parse_redis_url,
+    pool_kwargs,
+    redacted_url,
+    sentinel_master_kwargs,
+)
 
 __all__ = ["RedisBackend"]
 
@@ -187,26 +195,6 @@ class RedisBackend(Backend):
         return self.group_keyprefix + group_id
 
     # -- clients ----------------------------------------------------------------------
-    def _pool_kwargs(self) -> dict[str, Any]:
-        kwargs = dict(self._conn_kwargs)
-        kwargs.pop("connection_type")
-        # A new connection costs one round trip (SELECT), not four: no CLIENT SETINFO (two,
-        # and redis-py would read its version from the package metadata, ~2 ms) and no
-        # HELLO (RESP2). Not over TLS: there redis-py must read a reply while connecting, or
-        # a TLS 1.3 session ticket left unread makes its pool refuse the new connection.
-        kwargs["driver_info"] = None
-        if self._conn_kwargs["connection_type"] != "ssl":
-            kwargs["protocol"] = 2
-        return kwargs
-
-    def _connection_class(self, module: Any) -> Any:
-        kind = self._conn_kwargs["connection_type"]
-        if kind == "unix":
-            return module.UnixDomainSocketConnection
-        if kind == "ssl":
-            return module.SSLConnection
-        return module.Connection
-
     def _sentinel_master(self, module: Any, redis_class: Any) -> Any:
         master = self._opts.get("master_name")
         if not master:
@@ -214,11 +202,7 @@ class RedisBackend(Backend):
                 "a sentinel:// result backend needs "
                 "result_backend_transport_options={'master_name': ...}"
             )
-        kwargs = self._pool_kwargs()
-        kwargs.pop("host", None)
-        kwargs.pop("port", None)
-        if self._conn_kwargs["connection_type"] == "ssl":
-            kwargs["ssl"] = True
+        kwargs = sentinel_master_kwargs(self._conn_kwargs)
         manager = module.Sentinel(
             list(self.target.sentinels), sentinel_kwargs=self._opts.get("sentinel_kwargs"), **kwargs
         )
@@ -235,10 +219,10 @@ class RedisBackend(Backend):
                     else:
                         retry = redis.retry.Retry(redis.backoff.NoBackoff(), 1)
                         pool = redis.connection.ConnectionPool(
-                            connection_class=self._connection_class(redis.connection),
+                            connection_class=connection_class(self._conn_kwargs, redis.connection),
                             max_connections=max(self.max_connections, 4) * 4,
                             retry=retry,
-                            **self._pool_kwargs(),
+                            **pool_kwargs(self._conn_kwargs),
                         )
                         client = redis.Redis(connection_pool=pool)
                     self._sync_client = client
@@ -255,11 +239,11 @@ class RedisBackend(Backend):
             else:
                 retry = redis.asyncio.retry.Retry(redis.backoff.NoBackoff(), 1)
                 pool = redis.asyncio.BlockingConnectionPool(
-                    connection_class=self._connection_class(redis.asyncio.connection),
+                    connection_class=connection_class(self._conn_kwargs, redis.asyncio.connection),
                     max_connections=max(self.max_connections, 4),
                     timeout=None,
                     retry=retry,
-                    **self._pool_kwargs(),
+                    **pool_kwargs(self._conn_kwargs),
                 )
                 client = redis.asyncio.Redis(connection_pool=pool)
             state = self._async = _AsyncState(loop, client, client.register_script(STORE))

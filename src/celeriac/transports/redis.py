@@ -114,7 +114,15 @@ from celeriac.protocol.envelope import dumps_envelope, loads_envelope
 from celeriac.protocol.message import Message
 from celeriac.transports import redis_scripts as scripts
 from celeriac.transports.base import DeadLetter, Delivery, Transport, TransportOptions
-from celeriac.utils.redis_url import RedisTarget, connection_kwargs, parse_redis_url, redacted_url
+from celeriac.utils.redis_url import (
+    RedisTarget,
+    connection_class,
+    connection_kwargs,
+    parse_redis_url,
+    pool_kwargs,
+    redacted_url,
+    sentinel_master_kwargs,
+)
 
 __all__ = ["RedisTransport"]
 
@@ -415,37 +423,13 @@ class RedisTransport(Transport):
             self._declared.add((exchange, f"{routing_key}:{queue}"))
 
     # -- clients -----------------------------------------------------------------------
-    def _connection_class(self, module: Any) -> Any:
-        kind = self._conn_kwargs["connection_type"]
-        if kind == "unix":
-            return module.UnixDomainSocketConnection
-        if kind == "ssl":
-            return module.SSLConnection
-        return module.Connection
-
-    def _pool_kwargs(self) -> dict[str, Any]:
-        kwargs = dict(self._conn_kwargs)
-        kwargs.pop("connection_type")
-        # A new connection costs one round trip (SELECT), not four: no CLIENT SETINFO (two,
-        # and redis-py would read its version from the package metadata, ~2 ms) and no
-        # HELLO (RESP2). Not over TLS: there redis-py must read a reply while connecting, or
-        # a TLS 1.3 session ticket left unread makes its pool refuse the new connection.
-        kwargs["driver_info"] = None
-        if self._conn_kwargs["connection_type"] != "ssl":
-            kwargs["protocol"] = 2
-        return kwargs
-
     def _sentinel(self, asynchronous: bool) -> Any:
         master = self._opts.get("master_name")
         if not master:
             raise ImproperlyConfigured(
                 "a sentinel:// broker needs broker_transport_options={'master_name': ...}"
             )
-        kwargs = self._pool_kwargs()
-        kwargs.pop("host", None)
-        kwargs.pop("port", None)
-        if self._conn_kwargs["connection_type"] == "ssl":
-            kwargs["ssl"] = True
+        kwargs = sentinel_master_kwargs(self._conn_kwargs)
         sentinel_kwargs = self._opts.get("sentinel_kwargs")
         module = redis.asyncio.sentinel if asynchronous else redis.sentinel
         manager = module.Sentinel(
@@ -463,10 +447,10 @@ class RedisTransport(Transport):
                 client = manager.master_for(master, redis_class=redis.Redis, retry=retry)
             else:
                 pool = redis.connection.ConnectionPool(
-                    connection_class=self._connection_class(redis.connection),
+                    connection_class=connection_class(self._conn_kwargs, redis.connection),
                     max_connections=max(self.max_connections, 2),
                     retry=retry,
-                    **self._pool_kwargs(),
+                    **pool_kwargs(self._conn_kwargs),
                 )
                 client = redis.Redis(connection_pool=pool)
             self._sync_client = client
@@ -481,11 +465,11 @@ class RedisTransport(Transport):
             client = sentinel.master_for(master, redis_class=redis.asyncio.Redis, retry=retry)
         else:
             pool = redis.asyncio.BlockingConnectionPool(
-                connection_class=self._connection_class(redis.asyncio.connection),
+                connection_class=connection_class(self._conn_kwargs, redis.asyncio.connection),
                 max_connections=max(self.max_connections, 4),
                 timeout=None,
                 retry=retry,
-                **self._pool_kwargs(),
+                **pool_kwargs(self._conn_kwargs),
             )
             client = redis.asyncio.Redis(connection_pool=pool)
         return _LoopState(
@@ -507,19 +491,19 @@ class RedisTransport(Transport):
         conn = blocker.conn
         if conn is not None and conn.is_connected and blocker.client_id is not None:
             return conn
-        kwargs = self._pool_kwargs()
+        kwargs = pool_kwargs(self._conn_kwargs)
         kwargs["socket_timeout"] = max(
             kwargs.get("socket_timeout") or 0.0, self.block_timeout + 5.0
         )
         kwargs["retry"] = redis.asyncio.retry.Retry(redis.backoff.NoBackoff(), 0)
-        connection_class = self._connection_class(redis.asyncio.connection)
+        conn_class = connection_class(self._conn_kwargs, redis.asyncio.connection)
         if state.sentinel is not None:
             host, port = await state.sentinel.discover_master(str(self._opts["master_name"]))
             kwargs.pop("path", None)
             kwargs.update(host=host, port=port)
         if conn is not None:
             await conn.disconnect()
-        conn = blocker.conn = connection_class(**kwargs)
+        conn = blocker.conn = conn_class(**kwargs)
         await conn.connect()
         await conn.send_command("CLIENT", "ID")
         blocker.client_id = int(await conn.read_response())
