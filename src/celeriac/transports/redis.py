@@ -664,7 +664,7 @@ class RedisTransport(Transport):
                 await state.client.ping()
             except CONNECTION_ERRORS as exc:
                 attempt += 1
-                if not retry_on_startup or (max_retries is not None and attempt > int(max_retries)):
+                if not retry_on_startup or (max_retries and attempt > int(max_retries)):
                     raise BrokerError(
                         f"cannot connect to the Redis broker at {redacted_url(self.url)}: {exc}"
                     ) from exc
