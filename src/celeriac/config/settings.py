@@ -658,6 +658,11 @@ _TABLE: tuple[Setting, ...] = (
     _s("worker_async_slots", int, 100,
        "celeriac only: async def tasks run concurrently by each worker process.",
        ),
+    _s("worker_inline_sync", bool, True,
+       "celeriac only: a prefork child runs sync tasks that proved short (under 5 ms) on "
+       "its event-loop thread instead of handing them to its task thread; their leases "
+       "are still renewed. False always uses the task thread.",
+       ),
     _s("worker_prefetch_multiplier", int, 4,
        "Messages prefetched per process; 0 means no limit.",
        "CELERYD_PREFETCH_MULTIPLIER"),

@@ -161,6 +161,17 @@ class Transport(abc.ABC):
     async def renew(self, deliveries: Sequence[Delivery]) -> None:  # noqa: B027
         """Extend the leases of messages still being worked on."""
 
+    #: True when :meth:`renew_blocking` works (a thread may renew while the loop is busy).
+    renews_blocking: ClassVar[bool] = False
+
+    def renew_blocking(self, deliveries: Sequence[Delivery]) -> None:
+        """Sync twin of :meth:`renew`, safe from another thread while the loop is blocked.
+
+        A worker that runs a sync body on its loop thread renews that body's lease
+        from a watchdog thread through this.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot renew leases synchronously")
+
     async def defer(self, delivery: Delivery, eta: float) -> bool:
         """Park a leased message in the broker until ``eta`` (epoch seconds) and drop the lease.
 

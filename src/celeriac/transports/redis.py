@@ -274,6 +274,9 @@ class _LoopState:
     waiters: deque[_Waiter] = field(default_factory=deque)
     blockers: dict[str, _Blocker] = field(default_factory=dict)
     background: set[asyncio.Task[Any]] = field(default_factory=set)
+    #: a blocker's LEASE just emptied these queues (layout members) and saw these hints:
+    #: the next fetch of the same queues goes straight back to the blockers
+    drained: tuple[frozenset[str], _Hints] | None = None
 
 
 class RedisTransport(Transport):
@@ -836,6 +839,7 @@ class RedisTransport(Transport):
         if not ordered or limit == 0:
             await asyncio.sleep(max(0.0, timeout))
             return []
+        drained, state.drained = state.drained, None
         while True:
             if self._down_since is not None and not await self._wait_retry(loop, deadline):
                 return []
@@ -844,7 +848,13 @@ class RedisTransport(Transport):
                     await self._reclaim_orphans(state)
                 await self._declare(state, ordered)
                 layout = self._layout(ordered)
-                deliveries, hints = await self._lease(state, layout, limit)
+                if drained is not None and drained[0] == layout.members:
+                    # A blocker's LEASE found these queues empty a moment ago: a LEASE
+                    # now would find nothing; BLMOVE returns at once if something came.
+                    deliveries, hints = list[Delivery](), drained[1]
+                else:
+                    deliveries, hints = await self._lease(state, layout, limit)
+                drained = None
                 await self._maintain(state, hints)
             except CONNECTION_ERRORS as exc:
                 self._lost(exc)
@@ -1043,6 +1053,8 @@ class RedisTransport(Transport):
         if deliveries:
             if waiter is not None:
                 state.waiters.popleft()
+                if len(deliveries) < waiter.limit and waiter.layout.members:
+                    state.drained = (waiter.layout.members, hints)
                 # A fetch that came after the LEASE was sent may want fewer messages.
                 waiter.future.set_result(deliveries[: waiter.limit])
                 deliveries = deliveries[waiter.limit :]
@@ -1418,6 +1430,26 @@ class RedisTransport(Transport):
                 await pipe.execute()
 
         await self._retrying("renew", run)
+
+    renews_blocking = True
+
+    def renew_blocking(self, deliveries: Sequence[Delivery]) -> None:
+        """:meth:`renew` on the producer-side (sync) client, for a watchdog thread."""
+        if not deliveries:
+            return
+        now = time.time()
+        envelope = {d.tag: now for d in deliveries if not d.tag.startswith(scripts.RAW_TAG_PREFIX)}
+        raw = {d.tag: now for d in deliveries if d.tag.startswith(scripts.RAW_TAG_PREFIX)}
+
+        def run(client: redis.Redis) -> None:
+            with client.pipeline(transaction=False) as pipe:
+                if envelope:
+                    pipe.zadd(self.unacked_index_key, envelope, xx=True)
+                if raw:
+                    pipe.zadd(self.raw_index_key, raw, xx=True)
+                pipe.execute()
+
+        self._sync_call("renew", run)
 
     async def recover(self, consumer_id: str, *, running: Collection[str] | None = None) -> int:
         """Give back every lease of a dead consumer, and its inflight lists; return how many.

@@ -689,6 +689,15 @@ class SQLiteTransport(Transport):
         until = time.time() + self.options.visibility_timeout
         await self._run(self._renew, [(until, until, int(d.tag), owner) for d in deliveries])
 
+    renews_blocking = True
+
+    def renew_blocking(self, deliveries: Sequence[Delivery]) -> None:
+        """:meth:`renew` run on the calling thread, for a watchdog thread."""
+        if deliveries:
+            until = time.time() + self.options.visibility_timeout
+            owner = self.consumer_id
+            self._renew([(until, until, int(d.tag), owner) for d in deliveries])
+
     def _renew(self, params: list[tuple[float, float, int, str]]) -> None:
         with self._db.write() as conn:
             conn.executemany(_RENEW, params)

@@ -24,6 +24,7 @@ from celeriac.exceptions import (
     TaskRevokedError,
     TimeLimitExceeded,
 )
+from celeriac.pools.inline import InlineRunner
 from celeriac.pools.runner import SyncRunner
 from celeriac.protocol.task import TaskCall, decode_task_message
 from celeriac.transports.base import Delivery, Transport
@@ -61,6 +62,9 @@ class ConsumerConfig:
         max_tasks: stop after this many tasks (``max_tasks_per_child``).
         max_memory_kb: stop after a task leaves resident memory above this.
         burst: stop once the queues are empty and nothing runs (tests).
+        inline_sync: run proven-short sync bodies on the loop thread (see
+            :class:`InlineRunner`); only where another process enforces hard time limits
+            (prefork children) and the transport can renew leases from a thread.
         hard_limit_exits: a hard time limit ends this process (prefork children).
         report: called with ``(event, payload)`` for the supervising parent.
         rate_share: how many processes share this worker's rate limits (a prefork
@@ -78,6 +82,7 @@ class ConsumerConfig:
     max_memory_kb: int | None = None
     burst: bool = False
     hard_limit_exits: bool = False
+    inline_sync: bool = False
     report: Callable[[str, dict[str, Any]], None] | None = None
     rate_share: int = 1
     fetch_timeout: float = 1.0
@@ -130,6 +135,9 @@ class Consumer:
         self._started = asyncio.Event()
         #: one per sync thread: a sync task starts (and is reported started) holding one
         self._sync_slots = asyncio.Semaphore(max(1, config.concurrency))
+        self._inline: InlineRunner | None = None
+        if config.inline_sync and config.concurrency == 1 and self.transport.renews_blocking:
+            self._inline = InlineRunner(self.transport.renew_blocking, self._renew_period())
 
     # -- lifecycle ---------------------------------------------------------------
     def stop(self, cold: bool = False) -> None:
@@ -244,10 +252,15 @@ class Consumer:
             await self._settler.close()
         if self._runner is not None:
             self._runner.shutdown(wait=not self._cold and self.exit_code != EXIT_HARD_LIMIT)
+        if self._inline is not None:
+            self._inline.close()
         await self.transport.aclose()
 
+    def _renew_period(self) -> float:
+        return max(0.5, min(self.transport.options.visibility_timeout / 3, 60.0))
+
     async def _renew_leases(self) -> None:
-        period = max(0.5, min(self.transport.options.visibility_timeout / 3, 60.0))
+        period = self._renew_period()
         while True:
             await asyncio.sleep(period)
             if self._held:
@@ -515,17 +528,23 @@ class Consumer:
         hard, soft = self._limits(job)
         if job.task.is_async:
             return await self._execute_async(job, hard, soft)
+        outcome: Outcome
+        inline = self._inline
+        if inline is not None and soft is None and inline.allows(job.task.name):
+            outcome = inline.run(lambda: call_sync(job.task, job.request), [job.delivery])
+            inline.record(job.task.name, outcome.runtime, inline=True)
+            return outcome
         assert self._runner is not None
         future = self._runner.submit(
             lambda: call_sync(job.task, job.request), label=job.label, soft_limit=soft
         )
-        if not hard:
-            outcome: Outcome = await future
-            return outcome
         try:
-            return await asyncio.wait_for(asyncio.shield(future), hard)
+            outcome = await (asyncio.wait_for(asyncio.shield(future), hard) if hard else future)
         except TimeoutError:
-            return self._hard_limit_hit(job, future, hard)
+            return self._hard_limit_hit(job, future, hard or 0.0)
+        if inline is not None:
+            inline.record(job.task.name, outcome.runtime, inline=False)
+        return outcome
 
     async def _execute_async(self, job: Job, hard: float | None, soft: float | None) -> Outcome:
         limit = min(x for x in (hard, soft) if x) if (hard or soft) else None

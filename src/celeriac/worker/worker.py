@@ -230,6 +230,7 @@ class Worker:
         setup_logging(self.options.loglevel, self.options.logfile, f"ForkPoolWorker-{index}")
         config = self.consumer_config(1)
         config.hard_limit_exits = True
+        config.inline_sync = self.app.conf.worker_inline_sync
         config.rate_share = self.concurrency
 
         slot_of: dict[str, int | None] = {}
