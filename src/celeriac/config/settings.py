@@ -586,6 +586,10 @@ _TABLE: tuple[Setting, ...] = (
     _s("task_default_rate_limit", (str, int, float), None,
        "Default rate limit of tasks (e.g. '10/s'); unset means none.",
        "CELERY_DEFAULT_RATE_LIMIT"),
+    _s("task_rate_limit_scope", str, "worker",
+       "celeriac only: where rate limits hold by default: 'worker' (per worker node, as in "
+       "Celery) or 'global' (across every worker, enforced in the broker's store).",
+       choices=("worker", "global")),
     _s("task_annotations", _ANY, None,
        "Task attribute overrides: a dict by task name ('*' for all) or annotation objects.",
        "CELERY_ANNOTATIONS"),

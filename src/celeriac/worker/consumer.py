@@ -8,7 +8,7 @@ import os
 import random
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -29,7 +29,7 @@ from celeriac.protocol.task import TaskCall, decode_task_message
 from celeriac.transports.base import Delivery, Transport
 from celeriac.worker.job import Job, request_for
 from celeriac.worker.outcomes import OutcomeHandler
-from celeriac.worker.rate_limits import RateLimiter, parse_rate
+from celeriac.worker.rate_limits import RateLimits
 from celeriac.worker.settler import Settler
 
 if TYPE_CHECKING:
@@ -67,6 +67,8 @@ class ConsumerConfig:
             child enforces ``rate / rate_share`` so the node keeps the configured rate).
         fetch_timeout: longest wait of one idle fetch, which is also how long a stop
             request can wait for the fetch loop to notice it.
+        rate_updates: returns the run-time rate-limit changes (``{task: rate}``) when
+            they changed since the last call, else None (see :class:`RateLimits`).
     """
 
     queues: list[str]
@@ -82,6 +84,7 @@ class ConsumerConfig:
     rate_share: int = 1
     fetch_timeout: float = 1.0
     extra: dict[str, Any] = field(default_factory=dict)
+    rate_updates: Callable[[], Mapping[str, Any] | None] | None = None
 
 
 def _rss_kb() -> int:
@@ -120,7 +123,9 @@ class Consumer:
         self._room = asyncio.Event()
         self._stopping = False
         self._cold = False
-        self._limiters: dict[str, RateLimiter] = {}
+        self.rate_limits = RateLimits(
+            app, self.transport, share=config.rate_share, updates=config.rate_updates
+        )
         self._has_async = any(task.is_async for task in app.tasks.values())
         self._async_arriving = self._has_async
         self._async_received = 0
@@ -314,15 +319,15 @@ class Consumer:
             self._settler.store(call.id, meta)
 
     # -- running -----------------------------------------------------------------
-    def _limiter(self, job: Job) -> RateLimiter | None:
-        rate = job.task.rate_limit
-        if not rate:
-            return None
-        limiter = self._limiters.get(job.task.name)
-        if limiter is None:
-            share = max(1, self.config.rate_share)
-            limiter = self._limiters[job.task.name] = RateLimiter(parse_rate(rate) / share)
-        return limiter
+    def set_rate_limit(self, task_name: str, rate: str | float | None) -> None:
+        """Change a task's rate limit in this process from its next call on.
+
+        ``rate`` as in ``rate_limit`` (``'10/s'``); ``None`` or ``0`` removes the limit.
+
+        Raises:
+            ValueError: ``rate`` is not a rate.
+        """
+        self.rate_limits.set_rate_limit(task_name, rate)
 
     async def _deferred(self, job: Job) -> bool:
         """Hand a task whose ETA is still far off back to the broker to wait there.
@@ -356,8 +361,8 @@ class Consumer:
         """Hold a task until its ETA and its rate-limit slot, outside the prefetch window."""
         eta = job.call.eta
         delay = (eta - datetime.now(UTC)).total_seconds() if eta is not None else 0.0
-        limiter = self._limiter(job)
-        if delay <= 0 and limiter is None:
+        limited = self.rate_limits.limited(job.task)
+        if delay <= 0 and not limited:
             return
         self._leave_window(job)
         self._waiting += 1
@@ -367,8 +372,8 @@ class Consumer:
         try:
             if delay > 0:
                 await asyncio.sleep(delay)
-            if limiter is not None:
-                await limiter.acquire()
+            if limited:
+                await self.rate_limits.acquire(job.task)
         finally:
             self._waiting -= 1
             if current is not None:
