@@ -280,15 +280,20 @@ class Consumer:
 
     def _decode(self, delivery: Delivery) -> Job | None:
         if delivery.message is None:
-            self._reject(delivery, f"undecodable message: {delivery.error}")
+            reason = f"undecodable message: {delivery.error}"
+            self._reject(delivery, reason)
+            self.app.middleware.on_rejected(None, reason, None)
             return None
         try:
             call = decode_task_message(delivery.message, accept=self.accept)
-        except ContentDisallowed as exc:
-            self._reject(delivery, f"content type not accepted: {exc}")
-            return None
-        except (DecodeError, InvalidTaskError) as exc:
-            self._reject(delivery, f"invalid task message: {exc}")
+        except (ContentDisallowed, DecodeError, InvalidTaskError) as exc:
+            kind = (
+                "content type not accepted"
+                if isinstance(exc, ContentDisallowed)
+                else "invalid task message"
+            )
+            self._reject(delivery, f"{kind}: {exc}")
+            self.app.middleware.on_rejected(delivery.message, f"{kind}: {exc}", exc)
             return None
         task = self.app.tasks.get(call.name)
         if task is None:
@@ -314,9 +319,12 @@ class Consumer:
 
     def _unknown_task(self, delivery: Delivery, call: TaskCall) -> None:
         self._reject(delivery, f"unknown task {call.name!r} (not registered in this worker)")
+        error = NotRegistered(call.name)
         if self._settler is not None and self.backend.stores_results:
-            meta = self.app.result_meta(call.id, states.FAILURE, NotRegistered(call.name))
+            meta = self.app.result_meta(call.id, states.FAILURE, error)
             self._settler.store(call.id, meta)
+        if delivery.message is not None:
+            self.app.middleware.on_unknown_task(call.name, call.id, delivery.message, error)
 
     # -- running -----------------------------------------------------------------
     def set_rate_limit(self, task_name: str, rate: str | float | None) -> None:
@@ -460,6 +468,7 @@ class Consumer:
         assert self._settler is not None
         logger.error("Task %s failed inside the worker: %r", job.label, exc, exc_info=exc)
         trace = "".join(traceback.format_exception(exc))
+        self.app.middleware.on_internal_error(job.task, job.request, exc, trace)
         self._settler.store(
             job.call.id,
             self.app.result_meta(
