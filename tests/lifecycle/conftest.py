@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 import redis
+from aiosmtpd.controller import Controller
 
 from celeriac import Celery
-from lifecycle.support import redis_settings
-from redis_tests.redis_support import kombu_url
+from lifecycle.support import Sink, redis_settings
+from redis_tests.redis_support import free_port, kombu_url
 
 TRANSPORTS = ["memory", "sqlite", "redis"]
 
@@ -70,3 +71,16 @@ def make_app(transport_kind: str, tmp_path: Path, request: pytest.FixtureRequest
     yield make
     for app in made:
         app.close()
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Sink, int]]:
+    """A real SMTP server on localhost (aiosmtpd) that keeps what it is sent: (sink, port)."""
+    sink = Sink()
+    port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield sink, port
+    finally:
+        controller.stop()

@@ -105,6 +105,11 @@ class Task(Generic[P, R]):
     retry_backoff_max: float = 600
     retry_jitter: bool = True
     throws: tuple[type[BaseException], ...] = ()
+    #: E-mail the admins when this task fails; ``None`` follows ``task_send_error_emails``.
+    send_error_emails: bool | None = None
+    #: The class that decides about and words error e-mails (default:
+    #: ``celeriac.middleware.error_mails.ErrorMail``), as Celery 3's ``Task.ErrorMail``.
+    ErrorMail: Any = None
     #: Whether ``run`` takes the task itself as its first argument.
     bind: bool = False
     #: Whether the registered function is ``async def``.
