@@ -138,3 +138,22 @@ def test_worker_set_rate_limit_validates_and_reaches_an_in_process_consumer(make
     node.set_rate_limit(job.name, "3/m")
     assert config.rate_updates() == {job.name: "3/m"}
     assert config.rate_updates() is None  # nothing new since
+
+
+def test_a_stopped_worker_does_not_leave_its_backlog_booked_in_the_global_limit(make_app, worker):
+    app = make_app()
+
+    @app.task(rate_limit="3/s", rate_limit_scope="global")
+    def limited(n: int) -> float:
+        return time.time()
+
+    first = worker(app, pool="threads", concurrency=2)
+    results = [limited.delay(n) for n in range(15)]  # booked ahead, 14 would span 4.7 s
+    results[0].get(timeout=10)
+    first.stop()  # the waiting rest goes back to the queue
+    restarted = time.time()
+    worker(app, pool="threads", concurrency=2)
+    done = [r.get(timeout=30) for r in results[1:]]
+    # slots are reserved one at a time per process: the new worker's first run comes
+    # about one interval after the restart, not after the old worker's whole backlog
+    assert min(t for t in done if t >= restarted) - restarted < 2.0

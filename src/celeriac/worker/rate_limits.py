@@ -147,6 +147,7 @@ class RateLimits:
         self.disabled = bool(app.conf.worker_disable_rate_limits)
         self._overrides: dict[str, float] = {}
         self._local: dict[str, RateLimiter] = {}
+        self._global_turns: dict[str, asyncio.Lock] = {}
         self._no_global_warned = False
 
     # -- configuration ------------------------------------------------------------------
@@ -220,11 +221,16 @@ class RateLimits:
         if rate <= 0:
             return
         if self.scope(task) == "global":
-            delay = await self._global_slot(task, rate)
-            if delay is not None:
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                return
+            # One reservation per task name at a time in this process: slots are never
+            # booked far ahead, so a worker that stops with a backlog wastes at most one
+            # slot per process instead of stalling the cluster for the whole backlog.
+            turn = self._global_turns.setdefault(task.name, asyncio.Lock())
+            async with turn:
+                delay = await self._global_slot(task, rate)
+                if delay is not None:
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    return
         await self._local_limiter(task.name, rate).acquire()
 
     def _local_limiter(self, name: str, rate: float) -> RateLimiter:
