@@ -97,14 +97,19 @@ def _annotations(value: Any) -> list[Any]:
     return list(value)
 
 
-def annotation(app: Celery, task: Task[Any, Any], option: str) -> tuple[bool, Any]:
+def annotation(
+    app: Celery, task: Task[Any, Any], option: str, annotations: list[Any] | None = None
+) -> tuple[bool, Any]:
     """Look ``option`` up in ``task_annotations`` for ``task``: ``(found, value)``.
 
     Celery's forms: a dict by task name (``'*'`` matches every task), an object with
     ``annotate(task)`` returning a dict or None, an import path of either, or a list of
     those (the first that names the option wins; a task's own name before ``'*'``).
+    ``annotations`` is the setting already normalized (read once by a worker).
     """
-    for item in _annotations(app.conf.task_annotations):
+    if annotations is None:
+        annotations = _annotations(app.conf.task_annotations)
+    for item in annotations:
         if isinstance(item, Mapping):
             for name in (task.name, "*"):
                 options = item.get(name)
@@ -144,7 +149,12 @@ class RateLimits:
         self.transport = transport
         self.share = max(1, share)
         self.updates = updates
-        self.disabled = bool(app.conf.worker_disable_rate_limits)
+        conf = app.conf
+        # read once, as Celery does when the worker starts
+        self.disabled = bool(conf.worker_disable_rate_limits)
+        self.default_rate = conf.task_default_rate_limit
+        self.default_scope = conf.task_rate_limit_scope
+        self.annotations = _annotations(conf.task_annotations)
         self._overrides: dict[str, float] = {}
         self._local: dict[str, RateLimiter] = {}
         self._global_turns: dict[str, asyncio.Lock] = {}
@@ -190,11 +200,13 @@ class RateLimits:
         self._refresh()
         if task.name in self._overrides:
             return self._overrides[task.name]
-        found, value = annotation(self.app, task, "rate_limit")
+        found, value = False, None
+        if self.annotations:
+            found, value = annotation(self.app, task, "rate_limit", self.annotations)
         if not found:
             value = task.rate_limit
             if value is None:
-                value = self.app.conf.task_default_rate_limit
+                value = self.default_rate
         return parse_rate(value)
 
     def scope(self, task: Task[Any, Any]) -> str:
@@ -203,9 +215,11 @@ class RateLimits:
         Raises:
             ValueError: an unknown scope.
         """
-        found, value = annotation(self.app, task, "rate_limit_scope")
+        found, value = False, None
+        if self.annotations:
+            found, value = annotation(self.app, task, "rate_limit_scope", self.annotations)
         if not found:
-            value = getattr(task, "rate_limit_scope", None) or self.app.conf.task_rate_limit_scope
+            value = getattr(task, "rate_limit_scope", None) or self.default_scope
         if value not in SCOPES:
             raise ValueError(f"invalid rate_limit_scope {value!r}: use 'worker' or 'global'")
         return str(value)

@@ -9,6 +9,7 @@ import platform
 import signal
 import socket
 import sys
+import threading
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
@@ -110,6 +111,7 @@ class Worker:
         self._rate_changes: dict[str, str | float | None] = {}
         self._rate_version = 0
         self._rate_table: RateTable | None = None
+        self._rate_lock = threading.Lock()
 
     def _queues(self) -> list[str]:
         conf = self.app.conf
@@ -176,10 +178,11 @@ class Worker:
         if task_name not in self.app.tasks:
             raise NotRegistered(task_name)
         parse_rate(rate)  # validate before any process sees it
-        self._rate_changes[task_name] = rate
-        self._rate_version += 1
-        if self._rate_table is not None:
-            self._rate_table.write(dict(self._rate_changes))
+        with self._rate_lock:  # the shared table has one writer at a time
+            self._rate_changes[task_name] = rate
+            self._rate_version += 1
+            if self._rate_table is not None:
+                self._rate_table.write(dict(self._rate_changes))
         logger.info("Rate limit of %s set to %s", task_name, rate or "none")
 
     def _rate_updates(self) -> Any:
