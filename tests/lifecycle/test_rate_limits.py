@@ -157,3 +157,22 @@ def test_a_stopped_worker_does_not_leave_its_backlog_booked_in_the_global_limit(
     # slots are reserved one at a time per process: the new worker's first run comes
     # about one interval after the restart, not after the old worker's whole backlog
     assert min(t for t in done if t >= restarted) - restarted < 2.0
+
+
+def test_waiting_for_a_slot_keeps_the_lease_alive(make_app, worker):
+    """A message waiting longer than visibility_timeout is renewed, not handed out again."""
+    app = make_app()
+    options = dict(app.conf.broker_transport_options or {})
+    app = make_app(broker_transport_options={**options, "visibility_timeout": 1})
+    runs: list[int] = []
+
+    @app.task(rate_limit="2/s", rate_limit_scope="global")
+    def limited(n: int) -> int:
+        runs.append(n)
+        return n
+
+    worker(app, pool="threads", concurrency=2)
+    results = [limited.delay(n) for n in range(6)]  # the last one waits 2.5 s
+    assert [r.get(timeout=20) for r in results] == list(range(6))
+    time.sleep(1.5)  # a lease that had expired would have been handed out again by now
+    assert sorted(runs) == list(range(6)), "a waiting message was delivered twice"
