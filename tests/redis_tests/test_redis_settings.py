@@ -37,7 +37,7 @@ def test_redis_password_setting_is_used_when_the_url_has_none(
         result_backend_transport_options={"retry_policy": {"max_retries": 0}},
     )
     try:
-        with pytest.raises(Exception, match="(?i)password|auth"):
+        with pytest.raises(Exception, match=r"(?i)password|auth"):
             wrong.backend.get("t-1")
     finally:
         wrong.close()

@@ -140,9 +140,10 @@ class Celery:
 
     @staticmethod
     def _default_middleware() -> list[Any]:
+        from celeriac.middleware.error_mails import ErrorMails
         from celeriac.middleware.signals import Signals
 
-        return [Signals()]
+        return [Signals(), ErrorMails()]
 
     def _register_builtins(self) -> None:
         from celeriac.app.builtins import register_builtins

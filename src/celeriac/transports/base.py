@@ -193,6 +193,20 @@ class Transport(abc.ABC):
         """
         return 0
 
+    # -- cluster-wide rate limits -------------------------------------------------------
+    async def acquire_rate(self, key: str, rate: float, burst: int = 1) -> float:
+        """Reserve the next slot of a rate shared by every worker on this broker.
+
+        Slots of ``key`` are ``1 / rate`` seconds apart (up to ``burst`` may be taken at
+        once after a quiet period); each call reserves one atomically in the broker's
+        store and returns the seconds to wait until it (0: run now). Workers of
+        ``rate_limit_scope='global'`` tasks call this instead of their own limiter.
+
+        Raises:
+            NotImplementedError: this transport has no shared store for rate limits.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no cluster-wide rate limits")
+
     # -- admin (sync) ---------------------------------------------------------------
     @abc.abstractmethod
     def queue_length(self, queue: str) -> int:

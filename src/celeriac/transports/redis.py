@@ -112,6 +112,7 @@ import redis.sentinel
 from celeriac.exceptions import BrokerError, DecodeError, ImproperlyConfigured
 from celeriac.protocol.envelope import dumps_envelope, loads_envelope
 from celeriac.protocol.message import Message
+from celeriac.transports import redis_ratelimit
 from celeriac.transports import redis_scripts as scripts
 from celeriac.transports.base import DeadLetter, Delivery, Transport, TransportOptions
 from celeriac.utils.redis_url import (
@@ -1587,6 +1588,24 @@ class RedisTransport(Transport):
                 )
             )
         return out
+
+    # -- cluster-wide rate limits (transports/redis_ratelimit.py) ------------------------
+    async def acquire_rate(self, key: str, rate: float, burst: int = 1) -> float:
+        """Reserve the next slot of ``key`` with one script (see :meth:`Transport.acquire_rate`).
+
+        The key lives under ``global_keyprefix``; the server's clock decides.
+        """
+        state = self._loop_state()
+        cached = getattr(self, "_rate_script", None)
+        if cached is None or cached[0] is not state.client:
+            cached = (state.client, state.client.register_script(redis_ratelimit.RESERVE))
+            self._rate_script = cached
+        script = cached[1]
+        redis_key = redis_ratelimit.rate_key(self.prefix, self.sep, key)
+        reply = await self._retrying(
+            "acquire_rate", lambda: script(keys=[redis_key], args=[1.0 / rate, max(1, burst)])
+        )
+        return redis_ratelimit.parse_wait(reply)
 
     def close(self) -> None:
         """Close this process's producer connections."""

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from celeriac.exceptions import BrokerError, DecodeError
 from celeriac.protocol.envelope import dumps_envelope, loads_envelope
 from celeriac.protocol.message import Message
+from celeriac.transports import sqlite_ratelimit
 from celeriac.transports.base import DeadLetter, Delivery, Transport, TransportOptions
 from celeriac.utils.doorbell import Doorbell, doorbell_dir, ring
 from celeriac.utils.sqlite import DEFAULT_BUSY_TIMEOUT, SQLiteDatabase, sqlite_path
@@ -756,6 +757,11 @@ class SQLiteTransport(Transport):
             )
             for queue, reason, payload, created_at, task_id, task_name in reversed(rows)
         ]
+
+    # -- cluster-wide rate limits (transports/sqlite_ratelimit.py) -----------------------
+    async def acquire_rate(self, key: str, rate: float, burst: int = 1) -> float:
+        """Reserve the next slot of ``key`` in the file (see :meth:`Transport.acquire_rate`)."""
+        return await self._run(sqlite_ratelimit.reserve, self._db, key, rate, burst)
 
     def close(self) -> None:
         """Close this process's connections and stop this transport's thread."""

@@ -8,7 +8,7 @@ import os
 import random
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -30,7 +30,7 @@ from celeriac.protocol.task import TaskCall, decode_task_message
 from celeriac.transports.base import Delivery, Transport
 from celeriac.worker.job import Job, request_for
 from celeriac.worker.outcomes import OutcomeHandler
-from celeriac.worker.rate_limits import RateLimiter, parse_rate
+from celeriac.worker.rate_limits import RateLimits
 from celeriac.worker.settler import Settler
 
 if TYPE_CHECKING:
@@ -71,6 +71,8 @@ class ConsumerConfig:
             child enforces ``rate / rate_share`` so the node keeps the configured rate).
         fetch_timeout: longest wait of one idle fetch, which is also how long a stop
             request can wait for the fetch loop to notice it.
+        rate_updates: returns the run-time rate-limit changes (``{task: rate}``) when
+            they changed since the last call, else None (see :class:`RateLimits`).
     """
 
     queues: list[str]
@@ -87,6 +89,7 @@ class ConsumerConfig:
     rate_share: int = 1
     fetch_timeout: float = 1.0
     extra: dict[str, Any] = field(default_factory=dict)
+    rate_updates: Callable[[], Mapping[str, Any] | None] | None = None
 
 
 def _rss_kb() -> int:
@@ -125,7 +128,9 @@ class Consumer:
         self._room = asyncio.Event()
         self._stopping = False
         self._cold = False
-        self._limiters: dict[str, RateLimiter] = {}
+        self.rate_limits = RateLimits(
+            app, self.transport, share=config.rate_share, updates=config.rate_updates
+        )
         self._has_async = any(task.is_async for task in app.tasks.values())
         self._async_arriving = self._has_async
         self._async_received = 0
@@ -288,15 +293,20 @@ class Consumer:
 
     def _decode(self, delivery: Delivery) -> Job | None:
         if delivery.message is None:
-            self._reject(delivery, f"undecodable message: {delivery.error}")
+            reason = f"undecodable message: {delivery.error}"
+            self._reject(delivery, reason)
+            self.app.middleware.on_rejected(None, reason, None)
             return None
         try:
             call = decode_task_message(delivery.message, accept=self.accept)
-        except ContentDisallowed as exc:
-            self._reject(delivery, f"content type not accepted: {exc}")
-            return None
-        except (DecodeError, InvalidTaskError) as exc:
-            self._reject(delivery, f"invalid task message: {exc}")
+        except (ContentDisallowed, DecodeError, InvalidTaskError) as exc:
+            kind = (
+                "content type not accepted"
+                if isinstance(exc, ContentDisallowed)
+                else "invalid task message"
+            )
+            self._reject(delivery, f"{kind}: {exc}")
+            self.app.middleware.on_rejected(delivery.message, f"{kind}: {exc}", exc)
             return None
         task = self.app.tasks.get(call.name)
         if task is None:
@@ -322,20 +332,23 @@ class Consumer:
 
     def _unknown_task(self, delivery: Delivery, call: TaskCall) -> None:
         self._reject(delivery, f"unknown task {call.name!r} (not registered in this worker)")
+        error = NotRegistered(call.name)
         if self._settler is not None and self.backend.stores_results:
-            meta = self.app.result_meta(call.id, states.FAILURE, NotRegistered(call.name))
+            meta = self.app.result_meta(call.id, states.FAILURE, error)
             self._settler.store(call.id, meta)
+        if delivery.message is not None:
+            self.app.middleware.on_unknown_task(call.name, call.id, delivery.message, error)
 
     # -- running -----------------------------------------------------------------
-    def _limiter(self, job: Job) -> RateLimiter | None:
-        rate = job.task.rate_limit
-        if not rate:
-            return None
-        limiter = self._limiters.get(job.task.name)
-        if limiter is None:
-            share = max(1, self.config.rate_share)
-            limiter = self._limiters[job.task.name] = RateLimiter(parse_rate(rate) / share)
-        return limiter
+    def set_rate_limit(self, task_name: str, rate: str | float | None) -> None:
+        """Change a task's rate limit in this process from its next call on.
+
+        ``rate`` as in ``rate_limit`` (``'10/s'``); ``None`` or ``0`` removes the limit.
+
+        Raises:
+            ValueError: ``rate`` is not a rate.
+        """
+        self.rate_limits.set_rate_limit(task_name, rate)
 
     async def _deferred(self, job: Job) -> bool:
         """Hand a task whose ETA is still far off back to the broker to wait there.
@@ -369,8 +382,8 @@ class Consumer:
         """Hold a task until its ETA and its rate-limit slot, outside the prefetch window."""
         eta = job.call.eta
         delay = (eta - datetime.now(UTC)).total_seconds() if eta is not None else 0.0
-        limiter = self._limiter(job)
-        if delay <= 0 and limiter is None:
+        limited = self.rate_limits.limited(job.task)
+        if delay <= 0 and not limited:
             return
         self._leave_window(job)
         self._waiting += 1
@@ -380,8 +393,8 @@ class Consumer:
         try:
             if delay > 0:
                 await asyncio.sleep(delay)
-            if limiter is not None:
-                await limiter.acquire()
+            if limited:
+                await self.rate_limits.acquire(job.task)
         finally:
             self._waiting -= 1
             if current is not None:
@@ -468,6 +481,7 @@ class Consumer:
         assert self._settler is not None
         logger.error("Task %s failed inside the worker: %r", job.label, exc, exc_info=exc)
         trace = "".join(traceback.format_exception(exc))
+        self.app.middleware.on_internal_error(job.task, job.request, exc, trace)
         self._settler.store(
             job.call.id,
             self.app.result_meta(
