@@ -14,15 +14,12 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import smtplib
 import sys
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
 from typing import TYPE_CHECKING, Any
 
 from celeriac import states
@@ -31,6 +28,8 @@ from celeriac.middleware.base import Middleware
 from celeriac.utils.log import safe_repr
 
 if TYPE_CHECKING:
+    from email.message import EmailMessage
+
     from celeriac.app.base import Celery
     from celeriac.app.request import Context
     from celeriac.app.task import Task
@@ -150,6 +149,8 @@ def django_mail_settings() -> dict[str, Any] | None:
 
 
 def _addresses(admins: Any) -> list[str]:
+    from email.utils import formataddr  # smtplib and email load only where mail is on
+
     out: list[str] = []
     for item in admins or ():
         if isinstance(item, str):
@@ -226,6 +227,9 @@ class Mailer:
             self._thread.start()
 
     def _message(self, subject: str, body: str) -> EmailMessage:
+        from email.message import EmailMessage
+        from email.utils import make_msgid
+
         message = EmailMessage()
         message["Subject"] = subject
         message["From"] = self.settings.server_email
@@ -295,6 +299,8 @@ class Mailer:
     def _send(self, messages: list[EmailMessage]) -> None:
         if not messages:
             return
+        import smtplib
+
         settings = self.settings
         try:
             smtp: smtplib.SMTP
