@@ -14,12 +14,19 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from celeriac import signals, states
-from celeriac.exceptions import ImproperlyConfigured, TimeLimitExceeded, WorkerLostError
+from celeriac.exceptions import (
+    ImproperlyConfigured,
+    TaskRevokedError,
+    TimeLimitExceeded,
+    WorkerLostError,
+)
 from celeriac.pools.prefork import ChildProcess, ProcessPool
 from celeriac.pools.slots import SlotTable
 from celeriac.transports.base import Delivery
 from celeriac.utils.log import setup_logging
 from celeriac.worker.consumer import Consumer, ConsumerConfig
+from celeriac.worker.control import ConsumerNode, ControlThread, PreforkNode, start_mailbox
+from celeriac.worker.revoked import RevokedSet, RevokeRing, StateDB
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -63,6 +70,8 @@ class WorkerOptions:
     burst: bool = False
     quiet: bool = False
     async_slots: int | None = None
+    #: file persisting revoked ids (``--statedb``; ``worker_state_db``)
+    statedb: str | None = None
 
 
 class Worker:
@@ -100,6 +109,18 @@ class Worker:
         self._consumer: Consumer | None = None
         self._pool: ProcessPool | None = None
         self._signals_seen = 0
+        self.statedb = self._open_statedb()
+        self.revoked = RevokedSet(ring=RevokeRing() if self.pool_name == "prefork" else None)
+        if self.statedb is not None:
+            count = self.statedb.load(self.revoked)
+            logger.info("Restored %d revoked task ids from %s", count, self.statedb.path)
+
+    def _open_statedb(self) -> StateDB | None:
+        path = self.options.statedb or self.app.conf.worker_state_db
+        if not path:
+            return None
+        path = str(path).replace("%n", self.hostname.split("@")[0]).replace("%h", self.hostname)
+        return StateDB(path)
 
     def _queues(self) -> list[str]:
         conf = self.app.conf
@@ -183,6 +204,7 @@ class Worker:
     def _run_in_process(self) -> int:
         concurrency = 1 if self.pool_name == "solo" else self.concurrency
         consumer = Consumer(self.app, self.consumer_config(concurrency))
+        consumer.revoked = self.revoked
         self._consumer = consumer
 
         async def main() -> int:
@@ -192,9 +214,14 @@ class Worker:
             loop.add_signal_handler(signal.SIGQUIT, self._on_stop_signal, signal.SIGQUIT)
             runner = loop.create_task(consumer.run())
             await consumer.wait_started()
+            node = ConsumerNode(consumer, statedb=self.statedb, pool=self.pool_name)
+            mailbox = await start_mailbox(node)
             logger.info("%s ready.", self.hostname)
             signals.worker_ready.send(sender=self)
-            return await runner
+            try:
+                return await runner
+            finally:
+                await mailbox.stop()
 
         return _run_loop(main())
 
@@ -221,9 +248,24 @@ class Worker:
         _ = self.app.backend
         self.app.close()
         pool.start()
+        config = self.consumer_config(1)
+        node = PreforkNode(
+            self.app,
+            self.hostname,
+            pool,
+            self.revoked,
+            statedb=self.statedb,
+            prefetch=self.concurrency * max(1, config.prefetch_multiplier),
+            queues=self.queues,
+        )
+        control = ControlThread(node)
+        control.start()
         logger.info("%s ready.", self.hostname)
         signals.worker_ready.send(sender=self)
-        pool.run()
+        try:
+            pool.run()
+        finally:
+            control.stop()
         return 0
 
     def _child_main(self, index: int, conn: Connection, table: SlotTable) -> int:
@@ -249,6 +291,7 @@ class Worker:
 
         config.report = report
         consumer = Consumer(self.app, config)
+        consumer.revoked = self.revoked  # inherited at fork; follows the parent's ring
 
         async def main() -> int:
             loop = asyncio.get_running_loop()
@@ -271,7 +314,13 @@ class Worker:
         """A child died: redeliver its tasks (or fail them as Celery would), give back the rest."""
         transport = self.app.transport
         lost: list[Delivery] = []
+        terminated = child.info.get("terminated") or set()
         for task in child.running.values():
+            if task["id"] in terminated:
+                logger.warning("Task %s[%s] terminated by revoke", task["name"], task["id"])
+                self.app.store_state(task["id"], states.REVOKED, TaskRevokedError("terminated"))
+                lost.append(Delivery(message=None, queue=task["queue"], tag=task["tag"]))
+                continue
             hard_limit = child.killed_for is not None and "time limit" in child.killed_for
             if not hard_limit and task["acks_late"] and task["reject_on_worker_lost"]:
                 logger.warning(
