@@ -223,9 +223,7 @@ class Transport(abc.ABC):
         """Broadcast a message to every current subscriber of ``exchange`` (sync)."""
         raise NotImplementedError(f"{type(self).__name__} does not support broadcast")
 
-    async def apublish_fanout(
-        self, message: Message, exchange: str, routing_key: str = ""
-    ) -> None:
+    async def apublish_fanout(self, message: Message, exchange: str, routing_key: str = "") -> None:
         """Async twin of :meth:`publish_fanout` (defaults to running it on a thread)."""
         await asyncio.to_thread(self.publish_fanout, message, exchange, routing_key)
 

@@ -86,7 +86,11 @@ class MemoryFanout:
         properties = dict(message.properties)
         properties["delivery_info"] = {"exchange": exchange, "routing_key": routing_key}
         message = Message(
-            message.body, message.content_type, message.content_encoding, message.headers, properties
+            message.body,
+            message.content_type,
+            message.content_encoding,
+            message.headers,
+            properties,
         )
         raw = dumps_envelope(message)
         hub = self._hub()
@@ -125,7 +129,11 @@ class MemoryFanout:
         properties = dict(message.properties)
         properties["delivery_info"] = {"exchange": exchange, "routing_key": routing_key}
         message = Message(
-            message.body, message.content_type, message.content_encoding, message.headers, properties
+            message.body,
+            message.content_type,
+            message.content_encoding,
+            message.headers,
+            properties,
         )
         raw = dumps_envelope(message)
         hub = self._hub()

@@ -82,7 +82,11 @@ def _with_info(message: Message, exchange: str, routing_key: str) -> bytes:
     properties["delivery_info"] = {"exchange": exchange, "routing_key": routing_key}
     return dumps_envelope(
         Message(
-            message.body, message.content_type, message.content_encoding, message.headers, properties
+            message.body,
+            message.content_type,
+            message.content_encoding,
+            message.headers,
+            properties,
         )
     )
 

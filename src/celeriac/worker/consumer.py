@@ -414,11 +414,7 @@ class Consumer:
                 slot = await self._take_sync_slot(job)
                 if not slot:
                     return  # stopping: still held, so _shutdown gives it back uncounted
-            if job.call.id in self.revoked:
-                self._discard_revoked(job)
-                return
-            if self._expired(job):
-                self._revoke_expired(job)
+            if self._discarded(job):
                 return
             if not job.task.resolve_acks_late():
                 job.settled = True
@@ -628,6 +624,16 @@ class Consumer:
         tag = job.delivery.tag
         self.live[tag] = (job, runner)
         runner.add_done_callback(lambda _: self.live.pop(tag, None))
+
+    def _discarded(self, job: Job) -> bool:
+        """Right before running: drop a task revoked or expired meanwhile (stores REVOKED)."""
+        if job.call.id in self.revoked:
+            self._discard_revoked(job)
+            return True
+        if self._expired(job):
+            self._revoke_expired(job)
+            return True
+        return False
 
     def _discard_revoked(self, job: Job, reason: str = "revoked") -> None:
         """Never run a revoked task: store REVOKED and ack its message (not dead-lettered)."""

@@ -535,13 +535,15 @@ def _broker_info(url: str) -> dict[str, Any]:
     }
 
 
+_RUSAGE_FIELDS = (
+    *("utime", "stime", "maxrss", "ixrss", "idrss", "isrss", "minflt", "majflt"),
+    *("nswap", "inblock", "oublock", "msgsnd", "msgrcv", "nsignals", "nvcsw", "nivcsw"),
+)
+
+
 def _rusage() -> dict[str, Any]:
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    names = (
-        "utime stime maxrss ixrss idrss isrss minflt majflt nswap inblock oublock "
-        "msgsnd msgrcv nsignals nvcsw nivcsw"
-    ).split()
-    return {name: getattr(usage, f"ru_{name}") for name in names}
+    return {name: getattr(usage, f"ru_{name}") for name in _RUSAGE_FIELDS}
 
 
 @handler("stats")
@@ -904,4 +906,3 @@ class ControlThread:
             except RuntimeError:
                 pass
         self._thread.join(timeout=5.0)
-

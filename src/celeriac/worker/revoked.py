@@ -102,7 +102,7 @@ class RevokedSet:
 
     def _purge(self, now: float) -> None:
         while self._ids:
-            first, stamp = next(iter(self._ids.items()))
+            stamp = next(iter(self._ids.values()))
             if len(self._ids) > self.maxlen or stamp + self.expires <= now:
                 self._ids.popitem(last=False)
             else:
