@@ -135,6 +135,8 @@ class Consumer:
         self.revoked = RevokedSet()
         #: jobs received and not finished, by delivery tag (remote control's inspection)
         self.live: dict[str, tuple[Job, asyncio.Task[None]]] = {}
+        #: tasks started, by name (``stats``' ``total``)
+        self.totals: dict[str, int] = {}
         #: task ids being cancelled by ``revoke``: id -> "revoked" or "terminated"
         self._revoking: dict[str, str] = {}
 
@@ -436,6 +438,7 @@ class Consumer:
                 )
             job.started = True
             job.time_start = time.time()
+            self.totals[job.call.name] = self.totals.get(job.call.name, 0) + 1
             self._report("started", job)
             outcome = await self._execute(job)
             self._held.pop(job.delivery.tag, None)
