@@ -441,7 +441,6 @@ async def revoke(
     if terminate:
         terminated = [i for i, what in found.items() if what == "terminated"]
         stuck = [i for i, what in found.items() if what == "not terminable"]
-        logger.info("Terminating %s", ", ".join(terminated) or "nothing")
         if stuck:
             text = "terminate: " + ", ".join(terminated) if terminated else "terminate:"
             return ok(
