@@ -124,7 +124,9 @@ def parse_request(message: Message, accept: list[str] | None = None) -> ControlR
     body = _decode_body(message, accept)
     if not isinstance(body, dict) or not isinstance(body.get("method"), str):
         raise DecodeError("control request has no 'method'")
-    arguments = body.get("arguments") or {}
+    arguments = body.get("arguments")
+    if arguments is None:
+        arguments = {}
     if not isinstance(arguments, dict):
         raise DecodeError("control request 'arguments' is not an object")
     destination = body.get("destination")
