@@ -90,12 +90,13 @@ def start_worker(
                 task = loop.create_task(consumer.run())
                 await consumer.wait_started()
                 node = ConsumerNode(consumer, statedb=worker.statedb, pool=worker.pool_name)
-                mailbox = await start_mailbox(node)
+                mailbox = await start_mailbox(node) if worker.remote_control else None
                 started.set()
                 try:
                     await task
                 finally:
-                    await mailbox.stop()
+                    if mailbox is not None:
+                        await mailbox.stop()
 
             loop.run_until_complete(main())
         except BaseException as exc:

@@ -897,7 +897,9 @@ class ControlThread:
             loop.close()
 
     def stop(self) -> None:
-        """Stop the mailbox and wait for the thread."""
+        """Stop the mailbox and wait for the thread (nothing to do if it never started)."""
+        if not self._thread.is_alive():
+            return
         loop, handle = self._loop, self._handle
         if loop is not None and handle is not None and not loop.is_closed():
             try:

@@ -109,6 +109,8 @@ class Worker:
         self._consumer: Consumer | None = None
         self._pool: ProcessPool | None = None
         self._signals_seen = 0
+        #: answer remote control (``worker_enable_remote_control``)
+        self.remote_control = bool(app.conf.worker_enable_remote_control)
         self.statedb = self._open_statedb()
         self.revoked = RevokedSet(ring=RevokeRing() if self.pool_name == "prefork" else None)
         if self.statedb is not None:
@@ -215,13 +217,14 @@ class Worker:
             runner = loop.create_task(consumer.run())
             await consumer.wait_started()
             node = ConsumerNode(consumer, statedb=self.statedb, pool=self.pool_name)
-            mailbox = await start_mailbox(node)
+            mailbox = await start_mailbox(node) if self.remote_control else None
             logger.info("%s ready.", self.hostname)
             signals.worker_ready.send(sender=self)
             try:
                 return await runner
             finally:
-                await mailbox.stop()
+                if mailbox is not None:
+                    await mailbox.stop()
 
         return _run_loop(main())
 
@@ -259,7 +262,8 @@ class Worker:
             queues=self.queues,
         )
         control = ControlThread(node)
-        control.start()
+        if self.remote_control:
+            control.start()
         logger.info("%s ready.", self.hostname)
         signals.worker_ready.send(sender=self)
         try:
