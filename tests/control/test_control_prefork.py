@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from celeriac import states
+from celeriac.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from helpers.processes import Project, pids_of, wait_until
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
@@ -124,3 +125,17 @@ def test_cli_inspect_control_and_status(project: Project) -> None:
     shutdown = project.celeriac("control", "shutdown", "-d", name)
     assert shutdown.returncode == 0, shutdown.stderr
     assert worker.wait(timeout=20) == 0
+
+
+def test_time_limit_reaches_the_children(project: Project) -> None:
+    name = f"pf{uuid.uuid4().hex[:6]}@test"
+    project.start_worker("-n", name, concurrency=1)
+    app = project.producer()
+    reply = app.control.time_limit(
+        "tasks.sleepy", soft=0.5, hard=1, destination=[name], reply=True, timeout=5
+    )
+    assert reply == [{name: {"ok": "time limits set successfully"}}]
+    result = app.send_task("tasks.sleepy", (5,))
+    wait_until(lambda: result.state == states.FAILURE, timeout=20, message="the limit to hit")
+    assert isinstance(result.result, SoftTimeLimitExceeded | TimeLimitExceeded)
+    assert project.read_lines("sleepy.done") == []

@@ -51,6 +51,7 @@ __all__ = [
     "ControlThread",
     "Mailbox",
     "PreforkNode",
+    "apply_setting",
     "handlers",
     "start_mailbox",
 ]
@@ -348,7 +349,31 @@ class PreforkNode:
         return self._prefetch
 
     def set_rate_limit(self, task_name: str, rate: Any) -> Any:
-        raise NotImplementedError("rate_limit: prefork workers cannot change rate limits yet")
+        from celeriac.worker.consumer import Consumer
+
+        if not hasattr(Consumer, "set_rate_limit"):
+            raise NotImplementedError("rate_limit: this worker cannot change rate limits yet")
+        self.revoked.relay("rate_limit", {"task_name": task_name, "rate_limit": rate})
+        return None
+
+
+def apply_setting(consumer: Consumer, method: str, arguments: dict[str, Any]) -> None:
+    """A prefork child: apply a setting change its parent relayed (``time_limit``, …)."""
+    app = consumer.app
+    name = arguments.get("task_name")
+    if not name or name not in app.tasks:
+        return
+    try:
+        if method == "time_limit":
+            task = app.tasks[name]
+            task.time_limit = arguments.get("hard")
+            task.soft_time_limit = arguments.get("soft")
+        elif method == "rate_limit":
+            setter = getattr(consumer, "set_rate_limit", None)
+            if setter is not None:
+                setter(name, arguments.get("rate_limit"))
+    except Exception as exc:
+        logger.error("Applying %s(%s) failed: %r", method, arguments, exc)
 
 
 def _timeouts(app: Celery) -> list[float]:
@@ -708,6 +733,7 @@ async def time_limit(
     task = node.app.tasks[task_name]
     task.time_limit = hard
     task.soft_time_limit = soft
+    node.revoked.relay("time_limit", {"task_name": task_name, "hard": hard, "soft": soft})
     logger.info("New time limits for tasks of type %s: soft=%s hard=%s", task_name, soft, hard)
     return ok("time limits set successfully")
 

@@ -16,13 +16,15 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import mmap
 import sqlite3
 import struct
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 __all__ = ["REVOKE_EXPIRES", "REVOKES_MAX", "RevokeRing", "RevokedSet", "StateDB"]
 
@@ -30,41 +32,53 @@ __all__ = ["REVOKE_EXPIRES", "REVOKES_MAX", "RevokeRing", "RevokedSet", "StateDB
 REVOKES_MAX = 50_000
 REVOKE_EXPIRES = 10_800.0
 
-_ENTRY = 64
+_ENTRY = 256
 _COUNTER = struct.Struct("<Q")
+_HEAD = struct.Struct("<HB")  # length, kind
+
+#: ring entry kinds: a revoked id, or a setting change (JSON ``[method, arguments]``)
+REVOKE, COMMAND = 0, 1
 
 
 class RevokeRing:
-    """A single-writer ring of recent revoked ids in memory shared across ``fork``."""
+    """A single-writer ring of recent revokes in memory shared across ``fork``.
 
-    def __init__(self, size: int = 8192) -> None:
+    Besides revoked ids it carries the few settings remote control changes at run time
+    (``time_limit``, ``rate_limit``), which a prefork child applies the same way.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
         self.size = size
         self._map = mmap.mmap(-1, _COUNTER.size + size * _ENTRY)
 
     @property
     def written(self) -> int:
-        """How many ids were ever appended."""
+        """How many entries were ever appended."""
         return int(_COUNTER.unpack_from(self._map, 0)[0])
 
-    def append(self, task_id: str) -> None:
-        """Writer side (the parent): store an id, then publish it by bumping the counter."""
-        data = task_id.encode()[: _ENTRY - 1]
+    def append(self, text: str, kind: int = REVOKE) -> None:
+        """Writer side (the parent): store an entry, then publish it by bumping the counter."""
+        data = text.encode()
+        if len(data) > _ENTRY - _HEAD.size:
+            raise ValueError(f"ring entry too long ({len(data)} bytes)")
         count = self.written
         offset = _COUNTER.size + (count % self.size) * _ENTRY
-        self._map[offset : offset + 1] = bytes([len(data)])
-        self._map[offset + 1 : offset + 1 + len(data)] = data
+        _HEAD.pack_into(self._map, offset, len(data), kind)
+        start = offset + _HEAD.size
+        self._map[start : start + len(data)] = data
         _COUNTER.pack_into(self._map, 0, count + 1)
 
-    def read(self, start: int) -> tuple[list[str], int]:
-        """Reader side: the ids appended since ``start``, and the new position."""
+    def read(self, start: int) -> tuple[list[tuple[int, str]], int]:
+        """Reader side: ``(kind, text)`` entries appended since ``start``, and the new position."""
         end = self.written
         first = max(start, end - self.size)
-        ids = []
+        entries = []
         for index in range(first, end):
             offset = _COUNTER.size + (index % self.size) * _ENTRY
-            length = self._map[offset]
-            ids.append(self._map[offset + 1 : offset + 1 + length].decode())
-        return ids, end
+            length, kind = _HEAD.unpack_from(self._map, offset)
+            begin = offset + _HEAD.size
+            entries.append((kind, self._map[begin : begin + length].decode()))
+        return entries, end
 
 
 class RevokedSet:
@@ -82,6 +96,8 @@ class RevokedSet:
         self._ids: OrderedDict[str, float] = OrderedDict()
         self._lock = threading.Lock()
         self._position = ring.written if ring is not None else 0
+        #: a prefork child's handler for setting changes relayed by the parent
+        self.on_command: Callable[[str, dict[str, Any]], None] | None = None
 
     def add(self, task_ids: Iterable[str], when: float | None = None) -> list[str]:
         """Revoke ids (also into the shared ring); return the ids added."""
@@ -113,12 +129,33 @@ class RevokedSet:
         ring = self.ring
         if ring is None or ring.written == self._position:
             return
+        commands = []
         with self._lock:
-            ids, self._position = ring.read(self._position)
+            entries, self._position = ring.read(self._position)
             now = time.time()
-            for task_id in ids:
-                self._ids.pop(task_id, None)
-                self._ids[task_id] = now
+            for kind, text in entries:
+                if kind == COMMAND:
+                    commands.append(text)
+                    continue
+                self._ids.pop(text, None)
+                self._ids[text] = now
+        for text in commands:
+            method, arguments = json.loads(text)
+            if self.on_command is not None:
+                self.on_command(method, arguments)
+
+    def relay(self, method: str, arguments: dict[str, Any]) -> bool:
+        """The parent: pass a setting change to the children; False without a ring."""
+        if self.ring is None:
+            return False
+        with self._lock:
+            self.ring.append(json.dumps([method, arguments]), COMMAND)
+            self._position = self.ring.written
+        return True
+
+    def poll(self) -> None:
+        """Take in what the parent relayed (a child does this before each task)."""
+        self._sync()
 
     def __contains__(self, task_id: object) -> bool:
         self._sync()

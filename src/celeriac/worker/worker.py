@@ -25,7 +25,13 @@ from celeriac.pools.slots import SlotTable
 from celeriac.transports.base import Delivery
 from celeriac.utils.log import setup_logging
 from celeriac.worker.consumer import Consumer, ConsumerConfig
-from celeriac.worker.control import ConsumerNode, ControlThread, PreforkNode, start_mailbox
+from celeriac.worker.control import (
+    ConsumerNode,
+    ControlThread,
+    PreforkNode,
+    apply_setting,
+    start_mailbox,
+)
 from celeriac.worker.revoked import RevokedSet, RevokeRing, StateDB
 
 if TYPE_CHECKING:
@@ -296,6 +302,9 @@ class Worker:
         config.report = report
         consumer = Consumer(self.app, config)
         consumer.revoked = self.revoked  # inherited at fork; follows the parent's ring
+        self.revoked.on_command = lambda method, arguments: apply_setting(
+            consumer, method, arguments
+        )
 
         async def main() -> int:
             loop = asyncio.get_running_loop()
