@@ -858,22 +858,29 @@ class Mailbox:
 
 async def start_mailbox(node: ControlNode, transport: Transport | None = None) -> MailboxHandle:
     """Start a mailbox for ``node`` on the running loop; returns once it is subscribed."""
-    mailbox = Mailbox(node, transport or node.app.new_transport())
+    owned = False
+    if transport is None:
+        transport = node.app.new_transport()
+        owned = transport is not node.app.transport  # memory:// shares the app's
+    mailbox = Mailbox(node, transport)
     task = asyncio.get_running_loop().create_task(mailbox.run(), name="remote-control")
     ready = asyncio.get_running_loop().create_task(mailbox.ready.wait())
     await asyncio.wait({task, ready}, timeout=10.0, return_when=asyncio.FIRST_COMPLETED)
     if not ready.done():
         ready.cancel()
         logger.warning("Remote control is not subscribed yet (broker slow or down)")
-    return MailboxHandle(mailbox, task)
+    return MailboxHandle(mailbox, task, close_transport=owned)
 
 
 class MailboxHandle:
     """A running mailbox task."""
 
-    def __init__(self, mailbox: Mailbox, task: asyncio.Task[None]) -> None:
+    def __init__(
+        self, mailbox: Mailbox, task: asyncio.Task[None], *, close_transport: bool = False
+    ) -> None:
         self.mailbox = mailbox
         self.task = task
+        self._close_transport = close_transport
 
     async def stop(self) -> None:
         """Stop answering and wait for the task."""
@@ -884,6 +891,11 @@ class MailboxHandle:
             self.task.cancel()
         except Exception as exc:
             logger.debug("remote control ended with %r", exc)
+        if self._close_transport:
+            try:
+                await self.mailbox.transport.aclose()
+            except Exception as exc:
+                logger.debug("closing the remote-control connection failed: %r", exc)
 
 
 class ControlThread:
