@@ -6,7 +6,8 @@
   ring a doorbell next to the file (``<file>#fanout``), and subscribers also look every
   ``BROADCAST_POLL`` seconds in case a ring was missed.
 * Reply queues: ``celeriac_bindings`` (exchange, routing key, queue) and
-  ``celeriac_replies`` rows per queue; a client polls its queue while it waits. Rows older
+  ``celeriac_replies`` rows per queue; a client polls its queue while it waits (every
+  millisecond at first, backing off to 20 ms). Rows older
   than ``REPLY_TTL`` are dropped (kombu's reply queues have a 300 s message TTL).
 """
 
@@ -35,7 +36,8 @@ BROADCAST_TTL = 60.0
 BROADCAST_POLL = 0.5
 #: Seconds a reply is kept when nobody pops it.
 REPLY_TTL = 300.0
-#: Pause between two looks of a client waiting for replies (seconds).
+#: Pauses between two looks of a client waiting for replies: from 1 ms up to 20 ms.
+REPLY_POLL_FIRST = 0.001
 REPLY_POLL = 0.02
 
 SCHEMA = (
@@ -229,6 +231,7 @@ class SQLiteFanout:
     def pop_message(self, queue: str, timeout: float) -> Message | None:
         """Take the oldest reply of ``queue``, polling until ``timeout``."""
         deadline = time.monotonic() + timeout
+        pause = REPLY_POLL_FIRST
         while True:
             with self._db.connection() as conn:
                 row = conn.execute(
@@ -245,7 +248,8 @@ class SQLiteFanout:
                 continue
             if time.monotonic() >= deadline:
                 return None
-            time.sleep(min(REPLY_POLL, max(0.0, deadline - time.monotonic())))
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(REPLY_POLL, pause * 1.5)
 
     def delete_queue(self, queue: str, exchange: str = "", routing_key: str = "") -> None:
         """Drop the queue's bindings and replies."""
