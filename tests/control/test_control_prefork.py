@@ -85,6 +85,13 @@ def test_revoked_before_start_never_runs_in_a_child(project: Project) -> None:
         line.split()[1:] == ["2", "2"] for line in project.read_lines("add.ran")
     )
 
+    def totals() -> dict[str, int]:
+        stats = app.control.inspect(destination=[name], timeout=5).stats() or {}
+        return dict(stats.get(name, {}).get("total", {}))
+
+    # The children report what they started; the revoked task is not counted.
+    wait_until(lambda: totals() == {"tasks.sleepy": 1, "tasks.add": 1}, message="stats total")
+
 
 def test_statedb_survives_a_worker_restart(project: Project) -> None:
     name = f"pf{uuid.uuid4().hex[:6]}@test"

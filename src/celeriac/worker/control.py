@@ -85,7 +85,9 @@ class Mailbox:
                 await self._drop_subscription()
                 await asyncio.sleep(min(5.0, 0.2 * 2 ** min(failures, 5)))
                 continue
-            failures = 0
+            if failures:
+                logger.warning("Remote control: subscribed again")
+                failures = 0
             if message is not None:
                 await self.dispatch(message)
         await self._drop_subscription()

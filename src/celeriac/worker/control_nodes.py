@@ -292,7 +292,12 @@ class PreforkNode:
         }
 
     def totals(self) -> dict[str, int]:
-        return {}  # counted in the children; not gathered yet
+        """Tasks started, by name: what live children last reported, plus exited ones'."""
+        merged = dict(self.pool.retired_totals)
+        for child in list(self.pool.children.values()):
+            for name, count in (child.info.get("totals") or {}).items():
+                merged[name] = merged.get(name, 0) + int(count)
+        return merged
 
     def prefetch_count(self) -> int:
         return self._prefetch

@@ -9,6 +9,7 @@ import platform
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
@@ -313,7 +314,10 @@ class Worker:
             runner = loop.create_task(consumer.run())
             await consumer.wait_started()
             report("ready", {"consumer_id": consumer.transport.consumer_id, "pid": os.getpid()})
+            totals = loop.create_task(_report_totals(consumer, report))
             code = await runner
+            totals.cancel()
+            report("totals", dict(consumer.totals))
             if consumer.drained:
                 report("drained", {})
             return code
@@ -398,6 +402,18 @@ class Worker:
                     os.unlink(path)
             except (OSError, ValueError):
                 pass
+
+
+async def _report_totals(
+    consumer: Consumer, report: Callable[[str, dict[str, Any]], None], period: float = 1.0
+) -> None:
+    """A prefork child: tell the parent its per-task counts (``stats``) when they change."""
+    sent: dict[str, int] = {}
+    while True:
+        await asyncio.sleep(period)
+        if consumer.totals != sent:
+            sent = dict(consumer.totals)
+            report("totals", sent)
 
 
 def _run_loop(coro: Any) -> int:
