@@ -222,3 +222,12 @@ def test_shutdown_stops_the_worker_without_a_reply(
     assert app.control.broadcast("shutdown", destination=[name], reply=True, timeout=1) == []
     controller.thread.join(timeout=10)
     assert not controller.thread.is_alive()
+
+
+def test_purge_deletes_waiting_messages(make_app: AppFactory) -> None:
+    app = make_app()
+    tasks = define(app)
+    for index in range(3):
+        tasks["add"].delay(index, index)  # type: ignore[attr-defined]
+    assert app.control.purge() == 3
+    assert app.control.purge() == 0

@@ -103,6 +103,15 @@ def test_celeriac_control_drives_a_celery_worker(interop: Interop) -> None:
     interop.wait(lambda: result.state == "REVOKED", what="Celery to discard the message")
     assert not interop.client.hexists(interop.key("interop.runs"), revoked_id)
 
+    # Commands celeriac workers lack but Celery workers have, sent as Celery sends them.
+    grow = app.control.pool_grow(1, destination=[name], reply=True, timeout=5)
+    assert grow == [{name: {"ok": "pool will grow"}}]
+    extra = f"extra-{interop.queue}"
+    added = app.control.add_consumer(extra, destination=[name], reply=True, timeout=5)
+    assert added == [{name: {"ok": f"add consumer {extra}"}}]
+    cancelled = app.control.cancel_consumer(extra, destination=[name], reply=True, timeout=5)
+    assert cancelled == [{name: {"ok": f"no longer consuming from {extra}"}}]
+
     running = interop.tasks("celeriac").hang.delay(60)
     interop.wait(
         lambda: interop.client.hget(interop.key("interop.hang"), running.id), what="hang to start"

@@ -259,6 +259,86 @@ class Control:
         """Ask workers to stop sending task events."""
         return self.broadcast("disable_events", destination=destination, **kwargs)
 
+    def purge(self) -> int:
+        """Delete every waiting message of the app's queues; return how many (no workers asked)."""
+        conf = self.app.conf
+        declared = conf.task_queues or []
+        names = [getattr(q, "name", q.get("name") if isinstance(q, dict) else q) for q in declared]
+        queues = [str(name) for name in names] or [conf.task_default_queue]
+        return sum(self.app.transport.purge(queue) for queue in queues)
+
+    discard_all = purge
+
+    # Commands celeriac workers do not implement yet (they reply with a KeyError error);
+    # Celery workers do, so celeriac's client sends them as Celery's does.
+    def add_consumer(
+        self,
+        queue: str,
+        exchange: str | None = None,
+        exchange_type: str = "direct",
+        routing_key: str | None = None,
+        options: dict[str, Any] | None = None,
+        destination: str | list[str] | None = None,
+        **kwargs: Any,
+    ) -> list[dict[str, Any]] | None:
+        """Ask workers to start consuming ``queue``."""
+        return self.broadcast(
+            "add_consumer",
+            destination=destination,
+            arguments={
+                "queue": queue,
+                "exchange": exchange,
+                "exchange_type": exchange_type,
+                "routing_key": routing_key,
+                **(options or {}),
+            },
+            **kwargs,
+        )
+
+    def cancel_consumer(
+        self, queue: str, destination: str | list[str] | None = None, **kwargs: Any
+    ) -> list[dict[str, Any]] | None:
+        """Ask workers to stop consuming ``queue``."""
+        return self.broadcast(
+            "cancel_consumer", destination=destination, arguments={"queue": queue}, **kwargs
+        )
+
+    def pool_grow(
+        self, n: int = 1, destination: str | list[str] | None = None, **kwargs: Any
+    ) -> list[dict[str, Any]] | None:
+        """Ask workers to add ``n`` pool processes."""
+        return self.broadcast("pool_grow", destination=destination, arguments={"n": n}, **kwargs)
+
+    def pool_shrink(
+        self, n: int = 1, destination: str | list[str] | None = None, **kwargs: Any
+    ) -> list[dict[str, Any]] | None:
+        """Ask workers to remove ``n`` pool processes."""
+        return self.broadcast("pool_shrink", destination=destination, arguments={"n": n}, **kwargs)
+
+    def autoscale(
+        self, max: int, min: int, destination: str | list[str] | None = None, **kwargs: Any
+    ) -> list[dict[str, Any]] | None:
+        """Change the autoscaler's bounds."""
+        return self.broadcast(
+            "autoscale", destination=destination, arguments={"max": max, "min": min}, **kwargs
+        )
+
+    def pool_restart(
+        self,
+        modules: list[str] | None = None,
+        reload: bool = False,
+        reloader: Any = None,
+        destination: str | list[str] | None = None,
+        **kwargs: Any,
+    ) -> list[dict[str, Any]] | None:
+        """Ask workers to restart their pool."""
+        return self.broadcast(
+            "pool_restart",
+            destination=destination,
+            arguments={"modules": modules, "reload": reload, "reloader": reloader},
+            **kwargs,
+        )
+
     # -- the primitive ---------------------------------------------------------------
     def broadcast(
         self,

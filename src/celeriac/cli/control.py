@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from celeriac.cli.main import CLIContext
+if TYPE_CHECKING:  # not at run time: cli.main imports this module to register it
+    from celeriac.cli.main import CLIContext
 
 __all__ = ["control", "inspect", "status"]
 
@@ -36,9 +37,14 @@ INSPECT_METHODS = (
     "stats",
 )
 CONTROL_METHODS = (
+    "add_consumer",
+    "autoscale",
+    "cancel_consumer",
     "disable_events",
     "enable_events",
     "heartbeat",
+    "pool_grow",
+    "pool_shrink",
     "rate_limit",
     "revoke",
     "shutdown",
@@ -103,9 +109,45 @@ def _arguments(method: str, args: tuple[str, ...]) -> dict[str, Any]:
         soft = float(values[1])
         hard = float(values[2]) if len(values) == 3 else None
         return {"task_name": values[0], "soft": soft, "hard": hard}
+    if method in _POSITIONAL:
+        return _positional(method, values)
     if values:
         raise click.UsageError(f"{method} takes no arguments")
     return {}
+
+
+#: Celery's positional arguments: (name, converter, required) per command.
+_POSITIONAL: dict[str, list[tuple[str, Any, bool]]] = {
+    "add_consumer": [
+        ("queue", str, True),
+        ("exchange", str, False),
+        ("exchange_type", str, False),
+        ("routing_key", str, False),
+    ],
+    "cancel_consumer": [("queue", str, True)],
+    "pool_grow": [("n", int, False)],
+    "pool_shrink": [("n", int, False)],
+    "autoscale": [("max", int, True), ("min", int, True)],
+}
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    "add_consumer": {"exchange": None, "exchange_type": "direct", "routing_key": None},
+    "pool_grow": {"n": 1},
+    "pool_shrink": {"n": 1},
+}
+
+
+def _positional(method: str, values: list[str]) -> dict[str, Any]:
+    spec = _POSITIONAL[method]
+    if len(values) > len(spec) or len(values) < sum(1 for *_, required in spec if required):
+        names = " ".join(name if required else f"[{name}]" for name, _, required in spec)
+        raise click.UsageError(f"usage: control {method} {names}")
+    arguments = dict(_DEFAULTS.get(method, {}))
+    for (name, convert, _), value in zip(spec, values, strict=False):
+        try:
+            arguments[name] = convert(value)
+        except ValueError:
+            raise click.UsageError(f"{method}: {name} must be a {convert.__name__}") from None
+    return arguments
 
 
 def _common(func: Any) -> Any:
