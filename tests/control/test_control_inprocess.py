@@ -55,6 +55,7 @@ def test_ping_inspect_and_errors(make_app: AppFactory, worker: WorkerFactory) ->
     control = app.control
 
     assert control.ping(destination=[name], timeout=5) == [{name: {"ok": "pong"}}]
+    assert asyncio.run(control.aping(destination=[name], timeout=5)) == [{name: {"ok": "pong"}}]
     inspect = control.inspect(destination=[name], timeout=5)
     assert inspect.ping() == {name: {"ok": "pong"}}
     assert inspect.registered() == {name: ["ctl.add", "ctl.block", "ctl.nap"]}

@@ -10,6 +10,8 @@ Celery workers too, and Celery's ``app.control`` drives celeriac workers.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -414,6 +416,19 @@ class Control:
                 transport.delete_queue(queue, reply_exchange, oid)
             except Exception as exc:
                 logger.debug("deleting reply queue %s failed: %r", queue, exc)
+
+    # -- async twins (the client's calls block: they run on a thread here) ------------
+    async def abroadcast(self, command: str, **kwargs: Any) -> list[dict[str, Any]] | None:
+        """Async twin of :meth:`broadcast`."""
+        return await asyncio.to_thread(functools.partial(self.broadcast, command, **kwargs))
+
+    async def aping(self, **kwargs: Any) -> list[dict[str, Any]] | None:
+        """Async twin of :meth:`ping`."""
+        return await asyncio.to_thread(functools.partial(self.ping, **kwargs))
+
+    async def arevoke(self, task_id: str | Iterable[str], **kwargs: Any) -> Any:
+        """Async twin of :meth:`revoke`."""
+        return await asyncio.to_thread(functools.partial(self.revoke, task_id, **kwargs))
 
     def _collect(
         self,
