@@ -314,7 +314,7 @@ class Worker:
             runner = loop.create_task(consumer.run())
             await consumer.wait_started()
             report("ready", {"consumer_id": consumer.transport.consumer_id, "pid": os.getpid()})
-            totals = loop.create_task(_report_totals(consumer, report))
+            totals = loop.create_task(_child_housekeeping(consumer, report))
             code = await runner
             totals.cancel()
             report("totals", dict(consumer.totals))
@@ -404,13 +404,16 @@ class Worker:
                 pass
 
 
-async def _report_totals(
+async def _child_housekeeping(
     consumer: Consumer, report: Callable[[str, dict[str, Any]], None], period: float = 1.0
 ) -> None:
-    """A prefork child: tell the parent its per-task counts (``stats``) when they change."""
+    """A prefork child, every second: take in the parent's revokes and setting changes
+    (also done before each task; this keeps an idle child from falling a ring behind), and
+    tell the parent its per-task counts (``stats``) when they changed."""
     sent: dict[str, int] = {}
     while True:
         await asyncio.sleep(period)
+        consumer.revoked.poll()
         if consumer.totals != sent:
             sent = dict(consumer.totals)
             report("totals", sent)
