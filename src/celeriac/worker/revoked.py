@@ -77,7 +77,9 @@ class RevokeRing:
             offset = _COUNTER.size + (index % self.size) * _ENTRY
             length, kind = _HEAD.unpack_from(self._map, offset)
             begin = offset + _HEAD.size
-            entries.append((kind, self._map[begin : begin + length].decode()))
+            # A wrapping writer can overwrite the oldest entry while it is read: never
+            # raise for that (the entry is simply lost, like any older than the ring).
+            entries.append((kind, self._map[begin : begin + length].decode(errors="replace")))
         return entries, end
 
 
@@ -140,7 +142,10 @@ class RevokedSet:
                 self._ids.pop(text, None)
                 self._ids[text] = now
         for text in commands:
-            method, arguments = json.loads(text)
+            try:
+                method, arguments = json.loads(text)
+            except ValueError:
+                continue
             if self.on_command is not None:
                 self.on_command(method, arguments)
 
