@@ -15,6 +15,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 
 from celeriac import states
 from celeriac.app import context
+from celeriac.app.control import Control
 from celeriac.app.registry import TaskRegistry, find_related_modules
 from celeriac.app.routing import resolve_route
 from celeriac.app.task import Task as BaseTask
@@ -152,6 +153,14 @@ class Celery:
 
     def __repr__(self) -> str:
         return f"<Celery {self.main or '__main__'} at {id(self):#x}>"
+
+    @property
+    def control(self) -> Control:
+        """Remote control of the workers (Celery's ``app.control``)."""
+        control: Control | None = self.__dict__.get("_control")
+        if control is None:
+            control = self.__dict__["_control"] = Control(self)
+        return control
 
     # -- current app -----------------------------------------------------------------
     def set_current(self) -> None:

@@ -97,6 +97,11 @@ def _register_commands() -> None:
     for command in (worker, call, result, purge, report):
         celeriac.add_command(command)
 
+    from celeriac.cli.control import control, inspect, status
+
+    for command in (inspect, control, status):
+        celeriac.add_command(command)
+
 
 _register_commands()
 

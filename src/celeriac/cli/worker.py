@@ -54,6 +54,9 @@ def _pool_setting(value: object) -> str:
 @click.option("--without-gossip", is_flag=True, hidden=True)
 @click.option("--without-mingle", is_flag=True, hidden=True)
 @click.option("--burst", is_flag=True, help="Exit once the queues are empty (celeriac only).")
+@click.option(
+    "-S", "--statedb", help="File keeping revoked task ids across restarts (worker_state_db)."
+)
 @click.pass_obj
 def worker(
     obj: CLIContext,
@@ -75,6 +78,7 @@ def worker(
     without_gossip: bool,
     without_mingle: bool,
     burst: bool,
+    statedb: str | None,
 ) -> None:
     """Start a worker."""
     app = obj.app
@@ -96,6 +100,7 @@ def worker(
         without_heartbeat=without_heartbeat,
         burst=burst,
         quiet=obj.quiet,
+        statedb=statedb,
     )
     try:
         code = Worker(app, options).start()

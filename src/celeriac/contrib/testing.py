@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from celeriac.worker.consumer import Consumer
+from celeriac.worker.control import ConsumerNode, start_mailbox
 from celeriac.worker.worker import Worker, WorkerOptions
 
 if TYPE_CHECKING:
@@ -82,13 +83,20 @@ def start_worker(
         asyncio.set_event_loop(loop)
         try:
             consumer = Consumer(app, config)
+            consumer.revoked = worker.revoked
             consumer_box.append(consumer)
 
             async def main() -> None:
                 task = loop.create_task(consumer.run())
                 await consumer.wait_started()
+                node = ConsumerNode(consumer, statedb=worker.statedb, pool=worker.pool_name)
+                mailbox = await start_mailbox(node) if worker.remote_control else None
                 started.set()
-                await task
+                try:
+                    await task
+                finally:
+                    if mailbox is not None:
+                        await mailbox.stop()
 
             loop.run_until_complete(main())
         except BaseException as exc:

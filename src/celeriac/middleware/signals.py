@@ -123,5 +123,9 @@ class Signals(Middleware):
     def on_revoked(self, task: Task[Any, Any], request: Context, reason: str) -> None:
         """Send ``task_revoked``."""
         signals.task_revoked.send(
-            sender=task, request=request, terminated=False, signum=None, expired=reason == "expired"
+            sender=task,
+            request=request,
+            terminated=reason == "terminated",
+            signum=None,
+            expired=reason == "expired",
         )

@@ -82,6 +82,8 @@ class ProcessPool:
         self.children: dict[int, ChildProcess] = {}
         self.stopping = False
         self._cold = False
+        #: per-task counts ("totals" reports) of children that exited, summed
+        self.retired_totals: dict[str, int] = {}
 
     # -- children --------------------------------------------------------------------
     def _fork(self, index: int) -> None:
@@ -167,6 +169,8 @@ class ProcessPool:
             child.info.update(payload)
         elif event == "drained":  # burst mode: its queues are empty, do not replace it
             child.info["drained"] = True
+        elif event == "totals":  # tasks started, by name (remote control's stats)
+            child.info["totals"] = payload
 
     def _reap(self) -> None:
         while True:
@@ -193,6 +197,8 @@ class ProcessPool:
 
     def _after_exit(self, child: ChildProcess, status: int) -> None:
         how = describe_status(status)
+        for name, count in (child.info.get("totals") or {}).items():
+            self.retired_totals[name] = self.retired_totals.get(name, 0) + int(count)
         clean = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
         if not clean:
             reason = child.killed_for or how

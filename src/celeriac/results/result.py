@@ -205,6 +205,24 @@ class AsyncResult(Generic[R]):
         self._meta = None
         self.backend.forget(self.id)
 
+    def revoke(
+        self,
+        connection: Any = None,
+        terminate: bool = False,
+        signal: str = "SIGTERM",
+        wait: bool = False,
+        timeout: float | None = None,
+    ) -> None:
+        """Revoke the task (``app.control.revoke``); ``wait`` collects the workers' replies."""
+        self.app.control.revoke(
+            self.id,
+            connection=connection,
+            terminate=terminate,
+            signal=signal,
+            reply=wait,
+            timeout=timeout if timeout is not None else 1.0,
+        )
+
     # -- waiting -------------------------------------------------------------------
     def _outcome(self, meta: dict[str, Any], propagate: bool) -> R:
         self._set_meta(meta)
@@ -369,6 +387,26 @@ class ResultSet(Generic[R]):
         """Forget every result."""
         for result in self.results:
             result.forget()
+
+    def revoke(
+        self,
+        connection: Any = None,
+        terminate: bool = False,
+        signal: str = "SIGTERM",
+        wait: bool = False,
+        timeout: float | None = None,
+    ) -> None:
+        """Revoke every task of the set in one broadcast."""
+        if not self.results:
+            return
+        self.app.control.revoke(
+            [result.id for result in self.results],
+            connection=connection,
+            terminate=terminate,
+            signal=signal,
+            reply=wait,
+            timeout=timeout if timeout is not None else 1.0,
+        )
 
     def get(
         self,

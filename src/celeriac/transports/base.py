@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from celeriac.protocol.message import Message
 
-__all__ = ["DeadLetter", "Delivery", "Transport", "TransportOptions"]
+__all__ = ["DeadLetter", "Delivery", "Subscription", "Transport", "TransportOptions"]
 
 
 @dataclass(slots=True)
@@ -80,6 +80,22 @@ class TransportOptions:
     max_deliveries: int = 5
     polling_interval: float = 0.02
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Subscription(abc.ABC):
+    """Messages published to a fanout exchange after the subscription started.
+
+    Broadcasts are fire-and-forget (kombu's fanout on Redis is PUB/SUB): nothing is
+    stored for a subscriber that is not listening, and nothing is acked.
+    """
+
+    @abc.abstractmethod
+    async def get(self, timeout: float) -> Message | None:
+        """The next broadcast message, or None when none came within ``timeout`` seconds."""
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Stop listening and release the connection."""
 
 
 class Transport(abc.ABC):
@@ -222,3 +238,53 @@ class Transport(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release sync resources (producer connections)."""
+
+    # -- broadcast (fanout exchanges) and reply queues, for remote control -------------
+    # A fanout exchange delivers to whoever listens now (remote control requests); a
+    # direct exchange with bound queues carries the replies (``reply.celery.pidbox``):
+    # the client binds its reply queue, the worker publishes to every queue bound with
+    # the routing key, and the client pops with a timeout, then deletes the queue.
+    def publish_fanout(self, message: Message, exchange: str, routing_key: str = "") -> None:
+        """Broadcast a message to every current subscriber of ``exchange`` (sync)."""
+        raise NotImplementedError(f"{type(self).__name__} does not support broadcast")
+
+    async def apublish_fanout(self, message: Message, exchange: str, routing_key: str = "") -> None:
+        """Async twin of :meth:`publish_fanout` (defaults to running it on a thread)."""
+        await asyncio.to_thread(self.publish_fanout, message, exchange, routing_key)
+
+    async def subscribe_fanout(
+        self, exchange: str, routing_key: str = "", *, queue: str | None = None
+    ) -> Subscription:
+        """Start listening to ``exchange``; messages published from now on arrive.
+
+        Args:
+            exchange: the fanout exchange (``celery.pidbox``).
+            routing_key: the binding key (``#`` matches any routing key).
+            queue: the subscriber's queue name, recorded as a binding where the broker
+                layout has one (kombu's ``_kombu.binding.<exchange>`` on Redis).
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not support broadcast")
+
+    def bind_queue(self, exchange: str, routing_key: str, queue: str) -> None:
+        """Bind ``queue`` to the direct ``exchange`` with ``routing_key`` (sync)."""
+        raise NotImplementedError(f"{type(self).__name__} does not support reply queues")
+
+    def publish_routed(self, message: Message, exchange: str, routing_key: str) -> int:
+        """Put a message on every queue bound to ``exchange`` with ``routing_key``.
+
+        Returns how many queues got it (0: nobody bound, the message is dropped, as kombu
+        drops a reply whose client is gone).
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not support reply queues")
+
+    async def apublish_routed(self, message: Message, exchange: str, routing_key: str) -> int:
+        """Async twin of :meth:`publish_routed` (defaults to running it on a thread)."""
+        return await asyncio.to_thread(self.publish_routed, message, exchange, routing_key)
+
+    def pop_message(self, queue: str, timeout: float) -> Message | None:
+        """Take the oldest message of a reply queue, waiting up to ``timeout`` seconds (sync)."""
+        raise NotImplementedError(f"{type(self).__name__} does not support reply queues")
+
+    def delete_queue(self, queue: str, exchange: str = "", routing_key: str = "") -> None:
+        """Remove the binding ``exchange``/``routing_key`` of ``queue`` and its messages."""
+        raise NotImplementedError(f"{type(self).__name__} does not support reply queues")

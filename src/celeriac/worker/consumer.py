@@ -31,6 +31,7 @@ from celeriac.transports.base import Delivery, Transport
 from celeriac.worker.job import Job, request_for
 from celeriac.worker.outcomes import OutcomeHandler
 from celeriac.worker.rate_limits import RateLimits
+from celeriac.worker.revoked import RevokedSet
 from celeriac.worker.settler import Settler
 
 if TYPE_CHECKING:
@@ -143,6 +144,14 @@ class Consumer:
         self._inline: InlineRunner | None = None
         if config.inline_sync and config.concurrency == 1 and self.transport.renews_blocking:
             self._inline = InlineRunner(self.transport.renew_blocking, self._renew_period())
+        #: revoked ids (remote control's ``revoke``; a prefork child's set follows the parent's)
+        self.revoked = RevokedSet()
+        #: jobs received and not finished, by delivery tag (remote control's inspection)
+        self.live: dict[str, tuple[Job, asyncio.Task[None]]] = {}
+        #: tasks started, by name (``stats``' ``total``)
+        self.totals: dict[str, int] = {}
+        #: task ids being cancelled by ``revoke``: id -> "revoked" or "terminated"
+        self._revoking: dict[str, str] = {}
 
     # -- lifecycle ---------------------------------------------------------------
     def stop(self, cold: bool = False) -> None:
@@ -280,6 +289,9 @@ class Consumer:
         job = self._decode(delivery)
         if job is None:
             return
+        if job.call.id in self.revoked:
+            self._discard_revoked(job)
+            return
         task_logger.info("Task %s received", job.label)
         self.app.middleware.on_receive(job.task, job.request)
         if job.task.is_async:
@@ -290,6 +302,7 @@ class Consumer:
         runner = asyncio.get_running_loop().create_task(self._process(job))
         self._jobs.add(runner)
         runner.add_done_callback(self._jobs.discard)
+        self._track(job, runner)
 
     def _decode(self, delivery: Delivery) -> Job | None:
         if delivery.message is None:
@@ -429,8 +442,7 @@ class Consumer:
                 slot = await self._take_sync_slot(job)
                 if not slot:
                     return  # stopping: still held, so _shutdown gives it back uncounted
-            if self._expired(job):
-                self._revoke_expired(job)
+            if self._discarded(job):
                 return
             if not job.task.resolve_acks_late():
                 job.settled = True
@@ -451,12 +463,16 @@ class Consumer:
                     ),
                 )
             job.started = True
+            job.time_start = time.time()
+            self.totals[job.call.name] = self.totals.get(job.call.name, 0) + 1
             self._report("started", job)
             outcome = await self._execute(job)
             self._held.pop(job.delivery.tag, None)
             await self._outcomes.handle(job, outcome)
             self._report("finished", job)
         except asyncio.CancelledError:
+            if self._cancelled_by_revoke(job):
+                return
             # Not started: it stays held and _shutdown requeues it uncounted.
             if job.started and not job.settled:
                 self._held.pop(job.delivery.tag, None)
@@ -638,3 +654,78 @@ class Consumer:
         if value is None:
             value = self.app.conf.task_reject_on_worker_lost
         return bool(value)
+
+    # -- revokes and inspection (remote control) ---------------------------------------
+    def _track(self, job: Job, runner: asyncio.Task[None]) -> None:
+        tag = job.delivery.tag
+        self.live[tag] = (job, runner)
+        runner.add_done_callback(lambda _: self.live.pop(tag, None))
+
+    def _discarded(self, job: Job) -> bool:
+        """Right before running: drop a task revoked or expired meanwhile (stores REVOKED)."""
+        if job.call.id in self.revoked:
+            self._discard_revoked(job)
+            return True
+        if self._expired(job):
+            self._revoke_expired(job)
+            return True
+        return False
+
+    def _discard_revoked(self, job: Job, reason: str = "revoked") -> None:
+        """Never run a revoked task: store REVOKED and ack its message (not dead-lettered)."""
+        assert self._settler is not None
+        task_logger.info("Discarding revoked task: %s", job.label)
+        self.app.middleware.on_revoked(job.task, job.request, reason)
+        self._held.pop(job.delivery.tag, None)
+        meta = self.app.result_meta(
+            job.call.id, states.REVOKED, TaskRevokedError(reason), request=job.request
+        )
+        job.settled = True
+        self._settler.add(job.delivery, (job.call.id, meta))
+
+    def _cancelled_by_revoke(self, job: Job) -> bool:
+        reason = self._revoking.pop(job.call.id, None)
+        if reason is None or self._settler is None:
+            return False
+        if job.started:
+            task_logger.warning("Task %s terminated (cancelled) by revoke", job.label)
+            self._report("finished", job)
+        if not job.settled:
+            self._discard_revoked(job, reason)
+            return True
+        # Already acked (acks_late=False): only the state is left to write.
+        self.app.middleware.on_revoked(job.task, job.request, reason)
+        meta = self.app.result_meta(
+            job.call.id, states.REVOKED, TaskRevokedError(reason), request=job.request
+        )
+        self._settler.store(job.call.id, meta)
+        return True
+
+    def revoke(self, task_ids: list[str], terminate: bool = False) -> dict[str, str]:
+        """Apply a revoke to the jobs this consumer holds (call on its loop).
+
+        The ids must already be in :attr:`revoked`. Jobs not started yet (waiting for an
+        ETA, a rate-limit slot or a thread) are discarded now. With ``terminate``, running
+        ``async def`` tasks are cancelled; running sync tasks cannot be stopped in a
+        thread and go on. Returns ``{task_id: "terminated" | "not terminable" | "revoked"}``
+        for the ids it held.
+        """
+        wanted = set(task_ids)
+        found: dict[str, str] = {}
+        for job, runner in list(self.live.values()):
+            task_id = job.call.id
+            if task_id not in wanted or job.settled or runner.done():
+                continue
+            if not job.started:
+                self._revoking[task_id] = "revoked"
+                runner.cancel()
+                found[task_id] = "revoked"
+            elif not terminate:
+                found[task_id] = "revoked"
+            elif job.task.is_async:
+                self._revoking[task_id] = "terminated"
+                runner.cancel()
+                found[task_id] = "terminated"
+            else:
+                found[task_id] = "not terminable"
+        return found

@@ -23,6 +23,8 @@ class Job:
     request: Context
     started: bool = False
     settled: bool = False
+    #: epoch seconds when the body started (remote control's ``active``)
+    time_start: float | None = None
 
     @property
     def label(self) -> str:

@@ -10,6 +10,7 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from celeriac import signals, states
 from celeriac.exceptions import (
     ImproperlyConfigured,
     NotRegistered,
+    TaskRevokedError,
     TimeLimitExceeded,
     WorkerLostError,
 )
@@ -27,6 +29,14 @@ from celeriac.pools.slots import SlotTable
 from celeriac.transports.base import Delivery
 from celeriac.utils.log import setup_logging
 from celeriac.worker.consumer import Consumer, ConsumerConfig
+from celeriac.worker.control import (
+    ConsumerNode,
+    ControlThread,
+    PreforkNode,
+    apply_setting,
+    start_mailbox,
+)
+from celeriac.worker.revoked import RevokedSet, RevokeRing, StateDB
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -70,6 +80,8 @@ class WorkerOptions:
     burst: bool = False
     quiet: bool = False
     async_slots: int | None = None
+    #: file persisting revoked ids (``--statedb``; ``worker_state_db``)
+    statedb: str | None = None
 
 
 class Worker:
@@ -112,6 +124,20 @@ class Worker:
         self._rate_version = 0
         self._rate_table: RateTable | None = None
         self._rate_lock = threading.Lock()
+        #: answer remote control (``worker_enable_remote_control``)
+        self.remote_control = bool(app.conf.worker_enable_remote_control)
+        self.statedb = self._open_statedb()
+        self.revoked = RevokedSet(ring=RevokeRing() if self.pool_name == "prefork" else None)
+        if self.statedb is not None:
+            count = self.statedb.load(self.revoked)
+            logger.info("Restored %d revoked task ids from %s", count, self.statedb.path)
+
+    def _open_statedb(self) -> StateDB | None:
+        path = self.options.statedb or self.app.conf.worker_state_db
+        if not path:
+            return None
+        path = str(path).replace("%n", self.hostname.split("@")[0]).replace("%h", self.hostname)
+        return StateDB(path)
 
     def _queues(self) -> list[str]:
         conf = self.app.conf
@@ -237,6 +263,7 @@ class Worker:
     def _run_in_process(self) -> int:
         concurrency = 1 if self.pool_name == "solo" else self.concurrency
         consumer = Consumer(self.app, self.consumer_config(concurrency))
+        consumer.revoked = self.revoked
         self._consumer = consumer
 
         async def main() -> int:
@@ -246,9 +273,15 @@ class Worker:
             loop.add_signal_handler(signal.SIGQUIT, self._on_stop_signal, signal.SIGQUIT)
             runner = loop.create_task(consumer.run())
             await consumer.wait_started()
+            node = ConsumerNode(consumer, statedb=self.statedb, pool=self.pool_name)
+            mailbox = await start_mailbox(node) if self.remote_control else None
             logger.info("%s ready.", self.hostname)
             signals.worker_ready.send(sender=self)
-            return await runner
+            try:
+                return await runner
+            finally:
+                if mailbox is not None:
+                    await mailbox.stop()
 
         return _run_loop(main())
 
@@ -277,9 +310,26 @@ class Worker:
         self._rate_table = RateTable()
         self._rate_table.write(dict(self._rate_changes))
         pool.start()
+        config = self.consumer_config(1)
+        node = PreforkNode(
+            self.app,
+            self.hostname,
+            pool,
+            self.revoked,
+            statedb=self.statedb,
+            prefetch=self.concurrency * max(1, config.prefetch_multiplier),
+            queues=self.queues,
+            set_rate_limit=self.set_rate_limit,
+        )
+        control = ControlThread(node)
+        if self.remote_control:
+            control.start()
         logger.info("%s ready.", self.hostname)
         signals.worker_ready.send(sender=self)
-        pool.run()
+        try:
+            pool.run()
+        finally:
+            control.stop()
         return 0
 
     def _child_main(self, index: int, conn: Connection, table: SlotTable) -> int:
@@ -308,6 +358,10 @@ class Worker:
 
         config.report = report
         consumer = Consumer(self.app, config)
+        consumer.revoked = self.revoked  # inherited at fork; follows the parent's ring
+        self.revoked.on_command = lambda method, arguments: apply_setting(
+            consumer, method, arguments
+        )
 
         async def main() -> int:
             loop = asyncio.get_running_loop()
@@ -316,7 +370,10 @@ class Worker:
             runner = loop.create_task(consumer.run())
             await consumer.wait_started()
             report("ready", {"consumer_id": consumer.transport.consumer_id, "pid": os.getpid()})
+            totals = loop.create_task(_child_housekeeping(consumer, report))
             code = await runner
+            totals.cancel()
+            report("totals", dict(consumer.totals))
             if consumer.drained:
                 report("drained", {})
             return code
@@ -330,7 +387,13 @@ class Worker:
         """A child died: redeliver its tasks (or fail them as Celery would), give back the rest."""
         transport = self.app.transport
         lost: list[Delivery] = []
+        terminated = child.info.get("terminated") or set()
         for task in child.running.values():
+            if task["id"] in terminated:
+                logger.warning("Task %s[%s] terminated by revoke", task["name"], task["id"])
+                self.app.store_state(task["id"], states.REVOKED, TaskRevokedError("terminated"))
+                lost.append(Delivery(message=None, queue=task["queue"], tag=task["tag"]))
+                continue
             hard_limit = child.killed_for is not None and "time limit" in child.killed_for
             if not hard_limit and task["acks_late"] and task["reject_on_worker_lost"]:
                 logger.warning(
@@ -395,6 +458,21 @@ class Worker:
                     os.unlink(path)
             except (OSError, ValueError):
                 pass
+
+
+async def _child_housekeeping(
+    consumer: Consumer, report: Callable[[str, dict[str, Any]], None], period: float = 1.0
+) -> None:
+    """A prefork child, every second: take in the parent's revokes and setting changes
+    (also done before each task; this keeps an idle child from falling a ring behind), and
+    tell the parent its per-task counts (``stats``) when they changed."""
+    sent: dict[str, int] = {}
+    while True:
+        await asyncio.sleep(period)
+        consumer.revoked.poll()
+        if consumer.totals != sent:
+            sent = dict(consumer.totals)
+            report("totals", sent)
 
 
 def _run_loop(coro: Any) -> int:

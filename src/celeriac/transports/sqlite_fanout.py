@@ -1,0 +1,258 @@
+"""Broadcast and reply queues of the embedded SQLite broker (tables next to the messages).
+
+* Broadcast: ``celeriac_broadcast`` rows live ``BROADCAST_TTL`` seconds. A subscriber
+  starts at the newest row id when it subscribes (so, as with Redis PUB/SUB, what was
+  sent while it was not listening is never seen) and reads rows after it; publishers
+  ring a doorbell next to the file (``<file>#fanout``), and subscribers also look every
+  ``BROADCAST_POLL`` seconds in case a ring was missed.
+* Reply queues: ``celeriac_bindings`` (exchange, routing key, queue) and
+  ``celeriac_replies`` rows per queue; a client polls its queue while it waits (every
+  millisecond at first, backing off to 20 ms). Rows older
+  than ``REPLY_TTL`` are dropped (kombu's reply queues have a 300 s message TTL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+from celeriac.protocol.envelope import dumps_envelope, loads_envelope
+from celeriac.protocol.message import Message
+from celeriac.transports.base import Subscription
+from celeriac.utils.doorbell import Doorbell, doorbell_dir, ring
+from celeriac.utils.sqlite import SQLiteDatabase
+
+__all__ = ["SQLiteFanout"]
+
+logger = logging.getLogger(__name__)
+
+#: Seconds a broadcast row is kept (subscribers read it well within this).
+BROADCAST_TTL = 60.0
+#: Longest pause between two looks of an idle subscriber (seconds).
+BROADCAST_POLL = 0.5
+#: Seconds a reply is kept when nobody pops it.
+REPLY_TTL = 300.0
+#: Pauses between two looks of a client waiting for replies: from 1 ms up to 20 ms.
+REPLY_POLL_FIRST = 0.001
+REPLY_POLL = 0.02
+
+SCHEMA = (
+    """
+    CREATE TABLE IF NOT EXISTS celeriac_broadcast (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        exchange TEXT NOT NULL,
+        routing_key TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        payload BLOB NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS celeriac_bindings (
+        exchange TEXT NOT NULL,
+        routing_key TEXT NOT NULL,
+        queue TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (exchange, routing_key, queue)
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS celeriac_replies (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        queue TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        payload BLOB NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS celeriac_replies_queue ON celeriac_replies (queue, id)",
+)
+
+
+def _routing_matches(binding_key: str, routing_key: str) -> bool:
+    if binding_key in ("", "#"):
+        return True
+    import fnmatch
+
+    return fnmatch.fnmatchcase(routing_key, binding_key.replace("#", "*"))
+
+
+def _with_info(message: Message, exchange: str, routing_key: str) -> bytes:
+    properties = dict(message.properties)
+    properties["delivery_info"] = {"exchange": exchange, "routing_key": routing_key}
+    return dumps_envelope(
+        Message(
+            message.body,
+            message.content_type,
+            message.content_encoding,
+            message.headers,
+            properties,
+        )
+    )
+
+
+class _SQLiteSubscription(Subscription):
+    def __init__(self, owner: SQLiteFanout, exchange: str, routing_key: str, start: int) -> None:
+        self.owner = owner
+        self.exchange = exchange
+        self.routing_key = routing_key
+        self.position = start
+        self.buffer: list[bytes] = []
+        self.loop = asyncio.get_running_loop()
+        self.rung = asyncio.Event()
+        self.bell: Doorbell | None = None
+        try:
+            self.bell = Doorbell(owner._fanout_bell_dir(), self._on_ring)
+        except OSError as exc:
+            logger.debug("no broadcast doorbell (%s): polling", exc)
+
+    def _on_ring(self) -> None:
+        try:
+            self.loop.call_soon_threadsafe(self.rung.set)
+        except RuntimeError:
+            pass
+
+    def _read(self) -> list[tuple[int, str, bytes]]:
+        with self.owner._db.connection() as conn:
+            rows = conn.execute(
+                "SELECT id, routing_key, payload FROM celeriac_broadcast"
+                " WHERE id > ? AND exchange = ? ORDER BY id LIMIT 100",
+                (self.position, self.exchange),
+            ).fetchall()
+        return [(int(r[0]), str(r[1]), bytes(r[2])) for r in rows]
+
+    async def get(self, timeout: float) -> Message | None:
+        deadline = self.loop.time() + timeout
+        while True:
+            if self.buffer:
+                return loads_envelope(self.buffer.pop(0))
+            self.rung.clear()
+            rows = await asyncio.to_thread(self._read)
+            for row_id, routing_key, payload in rows:
+                self.position = max(self.position, row_id)
+                if _routing_matches(self.routing_key, routing_key):
+                    self.buffer.append(payload)
+            if self.buffer:
+                continue
+            remaining = deadline - self.loop.time()
+            if remaining <= 0:
+                return None
+            try:
+                async with asyncio.timeout(min(remaining, BROADCAST_POLL)):
+                    await self.rung.wait()
+            except TimeoutError:
+                pass
+
+    async def aclose(self) -> None:
+        bell, self.bell = self.bell, None
+        if bell is not None:
+            bell.close()
+
+
+class SQLiteFanout:
+    """Mixin for :class:`~celeriac.transports.sqlite.SQLiteTransport`: broadcast via tables."""
+
+    path: str
+    _db: SQLiteDatabase
+    _fanout_schema_pid: int = 0
+    _fanout_lock = threading.Lock()
+
+    def _fanout_bell_dir(self) -> str:
+        return doorbell_dir(self.path + "#fanout")
+
+    def _fanout_conn(self) -> Any:
+        """A write transaction, with the broadcast tables created once per process."""
+        if self._fanout_schema_pid != os.getpid():
+            with self._fanout_lock, self._db.write() as conn:
+                for statement in SCHEMA:
+                    conn.execute(statement)
+            self._fanout_schema_pid = os.getpid()
+        return self._db.write()
+
+    # -- fanout -----------------------------------------------------------------------
+    def publish_fanout(self, message: Message, exchange: str, routing_key: str = "") -> None:
+        """Insert a broadcast row (dropping expired ones) and ring the subscribers."""
+        raw = _with_info(message, exchange, routing_key)
+        now = time.time()
+        with self._fanout_conn() as conn:
+            conn.execute(
+                "DELETE FROM celeriac_broadcast WHERE created_at < ?", (now - BROADCAST_TTL,)
+            )
+            conn.execute(
+                "INSERT INTO celeriac_broadcast (exchange, routing_key, created_at, payload)"
+                " VALUES (?, ?, ?, ?)",
+                (exchange, routing_key, now, raw),
+            )
+        ring(self._fanout_bell_dir())
+
+    async def subscribe_fanout(
+        self, exchange: str, routing_key: str = "", *, queue: str | None = None
+    ) -> Subscription:
+        """Listen from the newest broadcast row on."""
+
+        def newest() -> int:
+            with self._fanout_conn() as conn:
+                row = conn.execute("SELECT MAX(id) FROM celeriac_broadcast").fetchone()
+            return int(row[0] or 0)
+
+        start = await asyncio.to_thread(newest)
+        return _SQLiteSubscription(self, exchange, routing_key, start)
+
+    # -- reply queues ------------------------------------------------------------------
+    def bind_queue(self, exchange: str, routing_key: str, queue: str) -> None:
+        """Record the binding."""
+        with self._fanout_conn() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO celeriac_bindings VALUES (?, ?, ?, ?)",
+                (exchange, routing_key, queue, time.time()),
+            )
+
+    def publish_routed(self, message: Message, exchange: str, routing_key: str) -> int:
+        """Insert a reply row for every queue bound with ``routing_key``."""
+        raw = _with_info(message, exchange, routing_key)
+        now = time.time()
+        with self._fanout_conn() as conn:
+            queues = [
+                str(row[0])
+                for row in conn.execute(
+                    "SELECT queue FROM celeriac_bindings WHERE exchange = ? AND routing_key = ?",
+                    (exchange, routing_key),
+                ).fetchall()
+            ]
+            conn.execute("DELETE FROM celeriac_replies WHERE created_at < ?", (now - REPLY_TTL,))
+            conn.executemany(
+                "INSERT INTO celeriac_replies (queue, created_at, payload) VALUES (?, ?, ?)",
+                [(queue, now, raw) for queue in queues],
+            )
+        return len(queues)
+
+    def pop_message(self, queue: str, timeout: float) -> Message | None:
+        """Take the oldest reply of ``queue``, polling until ``timeout``."""
+        deadline = time.monotonic() + timeout
+        pause = REPLY_POLL_FIRST
+        while True:
+            with self._db.connection() as conn:
+                row = conn.execute(
+                    "SELECT id, payload FROM celeriac_replies WHERE queue = ? ORDER BY id LIMIT 1",
+                    (queue,),
+                ).fetchone()
+            if row is not None:
+                with self._fanout_conn() as conn:
+                    taken = conn.execute(
+                        "DELETE FROM celeriac_replies WHERE id = ?", (row[0],)
+                    ).rowcount
+                if taken:
+                    return loads_envelope(bytes(row[1]))
+                continue
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(REPLY_POLL, pause * 1.5)
+
+    def delete_queue(self, queue: str, exchange: str = "", routing_key: str = "") -> None:
+        """Drop the queue's bindings and replies."""
+        with self._fanout_conn() as conn:
+            conn.execute("DELETE FROM celeriac_bindings WHERE queue = ?", (queue,))
+            conn.execute("DELETE FROM celeriac_replies WHERE queue = ?", (queue,))
