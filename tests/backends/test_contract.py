@@ -145,7 +145,7 @@ async def test_await_for_returns_quickly(
     returned = time.monotonic()
     thread.join()
     assert result == meta("t1")
-    assert returned - stamps[0] < 0.02
+    assert returned - stamps[0] < 0.1  # woken, not polling (load on 2 cores stretches it)
 
 
 async def test_await_for_times_out(backend: Backend) -> None:
