@@ -1,0 +1,1 @@
+"""Beat: periodic tasks (schedules, the scheduler, its state store and the leader lock)."""
