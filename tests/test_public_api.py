@@ -84,8 +84,6 @@ KNOWN_GAPS: dict[str, set[str]] = {
     "celery.signals": {
         "after_setup_logger",
         "after_setup_task_logger",
-        "beat_embedded_init",
-        "beat_init",
         "eventlet_pool_apply",
         "eventlet_pool_postshutdown",
         "eventlet_pool_preshutdown",

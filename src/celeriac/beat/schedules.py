@@ -44,7 +44,20 @@ MONTHS = dict(
     )
 )
 #: Days in each month, with the longest February (a leap year's).
-DAYS_IN_MONTH = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30, 12: 31}
+DAYS_IN_MONTH = {
+    1: 31,
+    2: 29,
+    3: 31,
+    4: 30,
+    5: 31,
+    6: 30,
+    7: 31,
+    8: 31,
+    9: 30,
+    10: 31,
+    11: 30,
+    12: 31,
+}
 
 Cronspec = int | str | Iterable[int]
 
@@ -494,9 +507,7 @@ class solar(BaseSchedule):
         if not -90 <= lat <= 90:
             raise ValueError(f"Argument latitude {lat} is invalid, must be between -90 and 90.")
         if not -180 <= lon <= 180:
-            raise ValueError(
-                f"Argument longitude {lon} is invalid, must be between -180 and 180."
-            )
+            raise ValueError(f"Argument longitude {lon} is invalid, must be between -180 and 180.")
         self._ephem = ephem
         self.event, self.lat, self.lon = event, lat, lon
         self.method = self._methods[event]
@@ -591,6 +602,5 @@ def maybe_schedule(
             value.app = app
         return value
     raise TypeError(
-        f"a schedule must be seconds, a timedelta, schedule(), crontab() or solar(), "
-        f"not {value!r}"
+        f"a schedule must be seconds, a timedelta, schedule(), crontab() or solar(), not {value!r}"
     )

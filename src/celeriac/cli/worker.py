@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import click
 
 from celeriac.cli.main import CLIContext
@@ -54,6 +57,8 @@ def _pool_setting(value: object) -> str:
 @click.option("--without-gossip", is_flag=True, hidden=True)
 @click.option("--without-mingle", is_flag=True, hidden=True)
 @click.option("--burst", is_flag=True, help="Exit once the queues are empty (celeriac only).")
+@click.option("-B", "--beat", "embed_beat", is_flag=True, help="Also run beat (development).")
+@click.option("-s", "--schedule-filename", "--schedule", help="Beat's schedule file (with -B).")
 @click.pass_obj
 def worker(
     obj: CLIContext,
@@ -75,6 +80,8 @@ def worker(
     without_gossip: bool,
     without_mingle: bool,
     burst: bool,
+    embed_beat: bool = False,
+    schedule_filename: str | None = None,
 ) -> None:
     """Start a worker."""
     app = obj.app
@@ -97,8 +104,33 @@ def worker(
         burst=burst,
         quiet=obj.quiet,
     )
+    node = Worker(app, options)
+    stop_beat = _embed_beat(app, node, schedule_filename) if embed_beat else None
     try:
-        code = Worker(app, options).start()
+        code = node.start()
     except CeleryError as exc:
         raise click.ClickException(str(exc)) from None
+    finally:
+        if stop_beat is not None:
+            stop_beat()
     raise SystemExit(code)
+
+
+def _embed_beat(app: Any, node: Worker, schedule_filename: str | None) -> Callable[[], None]:
+    """Start beat on a thread of the worker's main process once it is ready (``-B``).
+
+    With prefork the main process is the supervisor: beat starts after the children are
+    forked, so no child inherits its thread.
+    """
+    from celeriac import signals
+    from celeriac.beat.service import EmbeddedBeat
+
+    embedded = EmbeddedBeat(app, schedule_filename=schedule_filename)
+
+    def on_ready(sender: Any = None, **_: Any) -> None:
+        if sender is node and not embedded.thread.is_alive():
+            signals.beat_embedded_init.send(sender=embedded.beat)
+            embedded.start()
+
+    signals.worker_ready.connect(on_ready, sender=node)
+    return embedded.stop

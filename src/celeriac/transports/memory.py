@@ -21,6 +21,7 @@ from celeriac.exceptions import DecodeError
 from celeriac.protocol.envelope import dumps_envelope, loads_envelope
 from celeriac.protocol.message import Message
 from celeriac.transports.base import DeadLetter, Delivery, Transport, TransportOptions
+from celeriac.transports.memory_lock import MemoryLockMixin
 
 __all__ = ["MemoryTransport"]
 
@@ -145,7 +146,7 @@ def _dead_letter(queue: str, reason: str, raw: bytes, message: Message | None) -
     )
 
 
-class MemoryTransport(Transport):
+class MemoryTransport(MemoryLockMixin, Transport):
     """A broker living in this process: for tests, eager mode and in-process workers.
 
     Every ``memory://name`` transport of a process shares one broker (``memory://``

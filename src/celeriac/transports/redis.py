@@ -114,6 +114,7 @@ from celeriac.protocol.envelope import dumps_envelope, loads_envelope
 from celeriac.protocol.message import Message
 from celeriac.transports import redis_scripts as scripts
 from celeriac.transports.base import DeadLetter, Delivery, Transport, TransportOptions
+from celeriac.transports.redis_lock import RedisLockMixin
 from celeriac.utils.redis_url import (
     RedisTarget,
     connection_class,
@@ -276,7 +277,7 @@ class _LoopState:
     background: set[asyncio.Task[Any]] = field(default_factory=set)
 
 
-class RedisTransport(Transport):
+class RedisTransport(RedisLockMixin, Transport):
     """A broker on Redis in kombu's layout: Celery clients and celeriac share its queues.
 
     See the module docstring for the layout and the consume design. Options come from

@@ -20,6 +20,7 @@ from celeriac.exceptions import BrokerError, DecodeError
 from celeriac.protocol.envelope import dumps_envelope, loads_envelope
 from celeriac.protocol.message import Message
 from celeriac.transports.base import DeadLetter, Delivery, Transport, TransportOptions
+from celeriac.transports.sqlite_lock import SQLiteLockMixin
 from celeriac.utils.doorbell import Doorbell, doorbell_dir, ring
 from celeriac.utils.sqlite import DEFAULT_BUSY_TIMEOUT, SQLiteDatabase, sqlite_path
 
@@ -279,7 +280,7 @@ class _SQLiteThread:
                     self._due = time.monotonic() + delay
 
 
-class SQLiteTransport(Transport):
+class SQLiteTransport(SQLiteLockMixin, Transport):
     """A durable broker in one SQLite file, shared by producers and workers of one machine.
 
     The file is opened in WAL mode; each thread of each process has its own connection,
