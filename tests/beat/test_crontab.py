@@ -51,7 +51,11 @@ def test_matches_real_celery(cron: crontab, expected: datetime) -> None:
     """Celery's own crontab gives the same next runs from several starting points."""
     celery_schedules = pytest.importorskip("celery.schedules")
     args = cron._orig
-    for start in (START, START + timedelta(days=3, hours=7, minutes=51), datetime(2024, 12, 31, 23, 59, tzinfo=UTC)):
+    for start in (
+        START,
+        START + timedelta(days=3, hours=7, minutes=51),
+        datetime(2024, 12, 31, 23, 59, tzinfo=UTC),
+    ):
         theirs = celery_schedules.crontab(*args, nowfun=lambda start=start: start)
         celery_next = start + theirs.remaining_estimate(start)
         assert cron.next_run_after(start) == celery_next, (args, start)

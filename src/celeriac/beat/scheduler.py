@@ -123,6 +123,8 @@ class Scheduler:
         self._seq = itertools.count()
         self._mutex = threading.RLock()
         self._unconfirmed: dict[str, EntryState] = {}
+        #: entries added or changed since the last tick (scheduled by the next one)
+        self._added: set[str] = set()
         self._loaded = False
 
     # -- the interface ---------------------------------------------------------------
@@ -183,6 +185,7 @@ class Scheduler:
             self.load_state(now)
         now_ts = now.timestamp()
         with self._mutex:
+            self._schedule_added(now)
             heap = self._heap
             while heap and heap[0][0] <= now_ts:
                 _, _, name, version = heapq.heappop(heap)
@@ -246,10 +249,7 @@ class Scheduler:
                 entry.last_run_at, entry.total_run_count = old.last_run_at, old.total_run_count
                 entry.version = old.version + 1
             self._put(entry)
-            if self._loaded:
-                if entry.last_run_at is None:
-                    entry.last_run_at = self.app.now()
-                self._push(entry, self.app.now())
+            self._added.add(name)
         self.changed.set()
         return entry
 
@@ -320,7 +320,17 @@ class Scheduler:
             self._heap, (entry.next_run_at.timestamp(), next(self._seq), entry.name, entry.version)
         )
 
+    def _schedule_added(self, now: datetime) -> None:
+        added, self._added = self._added, set()
+        for name in added:
+            entry = self._entries.get(name)
+            if entry is not None:
+                if entry.last_run_at is None:
+                    entry.last_run_at = now
+                self._push(entry, now)
+
     def _rebuild(self, now: datetime, *, catch_up: bool) -> None:
+        self._added.clear()
         self._heap = []
         for entry in self._entries.values():
             self._push(entry, now, catch_up=catch_up)
