@@ -199,7 +199,7 @@ def test_add_periodic_task_and_app_signals(app: Celery) -> None:
 
 def test_bad_entries_are_named(app: Celery) -> None:
     app.conf.beat_schedule = {"broken": {"task": "tasks.tick"}}
-    with pytest.raises(ValueError, match="broken.*'task' and 'schedule'"):
+    with pytest.raises(ValueError, match=r"broken.*'task' and 'schedule'"):
         Scheduler(app, stores=[]).setup_schedule()
     app.conf.beat_schedule = {"typo": {"task": "t", "schedule": 1, "kwarg": {}}}
     with pytest.raises(ValueError, match="unknown keys"):

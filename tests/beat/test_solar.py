@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("ephem")
 
-from celeriac.schedules import SolarEventNeverHappens, solar  # noqa: E402
+from celeriac.schedules import SolarEventNeverHappens, solar
 
 LONDON = (51.51, -0.13)
 
