@@ -5,12 +5,16 @@ Timing assertions are lower bounds or generous ranges: the machine is shared.
 
 from __future__ import annotations
 
+import itertools
 import time
+from collections.abc import Callable
 
 import pytest
-from conftest import BeatProject, run_times, start
 
-from helpers.processes import wait_until
+from helpers.beat import run_times, start
+from helpers.processes import Project, wait_until
+
+BeatProject = Callable[..., Project]
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +39,7 @@ EVERY_SECOND = '{"fast": {"task": "tasks.beat_mark", "schedule": 1.0, "args": ("
 
 
 def gaps(times: list[float]) -> list[float]:
-    return [b - a for a, b in zip(times, times[1:], strict=False)]
+    return [b - a for a, b in itertools.pairwise(times)]
 
 
 def test_one_second_entry_runs_about_ten_times_in_ten_seconds(beat_project: BeatProject) -> None:

@@ -50,12 +50,8 @@ class LeaderLock:
 
     @property
     def supported(self) -> bool:
-        """Whether the transport implements locks (tried once, without taking it)."""
-        try:
-            self.transport.read_lock_state(self.name)
-        except NotImplementedError:
-            return False
-        return True
+        """Whether the transport implements locks (without talking to the broker)."""
+        return type(self.transport).acquire_lock is not Transport.acquire_lock
 
     def renewed(self, started: float | None = None) -> None:
         """Record a successful take or renewal (started at monotonic ``started``)."""

@@ -19,6 +19,7 @@ from typing import Any
 
 from celeriac.beat.schedules import BaseSchedule, maybe_schedule
 from celeriac.beat.stores import EntryState, Store, merge_states
+from celeriac.exceptions import OperationalError
 
 __all__ = [
     "LostLeadership",
@@ -41,7 +42,7 @@ class LostLeadership(Exception):
     """This beat may no longer fire entries: another beat holds the leader lock."""
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class ScheduleEntry:
     """One periodic task (Celery's ``ScheduleEntry``)."""
 
@@ -188,11 +189,15 @@ class Scheduler:
             self._schedule_added(now)
             heap = self._heap
             while heap and heap[0][0] <= now_ts:
-                _, _, name, version = heapq.heappop(heap)
-                entry = self._entries.get(name)
-                if entry is None or entry.version != version:
+                item = heapq.heappop(heap)
+                entry = self._entries.get(item[2])
+                if entry is None or entry.version != item[3]:
                     continue
-                self.apply_entry(entry, now)
+                try:
+                    self.apply_entry(entry, now)
+                except OperationalError:
+                    heapq.heappush(heap, item)  # not sent: due again at the next tick
+                    raise
                 self._push(entry, now)
             self._confirm()
             self._drop_stale_top()
@@ -205,16 +210,21 @@ class Scheduler:
         state = EntryState(now, entry.total_run_count + 1, pending=task_id)
         if not self._save({entry.name: state}):
             raise LostLeadership(entry.name)
-        entry.last_run_at, entry.total_run_count = now, state.total_run_count
         options = dict(entry.options)
         try:
             self.app.send_task(
                 entry.task, list(entry.args), dict(entry.kwargs), task_id=task_id, **options
             )
-        except Exception as exc:
+        except OperationalError as exc:
+            # The broker refused it: forget the record, so the run is tried again.
+            logger.error("beat: sending %s (%s) failed: %s", entry.name, entry.task, exc)
+            self._save({entry.name: EntryState(entry.last_run_at, entry.total_run_count)})
+            raise
+        except Exception as exc:  # a bad entry (unencodable args...): retrying cannot help
             logger.error("beat: sending %s (%s) failed: %s", entry.name, entry.task, exc)
         else:
             logger.info("Scheduler: Sending due task %s (%s)", entry.name, entry.task)
+        entry.last_run_at, entry.total_run_count = now, state.total_run_count
         self._unconfirmed[entry.name] = EntryState(now, state.total_run_count)
 
     def sync(self) -> None:

@@ -14,6 +14,7 @@ once, at the first 01:30.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -290,7 +291,24 @@ class crontab_parser:
         return value
 
 
-def _expand(spec: Cronspec, max_: int, min_: int = 0) -> set[int]:
+def _expand(spec: Cronspec, max_: int, min_: int = 0) -> frozenset[int]:
+    """The values of one field; equal specs share one frozenset (many entries, little memory)."""
+    if isinstance(spec, int | str):
+        return _expand_cached(spec, max_, min_)
+    return _expand_uncached(spec, max_, min_)
+
+
+@functools.lru_cache(maxsize=4096)
+def _expand_cached(spec: int | str, max_: int, min_: int) -> frozenset[int]:
+    return _expand_uncached(spec, max_, min_)
+
+
+@functools.lru_cache(maxsize=4096)
+def _sorted(values: frozenset[int]) -> tuple[int, ...]:
+    return tuple(sorted(values))
+
+
+def _expand_uncached(spec: Cronspec, max_: int, min_: int) -> frozenset[int]:
     if isinstance(spec, bool):
         raise TypeError(f"crontab field must be an int, a str or an iterable, not {spec!r}")
     if isinstance(spec, int):
@@ -310,7 +328,7 @@ def _expand(spec: Cronspec, max_: int, min_: int = 0) -> set[int]:
                 f"Invalid crontab pattern.  Valid range is {min_}-{max_ - 1 + min_}. "
                 f"'{value}' was found."
             )
-    return values
+    return frozenset(values)
 
 
 class crontab(BaseSchedule):
@@ -345,8 +363,8 @@ class crontab(BaseSchedule):
                 f"Invalid crontab: day_of_month {day_of_month!r} never occurs in "
                 f"month_of_year {month_of_year!r}."
             )
-        self._minutes = sorted(self.minute)
-        self._hours = sorted(self.hour)
+        self._minutes = _sorted(self.minute)
+        self._hours = _sorted(self.hour)
         self._tz = resolve_timezone(None, tz) if tz is not None else None
         super().__init__(nowfun, app)
 

@@ -13,6 +13,9 @@ __all__ = ["RedisLockMixin"]
 
 T = TypeVar("T")
 
+#: Entries written per script call.
+WRITE_SLICE = 5000
+
 #: Take the lock, or renew it when the caller already holds it. KEYS: lock; ARGV: owner, ms.
 ACQUIRE = """
 local holder = redis.call('GET', KEYS[1])
@@ -38,8 +41,8 @@ return 0
 WRITE = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-if #ARGV > 2 then
-    redis.call('HSET', KEYS[2], unpack(ARGV, 3))
+for i = 3, #ARGV, 1000 do
+    redis.call('HSET', KEYS[2], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
 return 1
 """
@@ -75,15 +78,18 @@ class RedisLockMixin:
     def write_lock_state(self, name: str, owner: str, ttl: float, items: Mapping[str, str]) -> bool:
         """Store ``items`` if ``owner`` holds the lock (renewing it), atomically."""
         key = self._lock_key(name)
-        args: list[Any] = [owner, max(1, int(ttl * 1000))]
-        for field, value in items.items():
-            args += [field, value]
-        return bool(
-            self._sync_call(
+        pairs = [part for item in items.items() for part in item]
+        head: list[Any] = [owner, max(1, int(ttl * 1000))]
+        # Each call is fenced on its own; big writes go in slices so no call is huge.
+        for start in range(0, max(len(pairs), 1), WRITE_SLICE * 2):
+            args = head + pairs[start : start + WRITE_SLICE * 2]
+            written = self._sync_call(
                 "write lock state",
-                lambda client: client.eval(WRITE, 2, key, key + ".state", *args),
+                lambda client, args=args: client.eval(WRITE, 2, key, key + ".state", *args),
             )
-        )
+            if not written:
+                return False
+        return True
 
 
 def _text(value: Any) -> str:
