@@ -54,11 +54,10 @@ def test_one_second_entry_runs_about_ten_times_in_ten_seconds(beat_project: Beat
     assert min(gaps(window)) > 0.5
 
 
-def test_worker_dash_b_runs_beat_inside_the_worker(beat_project: BeatProject) -> None:
+@pytest.mark.parametrize("pool", ["threads", "prefork"])
+def test_worker_dash_b_runs_beat_inside_the_worker(beat_project: BeatProject, pool: str) -> None:
     project = beat_project(body(EVERY_SECOND))
-    worker = project.start_worker(
-        "-B", "-s", str(project.path("embedded-schedule")), pool="threads"
-    )
+    worker = project.start_worker("-B", "-s", str(project.path("embedded-schedule")), pool=pool)
     wait_until(lambda: len(run_times(project, "fast")) >= 3, 20, 0.05, worker.describe)
     worker.stop()
     assert "Sending due task fast" in worker.log()

@@ -325,3 +325,26 @@ def test_broker_store_round_trip(app: Celery) -> None:
     assert lock.acquire()
     assert store.save({"x": EntryState(T0, 1, pending="id")})
     assert store.load() == {"x": EntryState(T0, 1, pending="id")}
+
+
+def test_a_send_the_broker_refuses_is_retried(app: Celery, monkeypatch: pytest.MonkeyPatch) -> None:
+    from celeriac.exceptions import BrokerError
+
+    store = MemoryStore()
+    app.conf.beat_schedule = {"m": {"task": "tasks.tick", "schedule": 10}}
+    sched = Scheduler(app, stores=[store])
+    sched.setup_schedule()
+    sched.tick(T0)
+    real_send = app.send_task
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise BrokerError("broker down")
+
+    monkeypatch.setattr(app, "send_task", refuse)
+    with pytest.raises(BrokerError):
+        sched.tick(T0 + timedelta(seconds=10))
+    assert store.states["m"] == EntryState(T0, 0)  # the record was taken back
+    monkeypatch.setattr(app, "send_task", real_send)
+    sched.tick(T0 + timedelta(seconds=11))  # due again at the next tick
+    assert sent(app) == 1
+    assert sched.schedule["m"].total_run_count == 1

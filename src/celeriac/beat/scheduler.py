@@ -23,6 +23,7 @@ from celeriac.exceptions import OperationalError
 
 __all__ = [
     "LostLeadership",
+    "SchedulingError",
     "PersistentScheduler",
     "ScheduleEntry",
     "Scheduler",
@@ -38,7 +39,11 @@ DEFAULT_MAX_INTERVAL = 300.0
 _OPTION_KEYS = ("queue", "routing_key", "priority", "expires", "headers", "exchange")
 
 
-class LostLeadership(Exception):
+class SchedulingError(Exception):
+    """An entry could not be sent (Celery's ``celery.beat.SchedulingError``)."""
+
+
+class LostLeadership(SchedulingError):
     """This beat may no longer fire entries: another beat holds the leader lock."""
 
 
