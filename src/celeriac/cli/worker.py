@@ -125,12 +125,20 @@ def _embed_beat(app: Any, node: Worker, schedule_filename: str | None) -> Callab
     from celeriac import signals
     from celeriac.beat.service import EmbeddedBeat
 
-    embedded = EmbeddedBeat(app, schedule_filename=schedule_filename)
+    running: list[EmbeddedBeat] = []
 
     def on_ready(sender: Any = None, **_: Any) -> None:
-        if sender is node and not embedded.thread.is_alive():
+        # Made here, after the fork: beat's connections belong to this process only.
+        if sender is node and not running:
+            embedded = EmbeddedBeat(app, schedule_filename=schedule_filename)
+            running.append(embedded)
             signals.beat_embedded_init.send(sender=embedded.beat)
             embedded.start()
 
+    def stop() -> None:
+        signals.worker_ready.disconnect(on_ready)
+        for embedded in running:
+            embedded.stop()
+
     signals.worker_ready.connect(on_ready, sender=node)
-    return embedded.stop
+    return stop
