@@ -142,8 +142,8 @@ class Beat:
             return 0.0
         except OperationalError as exc:
             logger.error("beat: broker or schedule file error: %s", exc)
-            if lock is not None:
-                lock.lost()
+            if lock is not None and not lock.valid():
+                lock.lost()  # could not renew in time: another beat may lead now
             return ERROR_PAUSE
         if lock is not None:
             delay = min(delay, max(0.0, lock.next_attempt() - time.monotonic()))
