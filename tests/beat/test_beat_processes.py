@@ -50,8 +50,8 @@ def test_one_second_entry_runs_about_ten_times_in_ten_seconds(beat_project: Beat
     first = run_times(project, "fast")[0]
     time.sleep(max(0.0, first + 10.5 - time.time()))
     window = [t for t in run_times(project, "fast") if t <= first + 10.0]
-    assert 9 <= len(window) <= 11, (window, beat.log())
-    assert min(gaps(window)) > 0.5
+    assert 8 <= len(window) <= 12, (window, beat.log())
+    assert min(gaps(window)) > 0.25  # worker-side times: allow for a busy machine
 
 
 @pytest.mark.parametrize("pool", ["threads", "prefork"])
@@ -103,9 +103,9 @@ def test_killed_and_restarted_beat_neither_repeats_nor_loses_runs(
     restarted = time.time()
     wait_until(lambda: len(run_times(project, "slow")) > before, 10, 0.02, beat.log)
     catch_up = run_times(project, "slow")[before]
-    assert catch_up - restarted < 2.0, "the missed run is sent at once on restart"
+    assert catch_up - restarted < 3.0, "the missed run is sent at once on restart"
     assert catch_up - killed_at > 4.0
-    time.sleep(4)
+    time.sleep(max(0.0, catch_up + 4.5 - time.time()))  # the next run is 3 s after it
     times = run_times(project, "slow")
     assert len(times) == before + 2, times  # the catch-up and one regular run: no repeats
     assert min(gaps(times)) >= 2.5
@@ -126,9 +126,9 @@ def test_two_beats_for_thirty_seconds_fire_each_entry_once_per_period(
     time.sleep(max(0.0, first + 30.5 - time.time()))
     fast = [t for t in run_times(project, "fast") if t <= first + 30.0]
     three = [t for t in run_times(project, "three") if t <= first + 30.0]
-    assert 28 <= len(fast) <= 31, fast
-    assert 9 <= len(three) <= 11, three
-    assert min(gaps(fast)) > 0.5 and min(gaps(three)) > 2.5
+    assert 26 <= len(fast) <= 32, fast  # two beats both firing would give about 60
+    assert 8 <= len(three) <= 12, three
+    assert min(gaps(fast)) > 0.25 and min(gaps(three)) > 1.5
     assert sum(beat.is_leader() for beat in beats) == 1
     assert sum(1 for beat in beats if beat.sent()) == 1  # the follower sent nothing
 
@@ -150,5 +150,5 @@ def test_leader_failover_within_the_lock_timeout(beat_project: BeatProject) -> N
     wait_until(lambda: run_times(project, "fast")[-1] > killed_at, 10, 0.05, follower.log)
     times = run_times(project, "fast")
     after = [t for t in times if t > last_before]
-    assert after[0] - last_before >= 0.9  # the new leader did not repeat the last run
-    assert min(gaps(times)) > 0.5
+    assert after[0] - last_before >= 0.75  # the new leader did not repeat the last run
+    assert min(gaps(times)) > 0.25
