@@ -289,8 +289,8 @@ class Scheduler:
         """Remove an entry; False if there was none."""
         with self._mutex:
             entry = self._entries.pop(name, None)
-        if entry is not None:
-            entry.version += 1
+            if entry is not None:
+                entry.version += 1
         self.changed.set()
         return entry is not None
 

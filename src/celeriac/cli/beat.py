@@ -12,6 +12,7 @@ from celeriac import signals
 from celeriac.cli.main import CLIContext
 from celeriac.exceptions import CeleryError
 from celeriac.utils.log import setup_logging
+from celeriac.utils.redis_url import redacted_url as redacted
 
 __all__ = ["beat"]
 
@@ -88,14 +89,10 @@ def beat(
         signal.signal(signum, on_signal)
     signals.beat_init.send(sender=service)
     if not obj.quiet:
-        click.echo(
-            f"celeriac beat: {len(app.conf.beat_schedule or {}) + len(app._periodic_tasks)}"
-            f" entries, broker {app.broker_url}",
-            err=True,
-        )
+        click.echo(f"celeriac beat: broker {redacted(app.broker_url)}", err=True)
     try:
         service.run()
-    except CeleryError as exc:
+    except (CeleryError, ValueError, TypeError) as exc:  # bad entries are named
         raise click.ClickException(str(exc)) from None
     finally:
         if pidfile and os.path.exists(pidfile):
