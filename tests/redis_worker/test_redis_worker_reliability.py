@@ -171,6 +171,59 @@ def test_live_workers_long_task_runs_once_while_a_second_worker_consumes_the_que
     assert app.transport.dead_letters() == []
 
 
+# -- 2b. a task running inline on a child's loop thread keeps its lease too ---------------
+SOMETIMES_LONG = """
+@app.task(acks_late=True)
+def sometimes(seconds):
+    store().rpush(PREFIX + "runs", f"sometimes {os.getpid()} {time.time()!r} {seconds}")
+    time.sleep(seconds)
+    return os.getpid()
+
+
+@app.task
+def quick(n):
+    return [n, os.getpid()]
+"""
+
+
+def test_task_proven_short_then_long_runs_inline_once_with_its_lease_renewed(
+    store: redis.Redis, make_project: MakeProject
+) -> None:
+    timeout = 2.0
+    project = make_project(
+        SOMETIMES_LONG,
+        transport_options={"visibility_timeout": timeout},
+        worker_prefetch_multiplier=1,
+    )
+    first = project.start_worker(concurrency=1)
+    app = project.producer()
+    for _ in range(8):  # short runs: the child starts running this task on its loop thread
+        app.send_task("tasks.sometimes", (0,)).get(timeout=10)
+    result = app.send_task("tasks.sometimes", (3 * timeout,))
+    wait_until(
+        lambda: [run for run in runs_of(store, project) if run[3] != "0"],
+        timeout=10,
+        message=lambda: f"the long run to start\n{first.describe()}",
+    )
+    second = project.start_worker(concurrency=1, name="w2")
+    n = 0
+    while not result.ready():  # the second worker keeps restoring expired leases meanwhile
+        assert app.send_task("tasks.quick", (n,)).get(timeout=5)[0] == n
+        n += 1
+        time.sleep(0.2)
+    result.get(timeout=1)
+    time.sleep(timeout + 1.0)
+    long_runs = [run for run in runs_of(store, project) if run[3] != "0"]
+    assert len(long_runs) == 1, f"ran {len(long_runs)} times\n{second.describe()}"
+    assert first.lines(r"Renewed the lease of a sync body running on the loop thread"), (
+        first.describe()
+    )
+    assert first.lines(r"runs on the task thread from now on"), first.describe()
+    for worker in (first, second):
+        assert not worker.lines(r"Restored \d+ unacknowledged"), worker.describe()
+    assert store.hlen(project.key("unacked")) == 0
+
+
 # -- 3. a task that kills its worker process every time is dead-lettered ------------------
 POISON = """
 @app.task(acks_late=True)

@@ -56,6 +56,13 @@ def _signature_dicts(value: Any) -> list[dict[str, Any]] | None:
     return [dict(item) for item in items]
 
 
+def _seconds(value: float | timedelta | None) -> float | None:
+    """A duration setting in seconds; ``None`` stays ``None``."""
+    if value is None:
+        return None
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
 def _as_datetime(value: Any, now: datetime) -> datetime | None:
     if value is None:
         return None
@@ -134,9 +141,10 @@ class Celery:
 
     @staticmethod
     def _default_middleware() -> list[Any]:
+        from celeriac.middleware.error_mails import ErrorMails
         from celeriac.middleware.signals import Signals
 
-        return [Signals()]
+        return [Signals(), ErrorMails()]
 
     def _register_builtins(self) -> None:
         from celeriac.app.builtins import register_builtins
@@ -314,13 +322,50 @@ class Celery:
 
     def transport_options(self) -> TransportOptions:
         """The transport options from ``broker_transport_options`` and task settings."""
-        extra = dict(self.conf.broker_transport_options or {})
+        extra = {**self._broker_settings(), **(self.conf.broker_transport_options or {})}
         return TransportOptions(
             visibility_timeout=float(extra.get("visibility_timeout", 3600.0)),
             max_deliveries=int(self.conf.task_max_deliveries),
             polling_interval=float(extra.get("polling_interval", 0.02)),
             extra=extra,
         )
+
+    def _broker_settings(self) -> dict[str, Any]:
+        """Connection settings (``broker_use_ssl``, retries …) as transport option keys.
+
+        Keys given in ``broker_transport_options`` win over these.
+        """
+        conf = self.conf
+        options: dict[str, Any] = {
+            "broker_connection_max_retries": conf.broker_connection_max_retries,
+            "socket_connect_timeout": conf.broker_connection_timeout,
+        }
+        on_startup = conf.broker_connection_retry_on_startup
+        options["broker_connection_retry_on_startup"] = (
+            conf.broker_connection_retry if on_startup is None else on_startup
+        )
+        if conf.broker_use_ssl:
+            options["broker_use_ssl"] = conf.broker_use_ssl
+        return options
+
+    def _result_backend_settings(self) -> dict[str, Any]:
+        """The ``redis_*`` result settings as backend option keys (the URL and
+        ``result_backend_transport_options`` win)."""
+        conf = self.conf
+        names = {
+            "redis_socket_timeout": "socket_timeout",
+            "redis_socket_connect_timeout": "socket_connect_timeout",
+            "redis_socket_keepalive": "socket_keepalive",
+            "redis_retry_on_timeout": "retry_on_timeout",
+            "redis_max_connections": "max_connections",
+            "redis_backend_health_check_interval": "health_check_interval",
+            "redis_client_name": "client_name",
+            "redis_username": "username",
+            "redis_password": "password",
+            "redis_backend_use_ssl": "redis_backend_use_ssl",
+            "redis_backend_credential_provider": "credential_provider",
+        }
+        return {key: conf[name] for name, key in names.items() if conf[name] is not None}
 
     @property
     def transport(self) -> Transport:
@@ -345,14 +390,16 @@ class Celery:
         """The result backend of this process (created on first use, renewed after fork)."""
         self._check_fork()
         if self._backend is None:
-            expires = self.conf.result_expires
-            if isinstance(expires, timedelta):
-                expires = expires.total_seconds()
+            expires = _seconds(self.conf.result_expires)
             options = BackendOptions(
-                expires=float(expires) if expires else None,
+                expires=expires or None,
                 serializer=self.conf.result_serializer,
                 accept=self.conf.result_accept_content or self.conf.accept_content,
-                extra=dict(self.conf.result_backend_transport_options or {}),
+                extra={
+                    **self._result_backend_settings(),
+                    **(self.conf.result_backend_transport_options or {}),
+                },
+                failure_expires=_seconds(self.conf.result_failure_expires),
             )
             self._backend = create_backend(self.result_backend_url, options)
         return self._backend

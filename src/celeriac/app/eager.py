@@ -70,6 +70,11 @@ def apply_eagerly(
                 "priority": options.get("priority"),
             },
             headers=dict(options.get("headers") or {}),
+            # seen by the task, not enforced: eager calls run to the end, as in Celery
+            timelimit=(
+                options.get("time_limit", task.time_limit),
+                options.get("soft_time_limit", task.soft_time_limit),
+            ),
         )
         outcome = call_sync(task, request)
         if outcome.state == states.RETRY and outcome.retry is not None:

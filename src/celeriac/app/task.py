@@ -34,6 +34,7 @@ R = TypeVar("R")
 _TASK_OPTION_NAMES = (
     "queue",
     "rate_limit",
+    "rate_limit_scope",
     "ignore_result",
     "max_retries",
     "default_retry_delay",
@@ -79,6 +80,9 @@ class Task(Generic[P, R]):
     max_retries: int | None = 3
     default_retry_delay: float = 180
     rate_limit: str | float | None = None
+    #: ``'worker'``: ``rate_limit`` holds per worker node (Celery); ``'global'``: across
+    #: every worker on the broker. ``None`` follows ``task_rate_limit_scope``.
+    rate_limit_scope: str | None = None
     ignore_result: bool | None = None
     store_errors_even_if_ignored: bool | None = None
     serializer: str | None = None
@@ -101,6 +105,11 @@ class Task(Generic[P, R]):
     retry_backoff_max: float = 600
     retry_jitter: bool = True
     throws: tuple[type[BaseException], ...] = ()
+    #: E-mail the admins when this task fails; ``None`` follows ``task_send_error_emails``.
+    send_error_emails: bool | None = None
+    #: The class that decides about and words error e-mails (default:
+    #: ``celeriac.middleware.error_mails.ErrorMail``), as Celery 3's ``Task.ErrorMail``.
+    ErrorMail: Any = None
     #: Whether ``run`` takes the task itself as its first argument.
     bind: bool = False
     #: Whether the registered function is ``async def``.

@@ -25,12 +25,21 @@ class BackendOptions:
         serializer: ``result_serializer``.
         accept: ``result_accept_content`` (content types or serializer names).
         extra: ``result_backend_transport_options``.
+        failure_expires: seconds a FAILURE result is kept (``result_failure_expires``);
+            ``None`` means ``expires``, 0 keeps failures forever.
     """
 
     expires: float | None = 86400.0
     serializer: str = "json"
     accept: Collection[str] = ("json",)
     extra: dict[str, Any] | None = None
+    failure_expires: float | None = None
+
+    def expires_for(self, status: str | None) -> float | None:
+        """Seconds a result in ``status`` is kept; ``None`` keeps it forever."""
+        if status == "FAILURE" and self.failure_expires is not None:
+            return self.failure_expires or None
+        return self.expires or None
 
 
 class Backend(abc.ABC):

@@ -77,15 +77,14 @@ class MemoryBackend(Backend):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.url!r}>"
 
-    def _expires_at(self, now: float) -> float | None:
-        expires = self.options.expires
+    def _expires_at(self, now: float, status: str | None = None) -> float | None:
+        expires = self.options.expires_for(status)
         return now + expires if expires else None
 
     # -- storage -----------------------------------------------------------------------
     def store_many(self, items: Sequence[tuple[str, dict[str, Any]]]) -> None:
         """Store several metas at once; a stored ``SUCCESS`` is never overwritten."""
         now = time.time()
-        expires_at = self._expires_at(now)
         encoded = [(task_id, self.encode(meta), meta.get("status")) for task_id, meta in items]
         store = self._store
         with store.lock:
@@ -93,7 +92,7 @@ class MemoryBackend(Backend):
                 old = store.results.get(task_id)
                 if old is not None and old.status == states.SUCCESS and not old.expired(now):
                     continue
-                store.results[task_id] = _Record(payload, status, expires_at)
+                store.results[task_id] = _Record(payload, status, self._expires_at(now, status))
             store.changed.notify_all()
             waiters = list(store.waiters)
             store.waiters.clear()

@@ -324,9 +324,9 @@ class RedisBackend(Backend):
             return result
 
     # -- storage ----------------------------------------------------------------------
-    def _expiry(self) -> tuple[str, Any] | None:
+    def _expiry(self, status: str | None = None) -> tuple[str, Any] | None:
         """``("ex", seconds)`` for whole seconds (Celery's SETEX), ``("px", ms)`` otherwise."""
-        expires = self.options.expires
+        expires = self.options.expires_for(status)
         if not expires or expires <= 0:
             return None
         if float(expires).is_integer():
@@ -356,8 +356,20 @@ class RedisBackend(Backend):
         except (DecodeError, ValueError, TypeError):
             return None
 
-    def _queue_writes(self, pipe: Any, writes: Sequence[tuple[str, bytes]]) -> None:
-        expiry = self._expiry()
+    def _by_expiry(
+        self, items: Sequence[tuple[str, dict[str, Any]]]
+    ) -> list[tuple[tuple[str, Any] | None, Sequence[tuple[str, dict[str, Any]]]]]:
+        """Split a batch by expiry (FAILURE may differ: ``result_failure_expires``)."""
+        if self.options.failure_expires is None:
+            return [(self._expiry(), items)]
+        groups: dict[tuple[str, Any] | None, list[tuple[str, dict[str, Any]]]] = {}
+        for item in items:
+            groups.setdefault(self._expiry(item[1].get("status")), []).append(item)
+        return list(groups.items())
+
+    def _queue_writes(
+        self, pipe: Any, writes: Sequence[tuple[str, bytes]], expiry: tuple[str, Any] | None
+    ) -> None:
         for key, payload in writes:
             if expiry is None:
                 pipe.set(key, payload)
@@ -368,9 +380,8 @@ class RedisBackend(Backend):
             pipe.publish(key, payload)
 
     def _store_args(
-        self, items: Sequence[tuple[str, dict[str, Any]]]
+        self, items: Sequence[tuple[str, dict[str, Any]]], expiry: tuple[str, Any] | None
     ) -> tuple[list[str], list[Any]]:
-        expiry = self._expiry()
         mode, ttl = expiry if expiry is not None else ("", 0)
         keys = [self.task_key(task_id) for task_id, _ in items]
         return keys, [mode, ttl, *(self.encode(meta) for _, meta in items)]
@@ -381,10 +392,14 @@ class RedisBackend(Backend):
 
     def store_many(self, items: Sequence[tuple[str, dict[str, Any]]]) -> None:
         """Store metas, leaving a stored SUCCESS alone, and PUBLISH them (one round trip)."""
-        if not items:
-            return
+        for expiry, batch in self._by_expiry(items) if items else ():
+            self._store_batch(batch, expiry)
+
+    def _store_batch(
+        self, items: Sequence[tuple[str, dict[str, Any]]], expiry: tuple[str, Any] | None
+    ) -> None:
         if self._scriptable():
-            keys, args = self._store_args(items)
+            keys, args = self._store_args(items, expiry)
             self._call("store", lambda client: self._sync_store(client)(keys=keys, args=args))
             return
 
@@ -394,7 +409,7 @@ class RedisBackend(Backend):
             writes = self._plan(items, [_as_bytes(v) for v in stored])
             if writes:
                 with client.pipeline(transaction=True) as pipe:
-                    self._queue_writes(pipe, writes)
+                    self._queue_writes(pipe, writes, expiry)
                     pipe.execute()
 
         self._call("store", run)
@@ -407,10 +422,14 @@ class RedisBackend(Backend):
 
     async def astore_many(self, items: Sequence[tuple[str, dict[str, Any]]]) -> None:
         """Async twin of :meth:`store_many`, on this loop's asyncio client."""
-        if not items:
-            return
+        for expiry, batch in self._by_expiry(items) if items else ():
+            await self._astore_batch(batch, expiry)
+
+    async def _astore_batch(
+        self, items: Sequence[tuple[str, dict[str, Any]]], expiry: tuple[str, Any] | None
+    ) -> None:
         if self._scriptable():
-            keys, args = self._store_args(items)
+            keys, args = self._store_args(items, expiry)
             state = self._async_state()
             await self._acall("store", lambda _client: state.store(keys=keys, args=args))
             return
@@ -421,7 +440,7 @@ class RedisBackend(Backend):
             writes = self._plan(items, stored)
             if writes:
                 async with client.pipeline(transaction=True) as pipe:
-                    self._queue_writes(pipe, writes)
+                    self._queue_writes(pipe, writes, expiry)
                     await pipe.execute()
 
         await self._acall("store", run)
@@ -446,7 +465,7 @@ class RedisBackend(Backend):
 
         def run(client: redis.Redis) -> None:
             with client.pipeline(transaction=True) as pipe:
-                self._queue_writes(pipe, [(self.group_key(group_id), payload)])
+                self._queue_writes(pipe, [(self.group_key(group_id), payload)], self._expiry())
                 pipe.execute()
 
         self._call("save_group", run)

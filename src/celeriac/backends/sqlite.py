@@ -101,8 +101,8 @@ class SQLiteBackend(Backend):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.path!r}>"
 
-    def _expires_at(self, now: float) -> float | None:
-        expires = self.options.expires
+    def _expires_at(self, now: float, status: str | None = None) -> float | None:
+        expires = self.options.expires_for(status)
         return now + expires if expires else None
 
     # -- storage -----------------------------------------------------------------------
@@ -128,11 +128,10 @@ class SQLiteBackend(Backend):
         transaction when both live in one file.
         """
         now = time.time()
-        expires_at = self._expires_at(now)
-        rows = [
-            (task_id, str(meta.get("status") or states.PENDING), self.encode(meta), now, expires_at)
-            for task_id, meta in items
-        ]
+        rows = []
+        for task_id, meta in items:
+            status = str(meta.get("status") or states.PENDING)
+            rows.append((task_id, status, self.encode(meta), now, self._expires_at(now, status)))
         conn.executemany(_UPSERT, rows)
 
     def _notify(self) -> None:

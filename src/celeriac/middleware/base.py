@@ -48,3 +48,20 @@ class Middleware:
 
     def on_revoked(self, task: Task[Any, Any], request: Context, reason: str) -> None:
         """Called when a task is not run because it was revoked or expired."""
+
+    # worker side: messages that never reach a task body, and the worker's own errors
+    def on_rejected(self, message: Message | None, reason: str, exc: BaseException | None) -> None:
+        """Called when a message is dead-lettered unrun: undecodable, not accepted, invalid.
+
+        ``message`` is None when the stored bytes are not a message at all.
+        """
+
+    def on_unknown_task(
+        self, name: str, task_id: str, message: Message, exc: BaseException
+    ) -> None:
+        """Called when a message names a task this worker does not have."""
+
+    def on_internal_error(
+        self, task: Task[Any, Any], request: Context, exc: BaseException, traceback: str
+    ) -> None:
+        """Called when the worker itself failed around a task (not the task body)."""

@@ -92,6 +92,34 @@ class Signals(Middleware):
             state=outcome.state,
         )
 
+    def on_rejected(self, message: Message | None, reason: str, exc: BaseException | None) -> None:
+        """Send ``task_rejected`` (Celery: unknown or invalid messages)."""
+        if signals.task_rejected.receivers:
+            signals.task_rejected.send(sender=None, message=message, exc=exc, reason=reason)
+
+    def on_unknown_task(
+        self, name: str, task_id: str, message: Message, exc: BaseException
+    ) -> None:
+        """Send ``task_unknown``."""
+        if signals.task_unknown.receivers:
+            signals.task_unknown.send(sender=None, message=message, exc=exc, name=name, id=task_id)
+
+    def on_internal_error(
+        self, task: Task[Any, Any], request: Context, exc: BaseException, traceback: str
+    ) -> None:
+        """Send ``task_internal_error``."""
+        if signals.task_internal_error.receivers:
+            signals.task_internal_error.send(
+                sender=task,
+                task_id=request.id,
+                args=request.args,
+                kwargs=request.kwargs,
+                request=request,
+                exception=exc,
+                traceback=traceback,
+                einfo=traceback,
+            )
+
     def on_revoked(self, task: Task[Any, Any], request: Context, reason: str) -> None:
         """Send ``task_revoked``."""
         signals.task_revoked.send(

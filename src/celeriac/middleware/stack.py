@@ -26,6 +26,9 @@ _HOOKS = (
     "before_call",
     "after_call",
     "on_revoked",
+    "on_rejected",
+    "on_unknown_task",
+    "on_internal_error",
 )
 
 
@@ -135,3 +138,31 @@ class MiddlewareStack:
                 middleware.on_revoked(task, request, reason)
             except Exception as exc:
                 self._contained(middleware, "on_revoked", exc)
+
+    def on_rejected(self, message: Message | None, reason: str, exc: BaseException | None) -> None:
+        """Run ``on_rejected`` hooks in order."""
+        for middleware in self._by_hook["on_rejected"]:
+            try:
+                middleware.on_rejected(message, reason, exc)
+            except Exception as error:
+                self._contained(middleware, "on_rejected", error)
+
+    def on_unknown_task(
+        self, name: str, task_id: str, message: Message, exc: BaseException
+    ) -> None:
+        """Run ``on_unknown_task`` hooks in order."""
+        for middleware in self._by_hook["on_unknown_task"]:
+            try:
+                middleware.on_unknown_task(name, task_id, message, exc)
+            except Exception as error:
+                self._contained(middleware, "on_unknown_task", error)
+
+    def on_internal_error(
+        self, task: Task[Any, Any], request: Context, exc: BaseException, traceback: str
+    ) -> None:
+        """Run ``on_internal_error`` hooks in order."""
+        for middleware in self._by_hook["on_internal_error"]:
+            try:
+                middleware.on_internal_error(task, request, exc, traceback)
+            except Exception as error:
+                self._contained(middleware, "on_internal_error", error)

@@ -161,6 +161,17 @@ class Transport(abc.ABC):
     async def renew(self, deliveries: Sequence[Delivery]) -> None:  # noqa: B027
         """Extend the leases of messages still being worked on."""
 
+    #: True when :meth:`renew_blocking` works (a thread may renew while the loop is busy).
+    renews_blocking: ClassVar[bool] = False
+
+    def renew_blocking(self, deliveries: Sequence[Delivery]) -> None:
+        """Sync twin of :meth:`renew`, safe from another thread while the loop is blocked.
+
+        A worker that runs a sync body on its loop thread renews that body's lease
+        from a watchdog thread through this.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot renew leases synchronously")
+
     async def defer(self, delivery: Delivery, eta: float) -> bool:
         """Park a leased message in the broker until ``eta`` (epoch seconds) and drop the lease.
 
@@ -181,6 +192,20 @@ class Transport(abc.ABC):
                 does not count towards ``max_deliveries`` for them.
         """
         return 0
+
+    # -- cluster-wide rate limits -------------------------------------------------------
+    async def acquire_rate(self, key: str, rate: float, burst: int = 1) -> float:
+        """Reserve the next slot of a rate shared by every worker on this broker.
+
+        Slots of ``key`` are ``1 / rate`` seconds apart (up to ``burst`` may be taken at
+        once after a quiet period); each call reserves one atomically in the broker's
+        store and returns the seconds to wait until it (0: run now). Workers of
+        ``rate_limit_scope='global'`` tasks call this instead of their own limiter.
+
+        Raises:
+            NotImplementedError: this transport has no shared store for rate limits.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no cluster-wide rate limits")
 
     # -- admin (sync) ---------------------------------------------------------------
     @abc.abstractmethod

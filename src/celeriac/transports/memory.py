@@ -22,6 +22,7 @@ from celeriac.protocol.envelope import dumps_envelope, loads_envelope
 from celeriac.protocol.message import Message
 from celeriac.transports.base import DeadLetter, Delivery, Transport, TransportOptions
 from celeriac.transports.memory_lock import MemoryLockMixin
+from celeriac.transports.ratelimit import reserve_slot
 
 __all__ = ["MemoryTransport"]
 
@@ -61,6 +62,8 @@ class _Broker:
     waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = field(
         default_factory=set
     )
+    #: cluster-wide rate limits (one process here): key -> theoretical arrival time
+    rate_tats: dict[str, float] = field(default_factory=dict)
 
     def push_ready(self, entry: _Entry) -> None:
         heapq.heappush(self.ready.setdefault(entry.queue, []), (-entry.priority, entry.id, entry))
@@ -360,3 +363,13 @@ class MemoryTransport(MemoryLockMixin, Transport):
         with self._broker.lock:
             items = list(self._broker.dead)
         return items[-limit:] if limit > 0 else []
+
+    # -- cluster-wide rate limits (one process: every worker of this broker) -------------
+    async def acquire_rate(self, key: str, rate: float, burst: int = 1) -> float:
+        """Reserve the next slot of ``key`` (see :meth:`Transport.acquire_rate`)."""
+        broker = self._broker
+        with broker.lock:
+            now = time.monotonic()
+            tat, wait = reserve_slot(broker.rate_tats.get(key), now, rate, burst)
+            broker.rate_tats[key] = tat
+        return wait

@@ -112,6 +112,7 @@ import redis.sentinel
 from celeriac.exceptions import BrokerError, DecodeError, ImproperlyConfigured
 from celeriac.protocol.envelope import dumps_envelope, loads_envelope
 from celeriac.protocol.message import Message
+from celeriac.transports import redis_ratelimit
 from celeriac.transports import redis_scripts as scripts
 from celeriac.transports.base import DeadLetter, Delivery, Transport, TransportOptions
 from celeriac.transports.redis_lock import RedisLockMixin
@@ -275,6 +276,9 @@ class _LoopState:
     waiters: deque[_Waiter] = field(default_factory=deque)
     blockers: dict[str, _Blocker] = field(default_factory=dict)
     background: set[asyncio.Task[Any]] = field(default_factory=set)
+    #: a blocker's LEASE just emptied these queues (layout members) and saw these hints:
+    #: the next fetch of the same queues goes straight back to the blockers
+    drained: tuple[frozenset[str], _Hints] | None = None
 
 
 class RedisTransport(RedisLockMixin, Transport):
@@ -665,7 +669,7 @@ class RedisTransport(RedisLockMixin, Transport):
                 await state.client.ping()
             except CONNECTION_ERRORS as exc:
                 attempt += 1
-                if not retry_on_startup or (max_retries is not None and attempt > int(max_retries)):
+                if not retry_on_startup or (max_retries and attempt > int(max_retries)):
                     raise BrokerError(
                         f"cannot connect to the Redis broker at {redacted_url(self.url)}: {exc}"
                     ) from exc
@@ -837,6 +841,7 @@ class RedisTransport(RedisLockMixin, Transport):
         if not ordered or limit == 0:
             await asyncio.sleep(max(0.0, timeout))
             return []
+        drained, state.drained = state.drained, None
         while True:
             if self._down_since is not None and not await self._wait_retry(loop, deadline):
                 return []
@@ -845,7 +850,13 @@ class RedisTransport(RedisLockMixin, Transport):
                     await self._reclaim_orphans(state)
                 await self._declare(state, ordered)
                 layout = self._layout(ordered)
-                deliveries, hints = await self._lease(state, layout, limit)
+                if drained is not None and drained[0] == layout.members:
+                    # A blocker's LEASE found these queues empty a moment ago: a LEASE
+                    # now would find nothing; BLMOVE returns at once if something came.
+                    deliveries, hints = list[Delivery](), drained[1]
+                else:
+                    deliveries, hints = await self._lease(state, layout, limit)
+                drained = None
                 await self._maintain(state, hints)
             except CONNECTION_ERRORS as exc:
                 self._lost(exc)
@@ -1044,6 +1055,8 @@ class RedisTransport(RedisLockMixin, Transport):
         if deliveries:
             if waiter is not None:
                 state.waiters.popleft()
+                if len(deliveries) < waiter.limit and waiter.layout.members:
+                    state.drained = (waiter.layout.members, hints)
                 # A fetch that came after the LEASE was sent may want fewer messages.
                 waiter.future.set_result(deliveries[: waiter.limit])
                 deliveries = deliveries[waiter.limit :]
@@ -1420,6 +1433,26 @@ class RedisTransport(RedisLockMixin, Transport):
 
         await self._retrying("renew", run)
 
+    renews_blocking = True
+
+    def renew_blocking(self, deliveries: Sequence[Delivery]) -> None:
+        """:meth:`renew` on the producer-side (sync) client, for a watchdog thread."""
+        if not deliveries:
+            return
+        now = time.time()
+        envelope = {d.tag: now for d in deliveries if not d.tag.startswith(scripts.RAW_TAG_PREFIX)}
+        raw = {d.tag: now for d in deliveries if d.tag.startswith(scripts.RAW_TAG_PREFIX)}
+
+        def run(client: redis.Redis) -> None:
+            with client.pipeline(transaction=False) as pipe:
+                if envelope:
+                    pipe.zadd(self.unacked_index_key, envelope, xx=True)
+                if raw:
+                    pipe.zadd(self.raw_index_key, raw, xx=True)
+                pipe.execute()
+
+        self._sync_call("renew", run)
+
     async def recover(self, consumer_id: str, *, running: Collection[str] | None = None) -> int:
         """Give back every lease of a dead consumer, and its inflight lists; return how many.
 
@@ -1556,6 +1589,24 @@ class RedisTransport(RedisLockMixin, Transport):
                 )
             )
         return out
+
+    # -- cluster-wide rate limits (transports/redis_ratelimit.py) ------------------------
+    async def acquire_rate(self, key: str, rate: float, burst: int = 1) -> float:
+        """Reserve the next slot of ``key`` with one script (see :meth:`Transport.acquire_rate`).
+
+        The key lives under ``global_keyprefix``; the server's clock decides.
+        """
+        state = self._loop_state()
+        cached = getattr(self, "_rate_script", None)
+        if cached is None or cached[0] is not state.client:
+            cached = (state.client, state.client.register_script(redis_ratelimit.RESERVE))
+            self._rate_script = cached
+        script = cached[1]
+        redis_key = redis_ratelimit.rate_key(self.prefix, self.sep, key)
+        reply = await self._retrying(
+            "acquire_rate", lambda: script(keys=[redis_key], args=[1.0 / rate, max(1, burst)])
+        )
+        return redis_ratelimit.parse_wait(reply)
 
     def close(self) -> None:
         """Close this process's producer connections."""

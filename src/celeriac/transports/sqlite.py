@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from celeriac.exceptions import BrokerError, DecodeError
 from celeriac.protocol.envelope import dumps_envelope, loads_envelope
 from celeriac.protocol.message import Message
+from celeriac.transports import sqlite_ratelimit
 from celeriac.transports.base import DeadLetter, Delivery, Transport, TransportOptions
 from celeriac.transports.sqlite_lock import SQLiteLockMixin
 from celeriac.utils.doorbell import Doorbell, doorbell_dir, ring
@@ -690,6 +691,15 @@ class SQLiteTransport(SQLiteLockMixin, Transport):
         until = time.time() + self.options.visibility_timeout
         await self._run(self._renew, [(until, until, int(d.tag), owner) for d in deliveries])
 
+    renews_blocking = True
+
+    def renew_blocking(self, deliveries: Sequence[Delivery]) -> None:
+        """:meth:`renew` run on the calling thread, for a watchdog thread."""
+        if deliveries:
+            until = time.time() + self.options.visibility_timeout
+            owner = self.consumer_id
+            self._renew([(until, until, int(d.tag), owner) for d in deliveries])
+
     def _renew(self, params: list[tuple[float, float, int, str]]) -> None:
         with self._db.write() as conn:
             conn.executemany(_RENEW, params)
@@ -748,6 +758,11 @@ class SQLiteTransport(SQLiteLockMixin, Transport):
             )
             for queue, reason, payload, created_at, task_id, task_name in reversed(rows)
         ]
+
+    # -- cluster-wide rate limits (transports/sqlite_ratelimit.py) -----------------------
+    async def acquire_rate(self, key: str, rate: float, burst: int = 1) -> float:
+        """Reserve the next slot of ``key`` in the file (see :meth:`Transport.acquire_rate`)."""
+        return await self._run(sqlite_ratelimit.reserve, self._db, key, rate, burst)
 
     def close(self) -> None:
         """Close this process's connections and stop this transport's thread."""

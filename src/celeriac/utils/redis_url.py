@@ -9,6 +9,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from celeriac.exceptions import ImproperlyConfigured
+from celeriac.utils.imports import import_from_string
 
 __all__ = [
     "RedisTarget",
@@ -225,6 +226,23 @@ def _float_or_none(value: Any) -> float | None:
     return float(value)
 
 
+def _credentials(target: RedisTarget, options: Mapping[str, Any]) -> dict[str, Any]:
+    """User name and password (the URL's first, then the options'), or a credential provider."""
+    kwargs: dict[str, Any] = {}
+    username = target.username or options.get("username")
+    password = target.password or options.get("password")
+    if username:
+        kwargs["username"] = str(username)
+    if password:
+        kwargs["password"] = str(password)
+    provider = options.get("credential_provider")
+    if provider:
+        if isinstance(provider, str):
+            provider = import_from_string(provider)
+        kwargs["credential_provider"] = provider() if isinstance(provider, type) else provider
+    return kwargs
+
+
 def connection_kwargs(
     target: RedisTarget, options: Mapping[str, Any], *, use_ssl: Mapping[str, Any] | bool | None
 ) -> dict[str, Any]:
@@ -237,14 +255,14 @@ def connection_kwargs(
     Args:
         target: the parsed URL.
         options: transport options (``socket_timeout``, ``socket_connect_timeout``,
-            ``socket_keepalive``, ``health_check_interval``, ``client_name``).
+            ``socket_keepalive``, ``health_check_interval``, ``client_name``,
+            ``retry_on_timeout``; ``username``/``password`` when the URL has none;
+            ``credential_provider``: an instance, a class or a ``"module:Class"`` path).
         use_ssl: ``broker_use_ssl`` / ``redis_backend_use_ssl``.
     """
-    kwargs: dict[str, Any] = {"db": target.db}
-    if target.username:
-        kwargs["username"] = target.username
-    if target.password:
-        kwargs["password"] = target.password
+    kwargs: dict[str, Any] = {"db": target.db, **_credentials(target, options)}
+    if options.get("retry_on_timeout"):
+        kwargs["retry_on_timeout"] = True
     for name in ("socket_timeout", "socket_connect_timeout"):
         if name in options:
             kwargs[name] = _float_or_none(options[name])

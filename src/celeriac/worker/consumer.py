@@ -8,7 +8,7 @@ import os
 import random
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -24,12 +24,13 @@ from celeriac.exceptions import (
     TaskRevokedError,
     TimeLimitExceeded,
 )
+from celeriac.pools.inline import InlineRunner
 from celeriac.pools.runner import SyncRunner
 from celeriac.protocol.task import TaskCall, decode_task_message
 from celeriac.transports.base import Delivery, Transport
 from celeriac.worker.job import Job, request_for
 from celeriac.worker.outcomes import OutcomeHandler
-from celeriac.worker.rate_limits import RateLimiter, parse_rate
+from celeriac.worker.rate_limits import RateLimits
 from celeriac.worker.settler import Settler
 
 if TYPE_CHECKING:
@@ -61,12 +62,17 @@ class ConsumerConfig:
         max_tasks: stop after this many tasks (``max_tasks_per_child``).
         max_memory_kb: stop after a task leaves resident memory above this.
         burst: stop once the queues are empty and nothing runs (tests).
+        inline_sync: run proven-short sync bodies on the loop thread (see
+            :class:`InlineRunner`); only where another process enforces hard time limits
+            (prefork children) and the transport can renew leases from a thread.
         hard_limit_exits: a hard time limit ends this process (prefork children).
         report: called with ``(event, payload)`` for the supervising parent.
         rate_share: how many processes share this worker's rate limits (a prefork
             child enforces ``rate / rate_share`` so the node keeps the configured rate).
         fetch_timeout: longest wait of one idle fetch, which is also how long a stop
             request can wait for the fetch loop to notice it.
+        rate_updates: returns the run-time rate-limit changes (``{task: rate}``) when
+            they changed since the last call, else None (see :class:`RateLimits`).
     """
 
     queues: list[str]
@@ -78,10 +84,12 @@ class ConsumerConfig:
     max_memory_kb: int | None = None
     burst: bool = False
     hard_limit_exits: bool = False
+    inline_sync: bool = False
     report: Callable[[str, dict[str, Any]], None] | None = None
     rate_share: int = 1
     fetch_timeout: float = 1.0
     extra: dict[str, Any] = field(default_factory=dict)
+    rate_updates: Callable[[], Mapping[str, Any] | None] | None = None
 
 
 def _rss_kb() -> int:
@@ -120,7 +128,9 @@ class Consumer:
         self._room = asyncio.Event()
         self._stopping = False
         self._cold = False
-        self._limiters: dict[str, RateLimiter] = {}
+        self.rate_limits = RateLimits(
+            app, self.transport, share=config.rate_share, updates=config.rate_updates
+        )
         self._has_async = any(task.is_async for task in app.tasks.values())
         self._async_arriving = self._has_async
         self._async_received = 0
@@ -130,6 +140,9 @@ class Consumer:
         self._started = asyncio.Event()
         #: one per sync thread: a sync task starts (and is reported started) holding one
         self._sync_slots = asyncio.Semaphore(max(1, config.concurrency))
+        self._inline: InlineRunner | None = None
+        if config.inline_sync and config.concurrency == 1 and self.transport.renews_blocking:
+            self._inline = InlineRunner(self.transport.renew_blocking, self._renew_period())
 
     # -- lifecycle ---------------------------------------------------------------
     def stop(self, cold: bool = False) -> None:
@@ -244,10 +257,15 @@ class Consumer:
             await self._settler.close()
         if self._runner is not None:
             self._runner.shutdown(wait=not self._cold and self.exit_code != EXIT_HARD_LIMIT)
+        if self._inline is not None:
+            self._inline.close()
         await self.transport.aclose()
 
+    def _renew_period(self) -> float:
+        return max(0.5, min(self.transport.options.visibility_timeout / 3, 60.0))
+
     async def _renew_leases(self) -> None:
-        period = max(0.5, min(self.transport.options.visibility_timeout / 3, 60.0))
+        period = self._renew_period()
         while True:
             await asyncio.sleep(period)
             if self._held:
@@ -275,15 +293,20 @@ class Consumer:
 
     def _decode(self, delivery: Delivery) -> Job | None:
         if delivery.message is None:
-            self._reject(delivery, f"undecodable message: {delivery.error}")
+            reason = f"undecodable message: {delivery.error}"
+            self._reject(delivery, reason)
+            self.app.middleware.on_rejected(None, reason, None)
             return None
         try:
             call = decode_task_message(delivery.message, accept=self.accept)
-        except ContentDisallowed as exc:
-            self._reject(delivery, f"content type not accepted: {exc}")
-            return None
-        except (DecodeError, InvalidTaskError) as exc:
-            self._reject(delivery, f"invalid task message: {exc}")
+        except (ContentDisallowed, DecodeError, InvalidTaskError) as exc:
+            kind = (
+                "content type not accepted"
+                if isinstance(exc, ContentDisallowed)
+                else "invalid task message"
+            )
+            self._reject(delivery, f"{kind}: {exc}")
+            self.app.middleware.on_rejected(delivery.message, f"{kind}: {exc}", exc)
             return None
         task = self.app.tasks.get(call.name)
         if task is None:
@@ -309,20 +332,23 @@ class Consumer:
 
     def _unknown_task(self, delivery: Delivery, call: TaskCall) -> None:
         self._reject(delivery, f"unknown task {call.name!r} (not registered in this worker)")
+        error = NotRegistered(call.name)
         if self._settler is not None and self.backend.stores_results:
-            meta = self.app.result_meta(call.id, states.FAILURE, NotRegistered(call.name))
+            meta = self.app.result_meta(call.id, states.FAILURE, error)
             self._settler.store(call.id, meta)
+        if delivery.message is not None:
+            self.app.middleware.on_unknown_task(call.name, call.id, delivery.message, error)
 
     # -- running -----------------------------------------------------------------
-    def _limiter(self, job: Job) -> RateLimiter | None:
-        rate = job.task.rate_limit
-        if not rate:
-            return None
-        limiter = self._limiters.get(job.task.name)
-        if limiter is None:
-            share = max(1, self.config.rate_share)
-            limiter = self._limiters[job.task.name] = RateLimiter(parse_rate(rate) / share)
-        return limiter
+    def set_rate_limit(self, task_name: str, rate: str | float | None) -> None:
+        """Change a task's rate limit in this process from its next call on.
+
+        ``rate`` as in ``rate_limit`` (``'10/s'``); ``None`` or ``0`` removes the limit.
+
+        Raises:
+            ValueError: ``rate`` is not a rate.
+        """
+        self.rate_limits.set_rate_limit(task_name, rate)
 
     async def _deferred(self, job: Job) -> bool:
         """Hand a task whose ETA is still far off back to the broker to wait there.
@@ -356,8 +382,8 @@ class Consumer:
         """Hold a task until its ETA and its rate-limit slot, outside the prefetch window."""
         eta = job.call.eta
         delay = (eta - datetime.now(UTC)).total_seconds() if eta is not None else 0.0
-        limiter = self._limiter(job)
-        if delay <= 0 and limiter is None:
+        limited = self.rate_limits.limited(job.task)
+        if delay <= 0 and not limited:
             return
         self._leave_window(job)
         self._waiting += 1
@@ -367,8 +393,8 @@ class Consumer:
         try:
             if delay > 0:
                 await asyncio.sleep(delay)
-            if limiter is not None:
-                await limiter.acquire()
+            if limited:
+                await self.rate_limits.acquire(job.task)
         finally:
             self._waiting -= 1
             if current is not None:
@@ -455,6 +481,7 @@ class Consumer:
         assert self._settler is not None
         logger.error("Task %s failed inside the worker: %r", job.label, exc, exc_info=exc)
         trace = "".join(traceback.format_exception(exc))
+        self.app.middleware.on_internal_error(job.task, job.request, exc, trace)
         self._settler.store(
             job.call.id,
             self.app.result_meta(
@@ -515,17 +542,23 @@ class Consumer:
         hard, soft = self._limits(job)
         if job.task.is_async:
             return await self._execute_async(job, hard, soft)
+        outcome: Outcome
+        inline = self._inline
+        if inline is not None and soft is None and inline.allows(job.task.name):
+            outcome = inline.run(lambda: call_sync(job.task, job.request), [job.delivery])
+            inline.record(job.task.name, outcome.runtime, inline=True)
+            return outcome
         assert self._runner is not None
         future = self._runner.submit(
             lambda: call_sync(job.task, job.request), label=job.label, soft_limit=soft
         )
-        if not hard:
-            outcome: Outcome = await future
-            return outcome
         try:
-            return await asyncio.wait_for(asyncio.shield(future), hard)
+            outcome = await (asyncio.wait_for(asyncio.shield(future), hard) if hard else future)
         except TimeoutError:
-            return self._hard_limit_hit(job, future, hard)
+            return self._hard_limit_hit(job, future, hard or 0.0)
+        if inline is not None:
+            inline.record(job.task.name, outcome.runtime, inline=False)
+        return outcome
 
     async def _execute_async(self, job: Job, hard: float | None, soft: float | None) -> Outcome:
         limit = min(x for x in (hard, soft) if x) if (hard or soft) else None

@@ -9,13 +9,20 @@ import platform
 import signal
 import socket
 import sys
+import threading
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from celeriac import signals, states
-from celeriac.exceptions import ImproperlyConfigured, TimeLimitExceeded, WorkerLostError
+from celeriac.exceptions import (
+    ImproperlyConfigured,
+    NotRegistered,
+    TimeLimitExceeded,
+    WorkerLostError,
+)
 from celeriac.pools.prefork import ChildProcess, ProcessPool
+from celeriac.pools.rates import RateTable
 from celeriac.pools.slots import SlotTable
 from celeriac.transports.base import Delivery
 from celeriac.utils.log import setup_logging
@@ -100,6 +107,11 @@ class Worker:
         self._consumer: Consumer | None = None
         self._pool: ProcessPool | None = None
         self._signals_seen = 0
+        #: rate limits changed at run time, and how the consumers learn of them
+        self._rate_changes: dict[str, str | float | None] = {}
+        self._rate_version = 0
+        self._rate_table: RateTable | None = None
+        self._rate_lock = threading.Lock()
 
     def _queues(self) -> list[str]:
         conf = self.app.conf
@@ -145,6 +157,47 @@ class Worker:
         ]
         return "\n".join(lines)
 
+    # -- run-time changes ----------------------------------------------------------------
+    def set_rate_limit(self, task_name: str, rate: str | float | None) -> None:
+        """Change a task's rate limit on this worker node, from its next call on.
+
+        ``rate`` is what ``rate_limit`` takes (``'10/s'``, ``'100/m'``, a number per
+        second); ``None``, ``''`` or ``0`` removes the limit. The new rate replaces the
+        task's ``rate_limit``, ``task_annotations`` and ``task_default_rate_limit``
+        until the worker stops. Every process of the node applies it: prefork children
+        (running or started later) read it from shared memory, each keeping its share
+        of a worker-scope rate. Callable from any thread (the remote control
+        ``rate_limit`` command calls it).
+
+        Raises:
+            NotRegistered: no task of that name is registered in this worker.
+            ValueError: ``rate`` is not a rate.
+        """
+        from celeriac.worker.rate_limits import parse_rate
+
+        if task_name not in self.app.tasks:
+            raise NotRegistered(task_name)
+        parse_rate(rate)  # validate before any process sees it
+        with self._rate_lock:  # the shared table has one writer at a time
+            self._rate_changes[task_name] = rate
+            self._rate_version += 1
+            if self._rate_table is not None:
+                self._rate_table.write(dict(self._rate_changes))
+        logger.info("Rate limit of %s set to %s", task_name, rate or "none")
+
+    def _rate_updates(self) -> Any:
+        """For an in-process consumer: the changed rates when they changed, else None."""
+        seen = 0
+
+        def updates() -> dict[str, Any] | None:
+            nonlocal seen
+            if self._rate_version == seen:
+                return None
+            seen = self._rate_version
+            return dict(self._rate_changes)
+
+        return updates
+
     # -- running -----------------------------------------------------------------------
     def start(self) -> int:
         """Run the worker until it is shut down; return the exit code."""
@@ -178,6 +231,7 @@ class Worker:
             max_tasks=opts.max_tasks_per_child or conf.worker_max_tasks_per_child,
             max_memory_kb=opts.max_memory_per_child or conf.worker_max_memory_per_child,
             burst=opts.burst,
+            rate_updates=self._rate_updates(),
         )
 
     def _run_in_process(self) -> int:
@@ -220,6 +274,8 @@ class Worker:
         # importing it privately; then drop connections (never share them across fork).
         _ = self.app.backend
         self.app.close()
+        self._rate_table = RateTable()
+        self._rate_table.write(dict(self._rate_changes))
         pool.start()
         logger.info("%s ready.", self.hostname)
         signals.worker_ready.send(sender=self)
@@ -230,7 +286,10 @@ class Worker:
         setup_logging(self.options.loglevel, self.options.logfile, f"ForkPoolWorker-{index}")
         config = self.consumer_config(1)
         config.hard_limit_exits = True
+        config.inline_sync = self.app.conf.worker_inline_sync
         config.rate_share = self.concurrency
+        if self._rate_table is not None:
+            config.rate_updates = self._rate_table.changes
 
         slot_of: dict[str, int | None] = {}
 

@@ -1,0 +1,1 @@
+"""Django integration (the only package that imports Django)."""
