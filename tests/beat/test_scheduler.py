@@ -348,3 +348,28 @@ def test_a_send_the_broker_refuses_is_retried(app: Celery, monkeypatch: pytest.M
     sched.tick(T0 + timedelta(seconds=11))  # due again at the next tick
     assert sent(app) == 1
     assert sched.schedule["m"].total_run_count == 1
+
+
+def test_entries_due_together_are_recorded_in_batches(app: Celery) -> None:
+    from celeriac.beat.scheduler import FIRE_BATCH
+
+    class CountingStore(MemoryStore):
+        writes = 0
+
+        def save(self, states: object) -> bool:  # type: ignore[override]
+            CountingStore.writes += 1
+            return super().save(states)  # type: ignore[arg-type]
+
+    count = FIRE_BATCH * 2 + 500
+    app.conf.beat_schedule = {
+        f"e{n}": {"task": "tasks.tick", "schedule": crontab(minute="*")} for n in range(count)
+    }
+    store = CountingStore()
+    sched = Scheduler(app, stores=[store])
+    sched.setup_schedule()
+    sched.tick(T0 + timedelta(seconds=5))
+    CountingStore.writes = 0
+    delays = [sched.tick(T0 + timedelta(seconds=60)) for _ in range(3)]
+    assert sent(app) == count
+    assert delays[:2] == [0.0, 0.0] and delays[2] == 60  # the rest go out at once
+    assert CountingStore.writes == 6  # per batch: one record and one confirmation

@@ -36,7 +36,10 @@ logger = logging.getLogger(__name__)
 MISSED_RUN_POLICIES = ("run_once", "skip")
 #: Default ``max_interval`` in seconds (Celery's PersistentScheduler sleeps up to 300 s).
 DEFAULT_MAX_INTERVAL = 300.0
-_OPTION_KEYS = ("queue", "routing_key", "priority", "expires", "headers", "exchange")
+#: Due entries recorded in one write per store (the rest wait for the next tick, at once).
+FIRE_BATCH = 1000
+#: (next run as epoch seconds, tie-breaker, entry name, entry version when pushed)
+_HeapItem = tuple[float, int, str, int]
 
 
 class SchedulingError(Exception):
@@ -125,7 +128,7 @@ class Scheduler:
         self.missed_run_policy = policy
         self.changed = threading.Event()
         self._entries: dict[str, ScheduleEntry] = {}
-        self._heap: list[tuple[float, int, str, int]] = []
+        self._heap: list[_HeapItem] = []
         self._seq = itertools.count()
         self._mutex = threading.RLock()
         self._unconfirmed: dict[str, EntryState] = {}
@@ -192,45 +195,76 @@ class Scheduler:
         now_ts = now.timestamp()
         with self._mutex:
             self._schedule_added(now)
-            heap = self._heap
-            while heap and heap[0][0] <= now_ts:
-                item = heapq.heappop(heap)
-                entry = self._entries.get(item[2])
-                if entry is None or entry.version != item[3]:
-                    continue
-                try:
-                    self.apply_entry(entry, now)
-                except OperationalError:
-                    heapq.heappush(heap, item)  # not sent: due again at the next tick
-                    raise
-                self._push(entry, now)
+            due = self._pop_due(now_ts)
+            if due:
+                self._fire(due, now)
             self._confirm()
             self._drop_stale_top()
+            heap = self._heap
             delay = heap[0][0] - now_ts if heap else self.max_interval
         return max(0.0, min(delay, self.max_interval))
 
-    def apply_entry(self, entry: ScheduleEntry, now: datetime) -> None:
-        """Record the run, then send the task (so a crash can never send it twice)."""
-        task_id = str(uuid.uuid4())
-        state = EntryState(now, entry.total_run_count + 1, pending=task_id)
-        if not self._save({entry.name: state}):
-            raise LostLeadership(entry.name)
-        options = dict(entry.options)
+    def _pop_due(self, now_ts: float) -> list[tuple[_HeapItem, ScheduleEntry]]:
+        heap = self._heap
+        due: list[tuple[_HeapItem, ScheduleEntry]] = []
+        while heap and heap[0][0] <= now_ts and len(due) < FIRE_BATCH:
+            item = heapq.heappop(heap)
+            entry = self._entries.get(item[2])
+            if entry is not None and entry.version == item[3]:
+                due.append((item, entry))
+        return due
+
+    def _fire(self, due: list[tuple[_HeapItem, ScheduleEntry]], now: datetime) -> None:
+        """Record every due run in one write per store, then send them one by one."""
+        records = {
+            entry.name: EntryState(now, entry.total_run_count + 1, pending=str(uuid.uuid4()))
+            for _, entry in due
+        }
+        if not self._save(records):
+            raise LostLeadership(", ".join(records))
+        for index, (_, entry) in enumerate(due):
+            try:
+                self.apply_entry(entry, now, records[entry.name])
+            except OperationalError:
+                # The broker refused it: take the unsent records back; due at the next tick.
+                rest = due[index:]
+                self._save({e.name: EntryState(e.last_run_at, e.total_run_count) for _, e in rest})
+                for unsent, _ in rest:
+                    heapq.heappush(self._heap, unsent)
+                raise
+            self._push(entry, now)
+
+    def apply_entry(
+        self, entry: ScheduleEntry, now: datetime, record: EntryState | None = None
+    ) -> None:
+        """Send a due entry's task, its run recorded first (``record``, else recorded here),
+        so a crash can never send it twice.
+
+        Raises:
+            OperationalError: the broker refused the message (the caller takes the record
+                back so the run is tried again).
+        """
+        if record is None:
+            record = EntryState(now, entry.total_run_count + 1, pending=str(uuid.uuid4()))
+            if not self._save({entry.name: record}):
+                raise LostLeadership(entry.name)
         try:
             self.app.send_task(
-                entry.task, list(entry.args), dict(entry.kwargs), task_id=task_id, **options
+                entry.task,
+                list(entry.args),
+                dict(entry.kwargs),
+                task_id=record.pending,
+                **dict(entry.options),
             )
         except OperationalError as exc:
-            # The broker refused it: forget the record, so the run is tried again.
             logger.error("beat: sending %s (%s) failed: %s", entry.name, entry.task, exc)
-            self._save({entry.name: EntryState(entry.last_run_at, entry.total_run_count)})
             raise
         except Exception as exc:  # a bad entry (unencodable args...): retrying cannot help
             logger.error("beat: sending %s (%s) failed: %s", entry.name, entry.task, exc)
         else:
             logger.info("Scheduler: Sending due task %s (%s)", entry.name, entry.task)
-        entry.last_run_at, entry.total_run_count = now, state.total_run_count
-        self._unconfirmed[entry.name] = EntryState(now, state.total_run_count)
+        entry.last_run_at, entry.total_run_count = now, record.total_run_count
+        self._unconfirmed[entry.name] = EntryState(now, record.total_run_count)
 
     def sync(self) -> None:
         """Write what is not written yet."""
