@@ -152,3 +152,20 @@ def test_leader_failover_within_the_lock_timeout(beat_project: BeatProject) -> N
     after = [t for t in times if t > last_before]
     assert after[0] - last_before >= 0.75  # the new leader did not repeat the last run
     assert min(gaps(times)) > 0.25
+
+
+def test_shared_entries_change_a_running_beat(beat_project: BeatProject) -> None:
+    from celeriac.beat import SharedSchedule
+
+    project = beat_project(body("{}"))
+    project.start_worker(pool="threads")
+    beat = start(project, "beat")
+    shared = SharedSchedule(project.producer())
+    shared.add("dyn", "tasks.beat_mark", 1.0, args=("dyn",))
+    wait_until(lambda: len(run_times(project, "dyn")) >= 2, 15, 0.05, beat.log)
+    shared.remove("dyn")
+    wait_until(lambda: "removed dyn" in beat.log(), 10, 0.05, beat.log)
+    time.sleep(0.5)  # a send already in flight lands
+    count = len(run_times(project, "dyn"))
+    time.sleep(2.5)
+    assert len(run_times(project, "dyn")) == count

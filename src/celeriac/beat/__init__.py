@@ -13,6 +13,7 @@ from celeriac.beat.scheduler import (
     SchedulingError,
 )
 from celeriac.beat.service import Beat, EmbeddedBeat
+from celeriac.beat.shared import SharedSchedule
 
 #: Celery's names for the beat service and the one embedded in a worker.
 Service = Beat
@@ -28,4 +29,5 @@ __all__ = [
     "Scheduler",
     "SchedulingError",
     "Service",
+    "SharedSchedule",
 ]

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from celeriac.beat.schedules import BaseSchedule, maybe_schedule
+from celeriac.beat.shared import SharedSchedule, load_schedule
 from celeriac.beat.stores import EntryState, Store, merge_states
 from celeriac.exceptions import OperationalError
 
@@ -135,6 +138,10 @@ class Scheduler:
         #: entries added or changed since the last tick (scheduled by the next one)
         self._added: set[str] = set()
         self._loaded = False
+        #: entries other processes add through the broker (see ``beat/shared.py``)
+        self.shared: SharedSchedule | None = None
+        self._shared_seen: dict[str, str] = {}
+        self._next_poll = 0.0
 
     # -- the interface ---------------------------------------------------------------
     @property
@@ -150,7 +157,30 @@ class Scheduler:
             self._put(_entry_from_dict(self.app, name, spec))
 
     def poll(self) -> None:
-        """Pick up changes made elsewhere (a database scheduler reads its table here)."""
+        """Pick up changes made elsewhere, at most every ``max_interval`` (a database
+        scheduler reads its table here). The default reads :attr:`shared` entries."""
+        shared = self.shared
+        if shared is None or time.monotonic() < self._next_poll:
+            return
+        self._next_poll = time.monotonic() + self.max_interval
+        stored = shared.raw()
+        with self._mutex:
+            for name, text in stored.items():
+                if self._shared_seen.get(name) == text:
+                    continue
+                self._shared_seen[name] = text
+                spec = json.loads(text)
+                if spec is None:
+                    if self.remove(name):
+                        logger.info("beat: removed %s (shared entries)", name)
+                    continue
+                try:
+                    spec["schedule"] = load_schedule(spec["schedule"])
+                    self.add(name, **spec)
+                except (ValueError, TypeError, KeyError) as exc:
+                    logger.error("beat: shared entry %s is invalid: %s", name, exc)
+                else:
+                    logger.info("beat: added or changed %s (shared entries)", name)
 
     def load_state(self, now: datetime | None = None) -> None:
         """Read the stores and (re)compute every next run; call on becoming the leader.

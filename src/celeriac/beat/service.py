@@ -13,6 +13,7 @@ from typing import Any
 
 from celeriac.beat.lock import LeaderLock
 from celeriac.beat.scheduler import LostLeadership, PersistentScheduler, Scheduler
+from celeriac.beat.shared import SharedSchedule
 from celeriac.beat.stores import BrokerStore, FileStore, Store
 from celeriac.exceptions import OperationalError
 from celeriac.utils.imports import import_from_string
@@ -91,6 +92,8 @@ class Beat:
                 )
         cls = scheduler_class(scheduler or conf.beat_scheduler)
         self.scheduler: Scheduler = cls(app, stores=stores, max_interval=max_interval)
+        if self.lock is not None:
+            self.scheduler.shared = SharedSchedule(app)
 
     @property
     def is_leader(self) -> bool:
@@ -135,6 +138,7 @@ class Beat:
                 if not lock.held:
                     return lock.retry_interval
                 if not was_leader:
+                    scheduler.poll()  # shared entries first, so their last runs load too
                     scheduler.load_state()
             scheduler.poll()
             delay = scheduler.tick()
