@@ -36,6 +36,8 @@ MODULES = {
     "celeriac.utils.log": "get_task_logger",
     "celeriac.contrib.testing": "start_worker",
     "celeriac.contrib.pytest": "celery_app",
+    "celeriac.schedules": "crontab",
+    "celeriac.beat": "PersistentScheduler",
 }
 
 #: Names in Celery's ``__all__`` (or public fixtures) that celeriac does not have yet.
@@ -84,8 +86,6 @@ KNOWN_GAPS: dict[str, set[str]] = {
     "celery.signals": {
         "after_setup_logger",
         "after_setup_task_logger",
-        "beat_embedded_init",
-        "beat_init",
         "eventlet_pool_apply",
         "eventlet_pool_postshutdown",
         "eventlet_pool_preshutdown",
@@ -106,6 +106,9 @@ KNOWN_GAPS: dict[str, set[str]] = {
         "LOG_LEVELS",
     },
     "celery.contrib.pytest": {"celery_class_tasks", "celery_session_app", "celery_session_worker"},
+    "celery.schedules": set(),
+    # remote control of beat (beat_enable_remote_control): the remote control issue
+    "celery.beat": {"BeatPidbox"},
 }
 
 

@@ -11,6 +11,8 @@ from typing import Any
 __all__ = [
     "Signal",
     "after_task_publish",
+    "beat_embedded_init",
+    "beat_init",
     "before_task_publish",
     "celeryd_after_setup",
     "celeryd_init",
@@ -132,3 +134,5 @@ worker_ready = Signal("worker_ready")
 worker_shutting_down = Signal("worker_shutting_down")
 worker_shutdown = Signal("worker_shutdown")
 setup_logging = Signal("setup_logging")
+beat_init = Signal("beat_init")
+beat_embedded_init = Signal("beat_embedded_init")

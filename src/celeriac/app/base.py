@@ -118,6 +118,7 @@ class Celery:
         self._preconf: dict[str, Any] | None = None
         self._finalized = False
         self._pending: list[tuple[Callable[..., Any], dict[str, Any]]] = []
+        self._init_periodic()
         if isinstance(task_cls, str):
             from celeriac.utils.imports import import_from_string
 
@@ -231,12 +232,67 @@ class Celery:
             return []
 
     def finalize(self) -> None:
-        """Import the modules listed in ``include``/``imports`` (done by the worker)."""
+        """Import the modules listed in ``include``/``imports`` (done by the worker and beat).
+
+        Sends ``on_after_configure`` (once) and then ``on_after_finalize``.
+        """
         if self._finalized:
             return
         self._finalized = True
         for module in [*(self.conf.imports or ()), *(self.conf.include or ())]:
             importlib.import_module(module)
+        self._configured()
+        self.on_after_finalize.send(sender=self)
+
+    # -- periodic tasks (beat) -------------------------------------------------------
+    def _init_periodic(self) -> None:
+        from celeriac.signals import Signal
+
+        #: Celery's app signals: sent with ``sender=app`` once the configuration is read
+        #: (when the app is finalized, by the worker or beat) and once finalized.
+        self.on_configure = Signal("on_configure")
+        self.on_after_configure = Signal("on_after_configure")
+        self.on_after_finalize = Signal("on_after_finalize")
+        self._configured_sent = False
+        #: entries added with :meth:`add_periodic_task`, read by beat beside ``beat_schedule``
+        self._periodic_tasks: dict[str, dict[str, Any]] = {}
+
+    def _configured(self) -> None:
+        if not self._configured_sent:
+            self._configured_sent = True
+            self.on_configure.send(sender=self)
+            self.on_after_configure.send(sender=self, source=self.conf)
+
+    def add_periodic_task(
+        self,
+        schedule: Any,
+        sig: Any,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        name: str | None = None,
+        **opts: Any,
+    ) -> str:
+        """Add a beat entry that calls the signature ``sig`` on ``schedule`` (Celery's API).
+
+        ``schedule`` is seconds, a timedelta, ``schedule()``, ``crontab()`` or ``solar()``;
+        ``opts`` are ``apply_async`` options (``queue``, ``expires``...) and ``relative``.
+        Returns the entry's name (``name``, else the signature's repr).
+        """
+        sig_dict: dict[str, Any] = dict(sig) if not isinstance(sig, str) else {"task": sig}
+        key = name or repr(sig)
+        relative = bool(opts.pop("relative", False))
+        options = {**dict(sig_dict.get("options") or {}), **opts}
+        for internal in ("subtask_type", "immutable"):
+            options.pop(internal, None)
+        self._periodic_tasks[key] = {
+            "task": sig_dict["task"],
+            "schedule": schedule,
+            "args": tuple(args or sig_dict.get("args") or ()),
+            "kwargs": dict(kwargs or sig_dict.get("kwargs") or {}),
+            "options": options,
+            "relative": relative,
+        }
+        return key
 
     @property
     def broker_url(self) -> str:

@@ -91,11 +91,13 @@ def celeriac(
 
 
 def _register_commands() -> None:
+    from celeriac.cli.beat import beat
     from celeriac.cli.commands import call, purge, report, result
     from celeriac.cli.worker import worker
 
     for command in (worker, call, result, purge, report):
         celeriac.add_command(command)
+    celeriac.add_command(beat)
 
     from celeriac.cli.control import control, inspect, status
 

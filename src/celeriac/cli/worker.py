@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import click
 
 from celeriac.cli.main import CLIContext
@@ -57,6 +60,8 @@ def _pool_setting(value: object) -> str:
 @click.option(
     "-S", "--statedb", help="File keeping revoked task ids across restarts (worker_state_db)."
 )
+@click.option("-B", "--beat", "embed_beat", is_flag=True, help="Also run beat (development).")
+@click.option("-s", "--schedule-filename", "--schedule", help="Beat's schedule file (with -B).")
 @click.pass_obj
 def worker(
     obj: CLIContext,
@@ -79,6 +84,8 @@ def worker(
     without_mingle: bool,
     burst: bool,
     statedb: str | None,
+    embed_beat: bool = False,
+    schedule_filename: str | None = None,
 ) -> None:
     """Start a worker."""
     app = obj.app
@@ -102,8 +109,40 @@ def worker(
         quiet=obj.quiet,
         statedb=statedb,
     )
+    node = Worker(app, options)
+    stop_beat = _embed_beat(app, node, schedule_filename) if embed_beat else None
     try:
-        code = Worker(app, options).start()
+        code = node.start()
     except CeleryError as exc:
         raise click.ClickException(str(exc)) from None
+    finally:
+        if stop_beat is not None:
+            stop_beat()
     raise SystemExit(code)
+
+
+def _embed_beat(app: Any, node: Worker, schedule_filename: str | None) -> Callable[[], None]:
+    """Start beat on a thread of the worker's main process once it is ready (``-B``).
+
+    With prefork the main process is the supervisor: beat starts after the children are
+    forked, so no child inherits its thread.
+    """
+    from celeriac import signals
+    from celeriac.beat.service import EmbeddedBeat
+
+    running: list[EmbeddedBeat] = []
+
+    def on_ready(_worker: Worker) -> None:
+        # Made here, after the fork: beat's connections belong to this process only.
+        if not running:
+            embedded = EmbeddedBeat(app, schedule_filename=schedule_filename)
+            running.append(embedded)
+            signals.beat_embedded_init.send(sender=embedded.beat)
+            embedded.start()
+
+    def stop() -> None:
+        for embedded in running:
+            embedded.stop()
+
+    node.on_ready.append(on_ready)
+    return stop

@@ -846,6 +846,12 @@ _TABLE: tuple[Setting, ...] = (
     _s("beat_max_loop_interval", float, 0,
        "Maximum seconds beat sleeps between schedule checks; 0 means the scheduler's default.",
        "CELERYBEAT_MAX_LOOP_INTERVAL"),
+    _s("beat_lock_timeout", float, 30.0,
+       "Seconds within which another beat takes over when the leader dies (celeriac only)."),
+    _s("beat_missed_run_policy", str, "run_once",
+       "A run missed while no beat ran: 'run_once' fires it once on catch-up, 'skip' drops it "
+       "(celeriac only).",
+       choices=("run_once", "skip")),
     _s("beat_cron_starting_deadline", int, None,
        "Seconds beat looks back when deciding whether a missed crontab entry is still due.",
        "CELERYBEAT_CRON_STARTING_DEADLINE"),

@@ -288,3 +288,28 @@ class Transport(abc.ABC):
     def delete_queue(self, queue: str, exchange: str = "", routing_key: str = "") -> None:
         """Remove the binding ``exchange``/``routing_key`` of ``queue`` and its messages."""
         raise NotImplementedError(f"{type(self).__name__} does not support reply queues")
+
+    # -- leader lock, and the state kept beside it (beat; sync, like publish) ----------
+    def acquire_lock(self, name: str, owner: str, ttl: float) -> bool:
+        """Take the lock ``name`` for ``ttl`` seconds, or renew it if ``owner`` holds it.
+
+        Returns False when another owner holds an unexpired lock.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} has no leader lock: run a single beat against this broker"
+        )
+
+    def release_lock(self, name: str, owner: str) -> None:
+        """Drop the lock ``name`` if ``owner`` holds it."""
+        raise NotImplementedError(f"{type(self).__name__} has no leader lock")
+
+    def read_lock_state(self, name: str) -> dict[str, str]:
+        """The key/value state stored beside the lock ``name`` (by its holders)."""
+        raise NotImplementedError(f"{type(self).__name__} has no leader lock")
+
+    def write_lock_state(self, name: str, owner: str, ttl: float, items: Mapping[str, str]) -> bool:
+        """Store ``items`` beside the lock, in one atomic step that first checks that
+        ``owner`` still holds the lock (and renews it for ``ttl``): a fence, so a holder
+        that lost the lock cannot write. Returns False (and writes nothing) if it lost it.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no leader lock")

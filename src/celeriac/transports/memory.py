@@ -22,6 +22,7 @@ from celeriac.protocol.envelope import dumps_envelope, loads_envelope
 from celeriac.protocol.message import Message
 from celeriac.transports.base import DeadLetter, Delivery, Transport, TransportOptions
 from celeriac.transports.memory_fanout import MemoryFanout
+from celeriac.transports.memory_lock import MemoryLockMixin
 from celeriac.transports.ratelimit import reserve_slot
 
 __all__ = ["MemoryTransport"]
@@ -149,7 +150,7 @@ def _dead_letter(queue: str, reason: str, raw: bytes, message: Message | None) -
     )
 
 
-class MemoryTransport(MemoryFanout, Transport):
+class MemoryTransport(MemoryFanout, MemoryLockMixin, Transport):
     """A broker living in this process: for tests, eager mode and in-process workers.
 
     Every ``memory://name`` transport of a process shares one broker (``memory://``

@@ -116,6 +116,7 @@ from celeriac.transports import redis_ratelimit
 from celeriac.transports import redis_scripts as scripts
 from celeriac.transports.base import DeadLetter, Delivery, Transport, TransportOptions
 from celeriac.transports.redis_fanout import RedisFanout
+from celeriac.transports.redis_lock import RedisLockMixin
 from celeriac.utils.redis_url import (
     RedisTarget,
     connection_class,
@@ -281,7 +282,7 @@ class _LoopState:
     drained: tuple[frozenset[str], _Hints] | None = None
 
 
-class RedisTransport(RedisFanout, Transport):
+class RedisTransport(RedisFanout, RedisLockMixin, Transport):
     """A broker on Redis in kombu's layout: Celery clients and celeriac share its queues.
 
     See the module docstring for the layout and the consume design. Options come from

@@ -22,6 +22,7 @@ from celeriac.protocol.message import Message
 from celeriac.transports import sqlite_ratelimit
 from celeriac.transports.base import DeadLetter, Delivery, Transport, TransportOptions
 from celeriac.transports.sqlite_fanout import SQLiteFanout
+from celeriac.transports.sqlite_lock import SQLiteLockMixin
 from celeriac.utils.doorbell import Doorbell, doorbell_dir, ring
 from celeriac.utils.sqlite import DEFAULT_BUSY_TIMEOUT, SQLiteDatabase, sqlite_path
 
@@ -281,7 +282,7 @@ class _SQLiteThread:
                     self._due = time.monotonic() + delay
 
 
-class SQLiteTransport(SQLiteFanout, Transport):
+class SQLiteTransport(SQLiteFanout, SQLiteLockMixin, Transport):
     """A durable broker in one SQLite file, shared by producers and workers of one machine.
 
     The file is opened in WAL mode; each thread of each process has its own connection,

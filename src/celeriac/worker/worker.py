@@ -124,6 +124,8 @@ class Worker:
         self._rate_version = 0
         self._rate_table: RateTable | None = None
         self._rate_lock = threading.Lock()
+        #: called with the worker once it is ready (in the supervisor with prefork)
+        self.on_ready: list[Callable[[Worker], None]] = []
         #: answer remote control (``worker_enable_remote_control``)
         self.remote_control = bool(app.conf.worker_enable_remote_control)
         self.statedb = self._open_statedb()
@@ -131,6 +133,13 @@ class Worker:
         if self.statedb is not None:
             count = self.statedb.load(self.revoked)
             logger.info("Restored %d revoked task ids from %s", count, self.statedb.path)
+
+    def _ready(self) -> None:
+        """Run the on-ready hooks (``-B``'s beat, in this process, after any fork), then
+        send ``worker_ready``."""
+        for hook in self.on_ready:
+            hook(self)
+        signals.worker_ready.send(sender=self)
 
     def _open_statedb(self) -> StateDB | None:
         path = self.options.statedb or self.app.conf.worker_state_db
@@ -276,7 +285,7 @@ class Worker:
             node = ConsumerNode(consumer, statedb=self.statedb, pool=self.pool_name)
             mailbox = await start_mailbox(node) if self.remote_control else None
             logger.info("%s ready.", self.hostname)
-            signals.worker_ready.send(sender=self)
+            self._ready()
             try:
                 return await runner
             finally:
@@ -325,7 +334,7 @@ class Worker:
         if self.remote_control:
             control.start()
         logger.info("%s ready.", self.hostname)
-        signals.worker_ready.send(sender=self)
+        self._ready()
         try:
             pool.run()
         finally:

@@ -1,0 +1,434 @@
+"""The scheduler: entries in a heap keyed by next run time, fired through ``app.send_task``.
+
+A tick looks only at the top of the heap, so its cost does not grow with the number of
+entries when nothing is due. ``add``/``remove``/``update`` may be called from any thread
+while beat runs; they take effect at the next tick (the beat loop is woken at once).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from celeriac.beat.schedules import BaseSchedule, maybe_schedule
+from celeriac.beat.shared import SharedSchedule, load_schedule
+from celeriac.beat.stores import EntryState, Store, merge_states
+from celeriac.exceptions import OperationalError
+
+__all__ = [
+    "LostLeadership",
+    "SchedulingError",
+    "PersistentScheduler",
+    "ScheduleEntry",
+    "Scheduler",
+    "MISSED_RUN_POLICIES",
+]
+
+logger = logging.getLogger(__name__)
+
+#: ``beat_missed_run_policy`` values: run a missed run once on catch-up, or skip it.
+MISSED_RUN_POLICIES = ("run_once", "skip")
+#: Default ``max_interval`` in seconds (Celery's PersistentScheduler sleeps up to 300 s).
+DEFAULT_MAX_INTERVAL = 300.0
+#: Due entries recorded in one write per store (the rest wait for the next tick, at once).
+FIRE_BATCH = 1000
+#: (next run as epoch seconds, tie-breaker, entry name, entry version when pushed)
+_HeapItem = tuple[float, int, str, int]
+
+
+class SchedulingError(Exception):
+    """An entry could not be sent (Celery's ``celery.beat.SchedulingError``)."""
+
+
+class LostLeadership(SchedulingError):
+    """This beat may no longer fire entries: another beat holds the leader lock."""
+
+
+@dataclass(eq=False, slots=True)
+class ScheduleEntry:
+    """One periodic task (Celery's ``ScheduleEntry``)."""
+
+    name: str
+    task: str
+    schedule: BaseSchedule
+    args: Sequence[Any] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+    last_run_at: datetime | None = None
+    total_run_count: int = 0
+    #: the next due time (aware UTC), kept by the scheduler
+    next_run_at: datetime | None = None
+    version: int = 0
+
+    def is_due(self, now: datetime | None = None) -> Any:
+        """Celery's ``entry.is_due()``: ``(is_due, seconds until the next check)``."""
+        last = self.last_run_at or now or datetime.now(UTC)
+        return self.schedule.is_due(last, now)
+
+    def __repr__(self) -> str:
+        return f"<ScheduleEntry: {self.name} {self.task}(*{list(self.args)}) {self.schedule!r}>"
+
+
+def _entry_from_dict(app: Any, name: str, spec: Mapping[str, Any]) -> ScheduleEntry:
+    if not isinstance(spec, Mapping) or "task" not in spec or "schedule" not in spec:
+        raise ValueError(f"beat_schedule entry {name!r} needs 'task' and 'schedule' keys")
+    unknown = set(spec) - {"task", "schedule", "args", "kwargs", "options", "relative"}
+    if unknown:
+        raise ValueError(f"beat_schedule entry {name!r} has unknown keys: {sorted(unknown)}")
+    sched = maybe_schedule(spec["schedule"], bool(spec.get("relative", False)), app=app)
+    assert sched is not None
+    return ScheduleEntry(
+        name=name,
+        task=str(spec["task"]),
+        schedule=sched,
+        args=tuple(spec.get("args") or ()),
+        kwargs=dict(spec.get("kwargs") or {}),
+        options=dict(spec.get("options") or {}),
+    )
+
+
+class Scheduler:
+    """The scheduler interface (Celery's names) and the in-memory implementation.
+
+    A subclass (the Django database scheduler) overrides :meth:`setup_schedule`,
+    :meth:`sync` and :meth:`close`, and may call :meth:`add`/:meth:`update`/
+    :meth:`remove` when its source of entries changes (from :meth:`poll`, called at most
+    every ``max_interval``).
+
+    Args:
+        app: the Celery app (``beat_schedule`` and ``add_periodic_task`` entries, settings).
+        stores: where entry states are loaded from and saved to.
+        max_interval: longest sleep between ticks, seconds.
+        missed_run_policy: what to do with a run missed while no beat was running:
+            ``run_once`` (fire once on catch-up) or ``skip``.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        stores: Iterable[Store] = (),
+        max_interval: float | None = None,
+        missed_run_policy: str | None = None,
+    ) -> None:
+        self.app = app
+        self.stores = list(stores)
+        self.max_interval = float(
+            max_interval or app.conf.beat_max_loop_interval or DEFAULT_MAX_INTERVAL
+        )
+        policy = missed_run_policy or app.conf.beat_missed_run_policy
+        if policy not in MISSED_RUN_POLICIES:
+            raise ValueError(f"beat_missed_run_policy must be one of {MISSED_RUN_POLICIES}")
+        self.missed_run_policy = policy
+        self.changed = threading.Event()
+        self._entries: dict[str, ScheduleEntry] = {}
+        self._heap: list[_HeapItem] = []
+        self._seq = itertools.count()
+        self._mutex = threading.RLock()
+        self._unconfirmed: dict[str, EntryState] = {}
+        #: entries added or changed since the last tick (scheduled by the next one)
+        self._added: set[str] = set()
+        self._loaded = False
+        #: entries other processes add through the broker (see ``beat/shared.py``)
+        self.shared: SharedSchedule | None = None
+        self._shared_seen: dict[str, str] = {}
+        self._next_poll = 0.0
+
+    # -- the interface ---------------------------------------------------------------
+    @property
+    def schedule(self) -> Mapping[str, ScheduleEntry]:
+        """The entries by name (a read-only view)."""
+        return dict(self._entries)
+
+    def setup_schedule(self) -> None:
+        """Read ``beat_schedule`` and ``add_periodic_task`` entries."""
+        for name, spec in dict(self.app.conf.beat_schedule or {}).items():
+            self._put(_entry_from_dict(self.app, name, spec))
+        for name, spec in getattr(self.app, "_periodic_tasks", {}).items():
+            self._put(_entry_from_dict(self.app, name, spec))
+
+    def poll(self) -> None:
+        """Pick up changes made elsewhere, at most every ``max_interval`` (a database
+        scheduler reads its table here). The default reads :attr:`shared` entries."""
+        shared = self.shared
+        if shared is None or time.monotonic() < self._next_poll:
+            return
+        self._next_poll = time.monotonic() + self.max_interval
+        stored = shared.raw()
+        with self._mutex:
+            for name, text in stored.items():
+                if self._shared_seen.get(name) == text:
+                    continue
+                self._shared_seen[name] = text
+                spec = json.loads(text)
+                if spec is None:
+                    if self.remove(name):
+                        logger.info("beat: removed %s (shared entries)", name)
+                    continue
+                try:
+                    spec["schedule"] = load_schedule(spec["schedule"])
+                    self.add(name, **spec)
+                except (ValueError, TypeError, KeyError) as exc:
+                    logger.error("beat: shared entry %s is invalid: %s", name, exc)
+                else:
+                    logger.info("beat: added or changed %s (shared entries)", name)
+
+    def load_state(self, now: datetime | None = None) -> None:
+        """Read the stores and (re)compute every next run; call on becoming the leader.
+
+        A run missed while no beat was running fires once on the next tick
+        (``run_once``) or is skipped (``skip``). A ``pending`` run found here was being
+        sent when the previous beat stopped: it is logged, not sent again.
+        """
+        now = now or self.app.now()
+        with self._mutex:
+            states = merge_states(store.load() for store in self.stores)
+            fresh: dict[str, EntryState] = {}
+            for name, entry in self._entries.items():
+                state = states.get(name)
+                if state is not None and state.pending:
+                    logger.warning(
+                        "beat: the run of %s at %s (task id %s) may not have been sent: "
+                        "beat stopped while sending it",
+                        name,
+                        state.last_run_at,
+                        state.pending,
+                    )
+                    state.pending = None
+                    fresh[name] = state
+                if state is None or state.last_run_at is None:
+                    state = fresh[name] = EntryState(now, 0)
+                entry.last_run_at = state.last_run_at
+                entry.total_run_count = state.total_run_count
+            self._save(fresh)
+            self._rebuild(now, catch_up=True)
+            self._loaded = True
+
+    def tick(self, now: datetime | None = None) -> float:
+        """Fire every due entry; return the seconds until the next one is due (capped).
+
+        Raises:
+            LostLeadership: a store refused a write (another beat holds the lock).
+        """
+        now = now or self.app.now()
+        if not self._loaded:
+            self.load_state(now)
+        now_ts = now.timestamp()
+        with self._mutex:
+            self._schedule_added(now)
+            due = self._pop_due(now_ts)
+            if due:
+                self._fire(due, now)
+            self._confirm()
+            self._drop_stale_top()
+            heap = self._heap
+            delay = heap[0][0] - now_ts if heap else self.max_interval
+        return max(0.0, min(delay, self.max_interval))
+
+    def _pop_due(self, now_ts: float) -> list[tuple[_HeapItem, ScheduleEntry]]:
+        heap = self._heap
+        due: list[tuple[_HeapItem, ScheduleEntry]] = []
+        while heap and heap[0][0] <= now_ts and len(due) < FIRE_BATCH:
+            item = heapq.heappop(heap)
+            entry = self._entries.get(item[2])
+            if entry is not None and entry.version == item[3]:
+                due.append((item, entry))
+        return due
+
+    def _fire(self, due: list[tuple[_HeapItem, ScheduleEntry]], now: datetime) -> None:
+        """Record every due run in one write per store, then send them one by one."""
+        records = {
+            entry.name: EntryState(now, entry.total_run_count + 1, pending=str(uuid.uuid4()))
+            for _, entry in due
+        }
+        if not self._save(records):
+            raise LostLeadership(", ".join(records))
+        for index, (_, entry) in enumerate(due):
+            try:
+                self.apply_entry(entry, now, records[entry.name])
+            except OperationalError:
+                # The broker refused it: take the unsent records back; due at the next tick.
+                rest = due[index:]
+                self._save({e.name: EntryState(e.last_run_at, e.total_run_count) for _, e in rest})
+                for unsent, _ in rest:
+                    heapq.heappush(self._heap, unsent)
+                raise
+            self._push(entry, now)
+
+    def apply_entry(
+        self, entry: ScheduleEntry, now: datetime, record: EntryState | None = None
+    ) -> None:
+        """Send a due entry's task, its run recorded first (``record``, else recorded here),
+        so a crash can never send it twice.
+
+        Raises:
+            OperationalError: the broker refused the message (the caller takes the record
+                back so the run is tried again).
+        """
+        if record is None:
+            record = EntryState(now, entry.total_run_count + 1, pending=str(uuid.uuid4()))
+            if not self._save({entry.name: record}):
+                raise LostLeadership(entry.name)
+        try:
+            self.app.send_task(
+                entry.task,
+                list(entry.args),
+                dict(entry.kwargs),
+                task_id=record.pending,
+                **dict(entry.options),
+            )
+        except OperationalError as exc:
+            logger.error("beat: sending %s (%s) failed: %s", entry.name, entry.task, exc)
+            raise
+        except Exception as exc:  # a bad entry (unencodable args...): retrying cannot help
+            logger.error("beat: sending %s (%s) failed: %s", entry.name, entry.task, exc)
+        else:
+            logger.info("Scheduler: Sending due task %s (%s)", entry.name, entry.task)
+        entry.last_run_at, entry.total_run_count = now, record.total_run_count
+        self._unconfirmed[entry.name] = EntryState(now, record.total_run_count)
+
+    def sync(self) -> None:
+        """Write what is not written yet."""
+        with self._mutex:
+            self._confirm()
+
+    def close(self) -> None:
+        """Sync and close the stores."""
+        self.sync()
+        for store in self.stores:
+            store.close()
+
+    # -- changing entries while beat runs ----------------------------------------------
+    def add(
+        self,
+        name: str,
+        task: str,
+        schedule: float | timedelta | BaseSchedule,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        options: Mapping[str, Any] | None = None,
+        relative: bool = False,
+    ) -> ScheduleEntry:
+        """Add (or replace) an entry; it is picked up at the next tick."""
+        spec = {"task": task, "schedule": schedule, "args": args, "kwargs": kwargs or {}}
+        spec.update(options=options or {}, relative=relative)
+        entry = _entry_from_dict(self.app, name, spec)
+        with self._mutex:
+            old = self._entries.get(name)
+            if old is not None:
+                entry.last_run_at, entry.total_run_count = old.last_run_at, old.total_run_count
+                entry.version = old.version + 1
+            self._put(entry)
+            self._added.add(name)
+        self.changed.set()
+        return entry
+
+    def update(self, name: str, **changes: Any) -> ScheduleEntry:
+        """Change fields of an entry (``task``, ``schedule``, ``args``, ``kwargs``,
+        ``options``, ``relative``)."""
+        with self._mutex:
+            old = self._entries.get(name)
+            if old is None:
+                raise KeyError(f"no beat entry named {name!r}")
+            spec: dict[str, Any] = {
+                "task": old.task,
+                "schedule": old.schedule,
+                "args": old.args,
+                "kwargs": old.kwargs,
+                "options": old.options,
+            }
+            spec.update(changes)
+            return self.add(name, **spec)
+
+    def remove(self, name: str) -> bool:
+        """Remove an entry; False if there was none."""
+        with self._mutex:
+            entry = self._entries.pop(name, None)
+            if entry is not None:
+                entry.version += 1
+        self.changed.set()
+        return entry is not None
+
+    # -- internals ----------------------------------------------------------------------
+    def _put(self, entry: ScheduleEntry) -> None:
+        self._entries[entry.name] = entry
+
+    def _save(self, states: Mapping[str, EntryState]) -> bool:
+        if not states:
+            return True
+        ok = True
+        for store in self.stores:
+            ok = store.save(states) and ok
+        return ok
+
+    def _confirm(self) -> None:
+        unconfirmed, self._unconfirmed = self._unconfirmed, {}
+        if unconfirmed:
+            self._save(unconfirmed)
+
+    def next_run(self, entry: ScheduleEntry, now: datetime, *, catch_up: bool = False) -> datetime:
+        """When ``entry`` is due next (applying the missed-run policy when ``catch_up``)."""
+        last = entry.last_run_at or now
+        due = entry.schedule.next_run_after(last)
+        if catch_up and due <= now and self._skips(entry, last, now):
+            logger.info("beat: skipping the run of %s missed at %s", entry.name, due)
+            due = entry.schedule.next_run_after(now)
+        return due
+
+    def _skips(self, entry: ScheduleEntry, last: datetime, now: datetime) -> bool:
+        if self.missed_run_policy == "skip":
+            return True
+        return not entry.schedule.is_due(last, now).is_due  # beat_cron_starting_deadline
+
+    def _push(self, entry: ScheduleEntry, now: datetime, *, catch_up: bool = False) -> None:
+        try:
+            entry.next_run_at = self.next_run(entry, now, catch_up=catch_up)
+        except ValueError as exc:  # e.g. a solar event that never happens there
+            logger.error("beat: %s will not run: %s", entry.name, exc)
+            return
+        heapq.heappush(
+            self._heap, (entry.next_run_at.timestamp(), next(self._seq), entry.name, entry.version)
+        )
+
+    def _schedule_added(self, now: datetime) -> None:
+        added, self._added = self._added, set()
+        for name in added:
+            entry = self._entries.get(name)
+            if entry is not None:
+                if entry.last_run_at is None:
+                    entry.last_run_at = now
+                self._push(entry, now)
+
+    def _rebuild(self, now: datetime, *, catch_up: bool) -> None:
+        self._added.clear()
+        self._heap = []
+        for entry in self._entries.values():
+            self._push(entry, now, catch_up=catch_up)
+
+    def _drop_stale_top(self) -> None:
+        heap = self._heap
+        while heap:
+            entry = self._entries.get(heap[0][2])
+            if entry is not None and entry.version == heap[0][3]:
+                break
+            heapq.heappop(heap)
+        if len(heap) > 2 * len(self._entries) + 1024:
+            self._heap = [
+                item
+                for item in heap
+                if (e := self._entries.get(item[2])) is not None and e.version == item[3]
+            ]
+            heapq.heapify(self._heap)
+
+
+class PersistentScheduler(Scheduler):
+    """The default scheduler (Celery's name): states in the schedule file and the broker."""

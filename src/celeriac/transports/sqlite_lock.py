@@ -1,0 +1,87 @@
+"""The leader lock and its state for the SQLite broker (beat): two small tables in the file."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Mapping
+
+from celeriac.utils.sqlite import SQLiteDatabase
+
+__all__ = ["SQLiteLockMixin"]
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS celeriac_locks"
+    " (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS celeriac_lock_state"
+    " (lock TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (lock, key))",
+)
+
+
+class SQLiteLockMixin:
+    """Lock rows with an expiry (epoch seconds), taken in ``BEGIN IMMEDIATE`` transactions.
+
+    Every process on the machine sees the same clock, so an expiry in epoch seconds is safe.
+    """
+
+    _db: SQLiteDatabase
+    _lock_schema_ready: bool = False
+
+    def _lock_schema(self, conn: sqlite3.Connection) -> None:
+        if not self._lock_schema_ready:
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            self._lock_schema_ready = True
+
+    @staticmethod
+    def _take(conn: sqlite3.Connection, name: str, owner: str, ttl: float) -> bool:
+        now = time.time()
+        row = conn.execute("SELECT owner, expires_at FROM celeriac_locks WHERE name = ?", (name,))
+        found = row.fetchone()
+        if found is not None and found[0] != owner and found[1] > now:
+            return False
+        conn.execute(
+            "INSERT INTO celeriac_locks (name, owner, expires_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET owner = excluded.owner,"
+            " expires_at = excluded.expires_at",
+            (name, owner, now + ttl),
+        )
+        return True
+
+    def acquire_lock(self, name: str, owner: str, ttl: float) -> bool:
+        """Take or renew the lock (see :meth:`Transport.acquire_lock`)."""
+        with self._db.write() as conn:
+            self._lock_schema(conn)
+            return self._take(conn, name, owner, ttl)
+
+    def release_lock(self, name: str, owner: str) -> None:
+        """Drop the lock if ``owner`` holds it."""
+        with self._db.write() as conn:
+            self._lock_schema(conn)
+            conn.execute("DELETE FROM celeriac_locks WHERE name = ? AND owner = ?", (name, owner))
+
+    def read_lock_state(self, name: str) -> dict[str, str]:
+        """The state stored beside the lock."""
+        with self._db.write() as conn:
+            self._lock_schema(conn)
+            rows = conn.execute(
+                "SELECT key, value FROM celeriac_lock_state WHERE lock = ?", (name,)
+            ).fetchall()
+        return {str(key): str(value) for key, value in rows}
+
+    def write_lock_state(self, name: str, owner: str, ttl: float, items: Mapping[str, str]) -> bool:
+        """Store ``items`` if ``owner`` holds the lock (renewing it), in one transaction."""
+        with self._db.write() as conn:
+            self._lock_schema(conn)
+            row = conn.execute(
+                "SELECT owner, expires_at FROM celeriac_locks WHERE name = ?", (name,)
+            ).fetchone()
+            if row is None or row[0] != owner or row[1] <= time.time():
+                return False
+            self._take(conn, name, owner, ttl)
+            conn.executemany(
+                "INSERT INTO celeriac_lock_state (lock, key, value) VALUES (?, ?, ?)"
+                " ON CONFLICT (lock, key) DO UPDATE SET value = excluded.value",
+                [(name, key, value) for key, value in items.items()],
+            )
+            return True
