@@ -87,8 +87,12 @@ class OutcomeHandler:
             "Task %s succeeded in %.6fs: %s", job.label, outcome.runtime, safe_repr(outcome.retval)
         )
         children: list[Any] = []
+        if job.call.chain:
+            children += await self._continue_chain(job, outcome.retval)
         if job.request.callbacks:
-            children = await self._send_signatures(job, job.request.callbacks, (outcome.retval,))
+            children += await self._send_signatures(job, job.request.callbacks, (outcome.retval,))
+        if job.call.chord:
+            await self._chord_part(job, states.SUCCESS, outcome.retval)
         meta = None
         if not self._ignore_result(job):
             meta = self._meta(job, states.SUCCESS, outcome.retval, children=children)
@@ -104,6 +108,10 @@ class OutcomeHandler:
             meta = self._meta(job, states.FAILURE, exc, outcome.traceback)
         if job.request.errbacks:
             await self._send_signatures(job, job.request.errbacks, (job.call.id,), errback=True)
+        if job.call.chord:
+            await self._chord_part(job, states.FAILURE, exc)
+        if job.call.chain:
+            await self._fail_chain(job, exc)
         action = "ack" if job.task.acks_on_failure_or_timeout else "requeue"
         self._settle(job, meta, action)
 
@@ -201,3 +209,75 @@ class OutcomeHandler:
             if hasattr(result, "as_tuple"):
                 children.append(result.as_tuple())
         return children
+
+    # -- canvas: chains and chords (see celeriac.canvas) ---------------------------------
+    async def _continue_chain(self, job: Job, retval: Any) -> list[Any]:
+        """Send the chain's next step (the last element) with the rest; return its tuple."""
+        from celeriac.canvas.signature import Signature
+
+        chain = list(job.call.chain or ())
+        step = Signature.from_dict(chain.pop(), app=self.app)
+        call = job.call
+        try:
+            result = await asyncio.to_thread(
+                step.apply_async,
+                (retval,),
+                chain=chain,
+                parent_id=call.id,
+                root_id=call.root_id or call.id,
+            )
+        except Exception as exc:
+            logger.error("Task %s: sending the next chain step %r failed: %r", job.label, step, exc)
+            return []
+        return [result.as_tuple()] if hasattr(result, "as_tuple") else []
+
+    async def _chord_part(self, job: Job, state: str, value: Any) -> None:
+        """Report this header task's final state to its chord (the last one sends the body)."""
+        from celeriac.canvas.chord import on_chord_part_return
+
+        call = job.call
+        try:
+            await asyncio.to_thread(
+                on_chord_part_return,
+                self.app,
+                task_id=call.id,
+                group_id=call.group,
+                group_index=call.group_index,
+                chord_sig=call.chord,
+                state=state,
+                value=value,
+                root_id=call.root_id,
+            )
+        except Exception as exc:
+            logger.error("Task %s: reporting to its chord failed: %r", job.label, exc)
+
+    async def _fail_chain(self, job: Job, exc: BaseException | None) -> None:
+        """Store the failure for the chain's remaining steps (their results would never come),
+        and report it to a chord the last step belongs to."""
+        from celeriac.canvas.chord import on_chord_part_return
+        from celeriac.canvas.signature import Signature
+
+        error = exc if exc is not None else Exception("chain step failed")
+        for item in job.call.chain or ():
+            step = Signature.from_dict(item, app=self.app)
+            step_id = step.id
+            if not step_id:
+                continue
+            options = step["options"]
+            meta = self.app.result_meta(step_id, states.FAILURE, error, traceback=None)
+            self.settler.store(step_id, meta)
+            if options.get("chord") and options.get("group_id"):
+                try:
+                    await asyncio.to_thread(
+                        on_chord_part_return,
+                        self.app,
+                        task_id=step_id,
+                        group_id=options.get("group_id"),
+                        group_index=options.get("group_index"),
+                        chord_sig=options.get("chord"),
+                        state=states.FAILURE,
+                        value=error,
+                        root_id=job.call.root_id,
+                    )
+                except Exception as report_exc:
+                    logger.error("Task %s: reporting to a chord failed: %r", job.label, report_exc)
