@@ -308,11 +308,6 @@ class SQLiteBackend(ChordBackend, Backend):
                     self._waiters.discard(waiter)
             delay = min(delay * 1.5, ceiling)
 
-
-def _wake(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
-
     # -- chords (counters updated in one IMMEDIATE transaction) ---------------------------
     def set_chord_size(self, group_id: str, size: int) -> None:
         """Register a chord's header size (a new run of a reused group id starts over)."""
@@ -374,3 +369,8 @@ def _wake(future: asyncio.Future[None]) -> None:
                 " ON CONFLICT (group_id) DO UPDATE SET extra = extra + excluded.extra",
                 (group_id, count),
             )
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

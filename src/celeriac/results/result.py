@@ -205,6 +205,12 @@ class AsyncResult(Generic[R]):
         self._meta = None
         self.backend.forget(self.id)
 
+    def revoke(
+        self, connection: Any = None, terminate: bool = False, signal: str | None = None, **kw: Any
+    ) -> None:
+        """Ask the workers not to run this task (``app.control.revoke``)."""
+        _revoke(self.app, [self.id], terminate, signal, **kw)
+
     # -- waiting -------------------------------------------------------------------
     def _outcome(self, meta: dict[str, Any], propagate: bool) -> R:
         self._set_meta(meta)
@@ -370,6 +376,12 @@ class ResultSet(Generic[R]):
         for result in self.results:
             result.forget()
 
+    def revoke(
+        self, connection: Any = None, terminate: bool = False, signal: str | None = None, **kw: Any
+    ) -> None:
+        """Revoke every task of the set in one ``app.control.revoke`` call."""
+        _revoke(self.app, [result.id for result in self.results], terminate, signal, **kw)
+
     def get(
         self,
         timeout: float | None = None,
@@ -466,6 +478,14 @@ class GroupResult(ResultSet[R]):
             return None
         restored = result_from_tuple(meta["result"], app)
         return restored if isinstance(restored, GroupResult) else None
+
+
+def _revoke(app: Any, ids: list[str], terminate: bool, signal: str | None, **kw: Any) -> None:
+    control = getattr(app, "control", None)
+    if control is None:
+        raise NotImplementedError("revoke needs app.control (remote control), not available here")
+    options = {key: value for key, value in kw.items() if key in ("destination", "reply", "timeout")}
+    control.revoke(ids, terminate=terminate, signal=signal or "SIGTERM", **options)
 
 
 def result_from_tuple(value: Any, app: Celery | None = None) -> Any:
