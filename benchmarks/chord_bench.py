@@ -1,0 +1,152 @@
+"""Chord benchmark: a chord of N no-op header tasks on Redis, celeriac against Celery 5.7.
+
+Each system gets a real worker process (prefork, ``--concurrency 2``) started from a fresh
+temporary directory holding a ``benchapp.py`` that uses Redis (database 14 by default, queue ``chordbench``,
+flushed before every run) as broker and result backend. A producer process then waits for
+the worker (one warm-up task), builds ``chord([noop.si(i) for i in range(N)], count.s())``
+with its own package and times ``apply_async()`` → the body's result from ``get()``: the
+header's publishing, every header task, the chord counting and the body.
+
+Runs are interleaved (Celery, celeriac, Celery, celeriac …) and the median of ``--runs``
+is reported, with the ratio against the issue's target (celeriac ≤ ⅓ of Celery's time).
+
+Usage::
+
+    python benchmarks/chord_bench.py [--tasks 10000] [--runs 3] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from common import Worker, machine, run_role
+
+REDIS_URL = "redis://127.0.0.1:6379/14"
+
+APP_SOURCE = '''
+"""Chord benchmark tasks: broker and results on the same Redis database."""
+from {module} import Celery
+
+app = Celery("benchapp", broker="{url}", backend="{url}")
+app.conf.task_default_queue = "chordbench"
+
+
+@app.task
+def noop(i):
+    return i
+
+
+@app.task
+def count(values):
+    return len(values)
+'''
+
+SYSTEMS = {"celery": "celery", "celeriac": "celeriac"}
+
+
+def role_chord(module: str, tasks: int) -> dict[str, Any]:
+    """Apply the chord with ``module``'s canvas; time apply → the body's result."""
+    import benchapp  # type: ignore[import-not-found]
+
+    canvas = __import__(module)
+    benchapp.noop.delay(0).get(timeout=120)  # the worker is up and warm
+    header = [benchapp.noop.si(i) for i in range(tasks)]
+    started = time.perf_counter()
+    result = canvas.chord(header, benchapp.count.s()).apply_async()
+    published = time.perf_counter() - started
+    value = result.get(timeout=1200)
+    elapsed = time.perf_counter() - started
+    if value != tasks:
+        raise RuntimeError(f"chord body got {value} results, expected {tasks}")
+    return {"seconds": elapsed, "publish_s": published, "rate": tasks / elapsed}
+
+
+def flush(url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    client.close()
+
+
+def run_once(system: str, args: argparse.Namespace) -> dict[str, Any]:
+    module = SYSTEMS[system]
+    directory = Path(tempfile.mkdtemp(prefix=f"chord-{system}-"))
+    (directory / "benchapp.py").write_text(APP_SOURCE.format(module=module, url=args.url))
+    flush(args.url)
+    worker = Worker(
+        [
+            sys.executable,
+            "-m",
+            module,
+            "-A",
+            "benchapp",
+            "worker",
+            "-P",
+            "prefork",
+            "-c",
+            str(args.concurrency),
+            "-l",
+            "WARNING",
+        ],
+        directory,
+    )
+    try:
+        outcome = run_role(__file__, directory, "chord", module, str(args.tasks))
+    finally:
+        worker.stop()
+        if not os.environ.get("CELERIAC_BENCH_KEEP"):
+            shutil.rmtree(directory, ignore_errors=True)
+    return outcome
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--tasks", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--url", default=REDIS_URL)
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--role", help=argparse.SUPPRESS)
+    parser.add_argument("role_args", nargs="*", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.role == "chord":
+        print(json.dumps(role_chord(args.role_args[0], int(args.role_args[1]))))
+        return
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in SYSTEMS}
+    for index in range(args.runs):
+        for name in SYSTEMS:
+            outcome = run_once(name, args)
+            runs[name].append(outcome)
+            print(
+                f"run {index + 1}/{args.runs} {name:9s} {outcome['seconds']:8.2f} s "
+                f"({outcome['rate']:,.0f} header tasks/s)",
+                flush=True,
+            )
+    median = {name: statistics.median(r["seconds"] for r in runs[name]) for name in SYSTEMS}
+    ratio = median["celeriac"] / median["celery"]
+    print()
+    print(f"chord of {args.tasks:,} no-op header tasks on Redis, prefork -c {args.concurrency}")
+    print(f"machine: {machine()}")
+    print(f"{'system':10s} {'apply → body result (median)':>30s} {'header tasks/s':>16s}")
+    for name in SYSTEMS:
+        print(f"{name:10s} {median[name]:28.2f} s {args.tasks / median[name]:16,.0f}")
+    verdict = "meets" if ratio <= 1 / 3 else "misses"
+    print(f"ratio celeriac/celery = {ratio:.2f} (target ≤ 0.33: {verdict})")
+    if args.json:
+        args.json.write_text(
+            json.dumps({"tasks": args.tasks, "runs": runs, "median": median, "ratio": ratio})
+        )
+
+
+if __name__ == "__main__":
+    main()
