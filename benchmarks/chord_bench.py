@@ -1,9 +1,9 @@
-"""Chord benchmark: a chord of N no-op header tasks on Redis, celeriac against Celery 5.7.
+"""Chord benchmark: a chord of no-op header tasks on Redis, celeriac vs Celery 5.7.
 
 Each system gets a real worker process (prefork, ``--concurrency 2``) started from a fresh
-temporary directory holding a ``benchapp.py`` that uses Redis (database 14 by default, queue ``chordbench``,
-flushed before every run) as broker and result backend. A producer process then waits for
-the worker (one warm-up task), builds ``chord([noop.si(i) for i in range(N)], count.s())``
+temporary directory holding a ``benchapp.py`` that uses Redis (database 14 by default,
+queue ``chordbench``, flushed before every run) as broker and result backend. A producer
+process then waits for the worker (one warm-up task), builds ``chord([noop.si(i) for i in range(N)], count.s())``
 with its own package and times ``apply_async()`` → the body's result from ``get()``: the
 header's publishing, every header task, the chord counting and the body.
 
@@ -110,7 +110,9 @@ def run_once(system: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=2)

@@ -104,15 +104,16 @@ def test_shapes_match_celerys_vectors(app: Celery) -> None:
     shapes = json.loads(vector.read_text())["signature_shapes"]
     add, mul, tsum = (app.tasks[n] for n in ("tasks.add", "tasks.mul", "tasks.tsum"))
     assert json.loads(json.dumps(add.s(2, 2))) == shapes["signature_plain"]
-    assert json.loads(json.dumps(add.si(2, 2).set(queue="q1", priority=3, countdown=5))) == (
-        shapes["signature_immutable_with_options"]
+    assert (
+        json.loads(json.dumps(add.si(2, 2).set(queue="q1", priority=3, countdown=5)))
+        == (shapes["signature_immutable_with_options"])
     )
     assert json.loads(json.dumps(group(add.s(1, 1), add.s(2, 2)))) == shapes["group"]
     assert json.loads(json.dumps(chain(add.s(1, 1), mul.s(2)))) == shapes["chain"]
     ours = json.loads(json.dumps(chord([add.s(1, 1), add.s(2, 2)], tsum.s())))
     theirs = shapes["chord"]
     assert ours["kwargs"]["body"] == theirs["kwargs"]["body"]
-    assert [t for t in ours["kwargs"]["header"]["kwargs"]["tasks"]] == theirs["kwargs"]["header"]
+    assert list(ours["kwargs"]["header"]["kwargs"]["tasks"]) == theirs["kwargs"]["header"]
     assert {k: v for k, v in ours.items() if k != "kwargs"} == {
         k: v for k, v in theirs.items() if k != "kwargs"
     }
@@ -136,7 +137,7 @@ def test_freeze_assigns_ids_and_parents(app: Celery) -> None:
 
 def test_chunks_and_maps(app: Celery) -> None:
     add = app.tasks["tasks.add"]
-    parts = add.chunks(zip(range(5), range(5)), 2)
+    parts = add.chunks(zip(range(5), range(5), strict=True), 2)
     assert isinstance(parts, chunks)
     g = parts.group()
     assert [len(t["kwargs"]["it"]) for t in g.tasks] == [2, 2, 1]

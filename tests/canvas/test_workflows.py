@@ -166,9 +166,7 @@ def test_chord_in_group_header_chains(app: Celery, tasks: Tasks, worker: Any) ->
     assert result.get(timeout=20) == [4, 8]
 
 
-def test_chord_body_fires_once_with_retrying_header(
-    app: Celery, tasks: Tasks, worker: Any
-) -> None:
+def test_chord_body_fires_once_with_retrying_header(app: Celery, tasks: Tasks, worker: Any) -> None:
     worker(app)
     result = chord([tasks.flaky.s(i) for i in range(6)], tasks.collect.s())()
     assert result.get(timeout=30) == [0, 1, 2, 3, 4, 5]
@@ -210,9 +208,7 @@ def test_failing_chain_step_fails_the_rest(app: Celery, tasks: Tasks, worker: An
         result.get(timeout=20)
 
 
-def test_empty_chord_header_calls_body_with_nothing(
-    app: Celery, tasks: Tasks, worker: Any
-) -> None:
+def test_empty_chord_header_calls_body_with_nothing(app: Celery, tasks: Tasks, worker: Any) -> None:
     worker(app)
     assert chord([], tasks.tsum.s())().get(timeout=20) == 0
 

@@ -30,7 +30,9 @@ def _flows(tasks: ModuleType, canvas: ModuleType) -> None:
     assert chain_result.parent.get(timeout=TIMEOUT) == 10
     group_result = canvas.group(tasks.add.s(i, i) for i in range(5)).apply_async()
     assert group_result.get(timeout=TIMEOUT) == [0, 2, 4, 6, 8]
-    chord_result = canvas.chord([tasks.add.s(i, i) for i in range(20)], tasks.tsum.s()).apply_async()
+    chord_result = canvas.chord(
+        [tasks.add.s(i, i) for i in range(20)], tasks.tsum.s()
+    ).apply_async()
     assert chord_result.get(timeout=TIMEOUT) == sum(2 * i for i in range(20))
     upgraded = (tasks.add.s(1, 1) | canvas.group(tasks.add.s(1), tasks.mul.s(3)) | tasks.tsum.s())()
     assert upgraded.get(timeout=TIMEOUT) == 9

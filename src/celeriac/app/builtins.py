@@ -36,7 +36,7 @@ def register_canvas_builtins(app: Celery) -> None:
     """Celery's canvas tasks: ``celery.chord_unlock``, ``celery.group``, ``celery.chain``,
     ``celery.chord``, ``celery.map``, ``celery.starmap``, ``celery.chunks``,
     ``celery.accumulate`` (same names and arguments, so Celery's messages run here)."""
-    from celeriac.canvas import chord, chunks, group, maybe_signature, signature
+    from celeriac.canvas import maybe_signature
     from celeriac.canvas.chord import chord_error
     from celeriac.exceptions import ChordError
     from celeriac.results.result import GroupResult, result_from_tuple
@@ -73,8 +73,27 @@ def register_canvas_builtins(app: Celery) -> None:
             return
         body.apply_async((values,), parent_id=self.request.id, root_id=self.request.root_id)
 
+    app.task(name="celery.accumulate", typing=False)(accumulate)
+    app.task(
+        name="celery.chord_unlock",
+        bind=True,
+        max_retries=None,
+        ignore_result=True,
+        default_retry_delay=app.conf.get("result_chord_retry_interval", 1.0),
+        typing=False,
+    )(unlock_chord)
+    _register_workflow_tasks(app)
+
+
+def _register_workflow_tasks(app: Celery) -> None:
+    """``celery.group/chain/chord/map/starmap/chunks``: canvas signatures sent as messages."""
+    from celeriac.canvas import chord, chunks, group, signature
+
     def group_task(
-        tasks: Any, result: Any = None, group_id: str | None = None, partial_args: Any = None,
+        tasks: Any,
+        result: Any = None,
+        group_id: str | None = None,
+        partial_args: Any = None,
         add_to_parent: bool = True,
     ) -> Any:
         """Send a group that arrived as a task message."""
@@ -87,8 +106,14 @@ def register_canvas_builtins(app: Celery) -> None:
         raise NotImplementedError("chain is not a real task")
 
     def chord_task(
-        header: Any, body: Any, partial_args: Any = (), interval: float | None = None,
-        countdown: float = 1, max_retries: int | None = None, eager: bool = False, **kwargs: Any,
+        header: Any,
+        body: Any,
+        partial_args: Any = (),
+        interval: float | None = None,
+        countdown: float = 1,
+        max_retries: int | None = None,
+        eager: bool = False,
+        **kwargs: Any,
     ) -> Any:
         """Send a chord that arrived as a task message."""
         result = chord(header, body, app=app).apply_async(partial_args or ())
@@ -109,15 +134,6 @@ def register_canvas_builtins(app: Celery) -> None:
         return chunks(signature(task, app=app), it, n, app=app).apply_async().as_tuple()
 
     options: dict[str, Any] = {"typing": False}
-    app.task(name="celery.accumulate", **options)(accumulate)
-    app.task(
-        name="celery.chord_unlock",
-        bind=True,
-        max_retries=None,
-        ignore_result=True,
-        default_retry_delay=app.conf.get("result_chord_retry_interval", 1.0),
-        **options,
-    )(unlock_chord)
     app.task(name="celery.group", **options)(group_task)
     app.task(name="celery.chain", **options)(chain_task)
     app.task(name="celery.chord", **options)(chord_task)

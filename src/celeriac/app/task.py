@@ -426,7 +426,10 @@ class Task(Generic[P, R]):
             root_id=request.root_id,
         )
         result = added.freeze()
-        self.app.backend.add_to_chord(request.group, 1)
+        backend = self.app.backend
+        if not hasattr(backend, "add_to_chord"):
+            raise NotImplementedError(f"{type(backend).__name__} does not count chord parts")
+        backend.add_to_chord(request.group, 1)
         return added if lazy else (added.apply_async(), result)[1]
 
     def AsyncResult(self, task_id: str, **kwargs: Any) -> AsyncResult[R]:

@@ -701,7 +701,7 @@ class RedisBackend(ChordBackend, Backend):
                 members = client.zrange(keys["j"], 0, -1)
             else:
                 members = client.lrange(keys["j"], 0, -1)
-            return ChordClaim(token, [bytes(member) for member in members])
+            return ChordClaim(token, [_as_bytes(member) or b"" for member in members])  # type: ignore[arg-type]
 
         return self._call("chord_part_return", run)
 
@@ -788,7 +788,7 @@ end
 return 0
 """
 
-#: Celery's claim lifetime with the default ``result_chord_join_timeout`` (5 s): 2 × 5 s.
+#: Celery's claim lifetime with the default ``result_chord_join_timeout`` (5 s): 2 x 5 s.
 CHORD_CLAIM_EXPIRES = 10
-#: How long ``.c`` stays ``done`` after cleanup (Celery: max(2 × claim, 300) s).
+#: How long ``.c`` stays ``done`` after cleanup (Celery: max(2 x claim, 300) s).
 CHORD_DONE_EXPIRES = 300

@@ -344,7 +344,9 @@ class SQLiteBackend(ChordBackend, Backend):
             if count != int(row[0]) + int(row[1]):
                 return None
             token = uuid.uuid4().hex
-            conn.execute("UPDATE celeriac_chords SET claim = ? WHERE group_id = ?", (token, group_id))
+            conn.execute(
+                "UPDATE celeriac_chords SET claim = ? WHERE group_id = ?", (token, group_id)
+            )
             members = conn.execute(
                 "SELECT part FROM celeriac_chord_parts WHERE group_id = ?"
                 " ORDER BY group_index, part",

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from celeriac import states
+from celeriac.backends.base import ChordBackend
 from celeriac.canvas.signature import Signature, group, maybe_signature, register_type
 from celeriac.exceptions import ChordError
 from celeriac.protocol.results import decode_exception
@@ -96,7 +97,7 @@ class chord(Signature):
     def __repr__(self) -> str:
         return f"chord({self.header!r}, {self.body!r})"
 
-    def __or__(self, other: Any) -> Signature:
+    def __or__(self, other: Any) -> Signature:  # type: ignore[override]
         """``chord | sig`` runs ``sig`` after the body (it joins the body's chain)."""
         from celeriac.canvas.primitives import chain
 
@@ -127,7 +128,9 @@ class chord(Signature):
         if body is not None:
             self["kwargs"]["body"] = maybe_signature(body, self._app)
         if self.body is None:
-            raise ValueError("chord has no body: pass it as chord(header, body) or chord(header)(body)")
+            raise ValueError(
+                "chord has no body: pass it as chord(header, body) or chord(header)(body)"
+            )
         app = self.app
         if app.conf.task_always_eager:
             return self.apply(args, kwargs, **options)
@@ -154,7 +157,7 @@ class chord(Signature):
             self.body.apply_async(([],))
             return result
         backend = app.backend
-        if getattr(backend, "supports_chord_counters", False):
+        if isinstance(backend, ChordBackend) and backend.supports_chord_counters:
             backend.set_chord_size(group_id, len(header.tasks))
             header.apply_async(args, kwargs, chord=dict(self.body), **options)
             return result
@@ -270,7 +273,9 @@ def on_chord_part_return(
     ``state`` must be final (SUCCESS, FAILURE, REVOKED …): a retry is not a part.
     """
     backend = app.backend
-    if not group_id or not chord_sig or not getattr(backend, "supports_chord_counters", False):
+    if not group_id or not chord_sig or not isinstance(backend, ChordBackend):
+        return
+    if not backend.supports_chord_counters:
         return
     part = backend.encode_chord_part(task_id, state, value)
     claim = backend.chord_part_return(group_id, task_id, group_index, part)

@@ -93,7 +93,7 @@ class chain(Signature):
     def __repr__(self) -> str:
         return " | ".join(repr(t) for t in self.tasks) or "chain()"
 
-    def __or__(self, other: Any) -> Signature:
+    def __or__(self, other: Any) -> Signature:  # type: ignore[override]
         """``chain | sig`` appends (a chain is flattened in)."""
         if isinstance(other, chain):
             return chain(*self.tasks, *other.tasks, app=self._app)
@@ -242,7 +242,11 @@ class chunks(Signature):
     """``task.chunks(items, n)``: split the items into groups of ``n``, one message each."""
 
     def __init__(
-        self, task: Any, it: Any = None, n: int | None = None, app: Celery | None = None,
+        self,
+        task: Any,
+        it: Any = None,
+        n: int | None = None,
+        app: Celery | None = None,
         **options: Any,
     ) -> None:
         if isinstance(task, dict) and task.get("subtask_type") == "chunks" and it is None:

@@ -1,4 +1,4 @@
-"""Signature and group: a task call packed as a dict (Celery's shape), so it can travel in messages."""
+"""Signature and group: a task call packed as a dict (Celery's shape) that travels in messages."""
 
 from __future__ import annotations
 
@@ -155,7 +155,7 @@ class Signature(dict[str, Any]):
         clone["args"], clone["kwargs"], clone["options"] = new_args, new_kwargs, new_options
         return clone
 
-    def __or__(self, other: Any) -> Signature:
+    def __or__(self, other: Any) -> Signature:  # type: ignore[override]
         """``a | b``: a chain (a group followed by a task becomes a chord, as in Celery)."""
         from celeriac.canvas.primitives import chain
 
@@ -305,7 +305,7 @@ class group(Signature):
     def __repr__(self) -> str:
         return f"group([{', '.join(repr(t) for t in self.tasks)}])"
 
-    def __or__(self, other: Any) -> Signature:
+    def __or__(self, other: Any) -> Signature:  # type: ignore[override]
         """``group | task`` is a chord with the task as body (Celery's upgrade)."""
         from celeriac.canvas.chord import chord
         from celeriac.canvas.primitives import chain

@@ -484,7 +484,8 @@ def _revoke(app: Any, ids: list[str], terminate: bool, signal: str | None, **kw:
     control = getattr(app, "control", None)
     if control is None:
         raise NotImplementedError("revoke needs app.control (remote control), not available here")
-    options = {key: value for key, value in kw.items() if key in ("destination", "reply", "timeout")}
+    wanted = ("destination", "reply", "timeout")
+    options = {key: value for key, value in kw.items() if key in wanted}
     control.revoke(ids, terminate=terminate, signal=signal or "SIGTERM", **options)
 
 
