@@ -3,9 +3,10 @@
 Each system gets a real worker process (prefork, ``--concurrency 2``) started from a fresh
 temporary directory holding a ``benchapp.py`` that uses Redis (database 14 by default,
 queue ``chordbench``, flushed before every run) as broker and result backend. A producer
-process then waits for the worker (one warm-up task), builds ``chord([noop.si(i) for i in range(N)], count.s())``
-with its own package and times ``apply_async()`` → the body's result from ``get()``: the
-header's publishing, every header task, the chord counting and the body.
+process waits for the worker (one warm-up task), builds
+``chord([noop.si(i) for i in range(N)], count.s())`` with its own package and times
+``apply_async()`` → the body's result from ``get()``: publishing the header, every header
+task, the chord counting and the body.
 
 Runs are interleaved (Celery, celeriac, Celery, celeriac …) and the median of ``--runs``
 is reported, with the ratio against the issue's target (celeriac ≤ ⅓ of Celery's time).
