@@ -67,6 +67,11 @@ class Tasks:
                 tasks.errback_calls.append(task_id)
             return task_id
 
+        @app.task(name="t.on_chord_error")
+        def on_chord_error(request: Any, exc: BaseException, traceback: Any) -> None:
+            with tasks.lock:
+                tasks.errback_calls.append((request.id, exc))
+
         @app.task(name="t.replaced", bind=True)
         def replaced(self: Any, x: int) -> None:
             self.replace(mul.s(x, 10))
@@ -78,7 +83,7 @@ class Tasks:
 
         self.add, self.mul, self.tsum, self.collect = add, mul, tsum, collect
         self.noop, self.fail, self.flaky, self.on_error = noop, fail, flaky, on_error
-        self.replaced, self.grow = replaced, grow
+        self.replaced, self.grow, self.on_chord_error = replaced, grow, on_chord_error
 
 
 @pytest.fixture
@@ -199,6 +204,20 @@ def test_failing_header_calls_body_errback_with_chord_error(
     deadline_ok = _wait(lambda: tasks.errback_calls == [result.id])
     assert deadline_ok, tasks.errback_calls
     assert tasks.body_calls == []
+
+
+def test_new_style_errback_gets_the_chord_error(
+    app: Celery, tasks: Tasks, worker: Any
+) -> None:
+    worker(app)
+    body = tasks.tsum.s().on_error(tasks.on_chord_error.s())
+    result = chord([tasks.fail.s("bad"), tasks.add.s(2, 2)], body)()
+    with pytest.raises(ChordError):
+        result.get(timeout=20)
+    assert _wait(lambda: len(tasks.errback_calls) == 1)
+    [(body_id, exc)] = tasks.errback_calls
+    assert body_id == result.id
+    assert isinstance(exc, ChordError) and "bad" in str(exc)
 
 
 def test_failing_chain_step_fails_the_rest(app: Celery, tasks: Tasks, worker: Any) -> None:

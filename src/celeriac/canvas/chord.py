@@ -9,11 +9,13 @@ Backends without counters use Celery's polling task ``celery.chord_unlock`` inst
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from celeriac import states
+from celeriac.app.request import Context
 from celeriac.backends.base import ChordBackend
 from celeriac.canvas.signature import Signature, group, maybe_signature, register_type
 from celeriac.exceptions import ChordError
@@ -235,11 +237,32 @@ def chord_error(app: Celery, body: Signature, exc: BaseException, parent_id: str
         )
     for errback in _body_errbacks(body):
         try:
+            if _takes_request(app, errback):
+                # Celery's "new-style" errback, called here: errback(request, exc, traceback)
+                request = Context(id=body_id, task=body.task, group=body["options"].get("group_id"))
+                errback(request, exc, None)
+                continue
             errback.apply_async(
                 (body_id,) if not errback.immutable else (), parent_id=body_id or parent_id
             )
         except Exception as send_exc:
-            logger.error("Chord body %s: sending errback %r failed: %r", body_id, errback, send_exc)
+            logger.error("Chord body %s: errback %r failed: %r", body_id, errback, send_exc)
+
+
+def _takes_request(app: Celery, errback: Signature) -> bool:
+    """Celery's test for a new-style errback: its task's function takes more than one arg."""
+    task = app.tasks.get(errback.task)
+    function = getattr(task, "_fun", None)
+    if function is None:
+        return False
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if getattr(task, "bind", False):
+        positional = positional[1:]
+    return len(positional) > 1 or any(p.kind == p.VAR_POSITIONAL for p in parameters)
 
 
 def _values(app: Celery, backend: Any, members: list[bytes]) -> list[Any]:
