@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,8 @@ if TYPE_CHECKING:
     from celeriac.results.result import AsyncResult, GroupResult
 
 __all__ = ["Signature", "group", "maybe_signature", "register_type", "signature"]
+
+logger = logging.getLogger("celeriac.canvas")
 
 #: ``subtask_type`` → the Signature subclass that rebuilds it (filled by the canvas modules).
 _TYPES: dict[str, type[Signature]] = {}
@@ -352,11 +355,16 @@ class group(Signature):
         if self.app.conf.task_always_eager:
             return self.apply(args, kwargs, **options)
         group_id, options = self._prepare(options)
-        results = []
+        results: list[Any] = [None] * len(self)
+        batch: list[tuple[int, Signature, dict[str, Any]]] = []
         for index, member in enumerate(self.tasks):
-            results.append(
-                member.apply_async(args, kwargs, group_id=group_id, group_index=index, **options)
-            )
+            member_options = {**options, "group_id": group_id, "group_index": index}
+            if _batchable(self.app, member):
+                batch.append((index, member, member_options))
+            else:
+                results[index] = member.apply_async(args, kwargs, **member_options)
+        for index, result in _publish_batch(self.app, batch, args, kwargs):
+            results[index] = result
         return GroupResult(group_id, results, app=self.app)
 
     def apply(
@@ -382,3 +390,51 @@ class group(Signature):
     def __call__(self, *args: Any, **options: Any) -> GroupResult[Any]:
         """``group(...)()`` sends the group."""
         return self.apply_async(args, **options)
+
+
+def _batchable(app: Celery, member: Signature) -> bool:
+    """A plain task call whose task does not override ``apply_async`` (it may be batched)."""
+    if type(member) is not Signature:
+        return False
+    from celeriac.app.task import Task
+
+    task = app.tasks.get(member.task)
+    return task is None or type(task).apply_async is Task.apply_async
+
+
+def _publish_batch(
+    app: Celery,
+    batch: list[tuple[int, Signature, dict[str, Any]]],
+    args: Sequence[Any] | None,
+    kwargs: dict[str, Any] | None,
+) -> list[tuple[int, Any]]:
+    """Send plain members in a few broker round trips when the transport can
+    (``publish_many``); one ``apply_async`` each otherwise. Returns ``(index, result)``."""
+    publish_many = getattr(app.transport, "publish_many", None)
+    if publish_many is None or len(batch) < 2 or app.conf.task_always_eager:
+        return [(index, sig.apply_async(args, kwargs, **opts)) for index, sig, opts in batch]
+    prepared = []
+    for index, sig, opts in batch:
+        new_args, new_kwargs, new_options = sig._merge(args, kwargs, opts)
+        task = app.tasks.get(sig.task)
+        if task is not None:
+            task._check_arguments(new_args, new_kwargs)
+        message, queue, eta = app.prepare_task_message(
+            sig.task, new_args, new_kwargs, task_type=task, **new_options
+        )
+        app.middleware.before_publish(message, queue)
+        prepared.append((index, sig.task, message, queue, eta))
+    try:
+        publish_many([(message, queue, eta) for _, _, message, queue, eta in prepared])
+    except Exception as exc:  # BrokerError: send one by one, with the publish retry policy
+        logger.warning(
+            "Publishing %d group members at once failed (%s); one by one", len(prepared), exc
+        )
+        policy = {"max_retries": 3, **(app.conf.task_publish_retry_policy or {})}
+        for _, _, message, queue, eta in prepared:
+            app._publish_with_retry(message, queue, eta, retry=True, policy=policy)
+    results = []
+    for index, name, message, queue, _ in prepared:
+        app.middleware.after_publish(message, queue)
+        results.append((index, app._result_for(message, name)))
+    return results
