@@ -217,6 +217,13 @@ class ChordBackend:
         """
         raise NotImplementedError
 
+    def chord_parts_return(
+        self, parts: Sequence[tuple[str, str, int | None, bytes]]
+    ) -> list[ChordClaim | None]:
+        """:meth:`chord_part_return` for several ``(group_id, task_id, group_index, part)``
+        at once (one round trip where the backend can); one claim or None per part."""
+        return [self.chord_part_return(*part) for part in parts]
+
     def chord_cleanup(self, group_id: str, token: str) -> None:
         """Drop a completed chord's counters; late duplicates then find it done."""
         raise NotImplementedError

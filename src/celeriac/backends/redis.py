@@ -705,6 +705,45 @@ class RedisBackend(ChordBackend, Backend):
 
         return self._call("chord_part_return", run)
 
+    def chord_parts_return(
+        self, parts: Sequence[tuple[str, str, int | None, bytes]]
+    ) -> list[ChordClaim | None]:
+        """Several parts in one pipeline of CHORD_PART_RETURN calls (each one atomic)."""
+        if len(parts) == 1:
+            return [self.chord_part_return(*parts[0])]
+        ordered = bool(self._opts.get("result_chord_ordered", True))
+        expires = self._chord_expires()
+        calls = []
+        for group_id, task_id, group_index, part in parts:
+            keys = self._chord_keys(group_id)
+            score = "+inf" if group_index is None else str(int(group_index))
+            token = uuid.uuid4().hex
+            script_keys = [keys["j"], keys["t"], keys["s"], keys["d"], keys["g"], keys["c"]]
+            args = [task_id, part, 1 if ordered else 0, score, expires, expires]
+            calls.append((keys, token, script_keys, [*args, CHORD_CLAIM_EXPIRES, token]))
+
+        def run(client: redis.Redis) -> list[ChordClaim | None]:
+            script = self._chord_script(client, "part", CHORD_PART_RETURN)
+            with client.pipeline(transaction=False) as pipe:
+                for _, _, script_keys, args in calls:
+                    script(keys=script_keys, args=args, client=pipe)
+                replies = pipe.execute()
+            claims: list[ChordClaim | None] = []
+            for (keys, token, _, _), (ready, _diff, size, claimed) in zip(
+                calls, replies, strict=True
+            ):
+                if ready == -1 or not size or not claimed:
+                    claims.append(None)
+                    continue
+                if ordered:
+                    members = client.zrange(keys["j"], 0, -1)
+                else:
+                    members = client.lrange(keys["j"], 0, -1)
+                claims.append(ChordClaim(token, [_as_bytes(m) or b"" for m in members]))  # type: ignore[arg-type]
+            return claims
+
+        return self._call("chord_parts_return", run)
+
     def chord_cleanup(self, group_id: str, token: str) -> None:
         """Celery's CHORD_CLEANUP script: drop ``.j .t .s .d`` and mark ``.c`` done."""
         keys = self._chord_keys(group_id)

@@ -12,11 +12,12 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from celeriac import states
 from celeriac.app.request import Context
-from celeriac.backends.base import ChordBackend
+from celeriac.backends.base import ChordBackend, ChordClaim
 from celeriac.canvas.signature import Signature, group, maybe_signature, register_type
 from celeriac.exceptions import ChordError
 from celeriac.protocol.results import decode_exception
@@ -24,7 +25,7 @@ from celeriac.protocol.results import decode_exception
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
 
-__all__ = ["chord", "chord_error", "on_chord_part_return"]
+__all__ = ["ChordPart", "chord", "chord_error", "on_chord_part_return", "on_chord_parts_return"]
 
 logger = logging.getLogger("celeriac.canvas.chord")
 
@@ -280,6 +281,19 @@ def _values(app: Celery, backend: Any, members: list[bytes]) -> list[Any]:
     return values
 
 
+@dataclass(slots=True)
+class ChordPart:
+    """One finished header task, as the worker reports it (``state`` is final)."""
+
+    task_id: str
+    group_id: str | None
+    group_index: int | None
+    chord_sig: dict[str, Any] | None
+    state: str
+    value: Any
+    root_id: str | None = None
+
+
 def on_chord_part_return(
     app: Celery,
     *,
@@ -295,16 +309,38 @@ def on_chord_part_return(
 
     ``state`` must be final (SUCCESS, FAILURE, REVOKED …): a retry is not a part.
     """
+    part = ChordPart(task_id, group_id, group_index, chord_sig, state, value, root_id)
+    on_chord_parts_return(app, [part])
+
+
+def on_chord_parts_return(app: Celery, parts: Sequence[ChordPart]) -> None:
+    """Report several finished header tasks in one backend round trip where possible; for
+    each part that completes its chord, send the body (or fail it with ``ChordError``)."""
     backend = app.backend
-    if not group_id or not chord_sig or not isinstance(backend, ChordBackend):
+    if not isinstance(backend, ChordBackend) or not backend.supports_chord_counters:
         return
-    if not backend.supports_chord_counters:
+    usable = [part for part in parts if part.group_id and part.chord_sig]
+    if not usable:
         return
-    part = backend.encode_chord_part(task_id, state, value)
-    claim = backend.chord_part_return(group_id, task_id, group_index, part)
-    if claim is None:
-        return
-    body = maybe_signature(chord_sig, app)
+    encoded = [
+        (
+            str(part.group_id),
+            part.task_id,
+            part.group_index,
+            backend.encode_chord_part(part.task_id, part.state, part.value),
+        )
+        for part in usable
+    ]
+    claims = backend.chord_parts_return(encoded)
+    for part, claim in zip(usable, claims, strict=True):
+        if claim is not None:
+            _complete(app, backend, part, claim)
+
+
+def _complete(app: Celery, backend: ChordBackend, part: ChordPart, claim: ChordClaim) -> None:
+    """Send the body with the results in header order, or fail it; then clean up."""
+    group_id, task_id = str(part.group_id), part.task_id
+    body = maybe_signature(part.chord_sig, app)
     assert body is not None
     try:
         try:
@@ -318,7 +354,7 @@ def on_chord_part_return(
             chord_error(app, body, ChordError(f"Join error: {exc!r}"), task_id)
             return
         try:
-            body.apply_async((values,), parent_id=task_id, root_id=root_id or task_id)
+            body.apply_async((values,), parent_id=task_id, root_id=part.root_id or task_id)
         except Exception as exc:
             logger.error("Chord %s: sending the body failed: %r", group_id, exc)
             chord_error(app, body, ChordError(f"Callback error: {exc!r}"), task_id)

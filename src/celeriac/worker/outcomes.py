@@ -232,22 +232,21 @@ class OutcomeHandler:
         return [result.as_tuple()] if hasattr(result, "as_tuple") else []
 
     async def _chord_part(self, job: Job, state: str, value: Any) -> None:
-        """Report this header task's final state to its chord (the last one sends the body)."""
-        from celeriac.canvas.chord import on_chord_part_return
+        """Report this header task's final state to its chord (the last one sends the body).
+
+        Reports of jobs finishing together go to the backend in one batch (one pipeline
+        on Redis); this returns once this one was recorded, before the message is acked.
+        """
+        from celeriac.canvas.chord import ChordPart
 
         call = job.call
+        part = ChordPart(call.id, call.group, call.group_index, call.chord, state, value)
+        part.root_id = call.root_id
+        reporter = self.__dict__.get("_chord_reporter")
+        if reporter is None:
+            reporter = self.__dict__["_chord_reporter"] = _ChordReporter(self.app)
         try:
-            await asyncio.to_thread(
-                on_chord_part_return,
-                self.app,
-                task_id=call.id,
-                group_id=call.group,
-                group_index=call.group_index,
-                chord_sig=call.chord,
-                state=state,
-                value=value,
-                root_id=call.root_id,
-            )
+            await reporter.report(part)
         except Exception as exc:
             logger.error("Task %s: reporting to its chord failed: %r", job.label, exc)
 
@@ -281,3 +280,40 @@ class OutcomeHandler:
                     )
                 except Exception as report_exc:
                     logger.error("Task %s: reporting to a chord failed: %r", job.label, report_exc)
+
+
+class _ChordReporter:
+    """Batches chord part reports of jobs that finish together into one backend call."""
+
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+        self.pending: list[tuple[Any, asyncio.Future[None]]] = []
+        self.task: asyncio.Task[None] | None = None
+
+    async def report(self, part: Any) -> None:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self.pending.append((part, future))
+        if self.task is None or self.task.done():
+            self.task = loop.create_task(self._flush(), name="chord-reports")
+        await future
+
+    async def _flush(self) -> None:
+        from celeriac.canvas.chord import on_chord_parts_return
+
+        while self.pending:
+            batch, self.pending = self.pending[:512], self.pending[512:]
+            try:
+                await asyncio.to_thread(on_chord_parts_return, self.app, [p for p, _ in batch])
+            except BaseException as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(
+                            exc if isinstance(exc, Exception) else RuntimeError(repr(exc))
+                        )
+                if not isinstance(exc, Exception):
+                    raise
+            else:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
