@@ -2,8 +2,8 @@
 
 Each system gets a real worker process (prefork, ``--concurrency 2``) started from a fresh
 temporary directory holding a ``benchapp.py`` that uses Redis (database 14 by default,
-queue ``chordbench``, flushed before every run) as broker and result backend. A producer
-process waits for the worker (one warm-up task), builds
+queue ``chordbench``, a fresh ``global_keyprefix`` per run, deleted after it) as broker and
+result backend. A producer process waits for the worker (one warm-up task), builds
 ``chord([noop.si(i) for i in range(N)], count.s())`` with its own package and times
 ``apply_async()`` → the body's result stored in Redis (seen by polling its key, the same
 way for both): publishing the header, every header task, the chord counting and the body.
@@ -26,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,8 @@ from {module} import Celery
 
 app = Celery("benchapp", broker="{url}", backend="{url}")
 app.conf.task_default_queue = "chordbench"
+app.conf.broker_transport_options = {{"global_keyprefix": "{prefix}"}}
+app.conf.result_backend_transport_options = {{"global_keyprefix": "{prefix}"}}
 
 
 @app.task
@@ -54,7 +57,7 @@ def count(values):
 SYSTEMS = {"celery": "celery", "celeriac": "celeriac"}
 
 
-def role_chord(module: str, tasks: int, url: str) -> dict[str, Any]:
+def role_chord(module: str, tasks: int, url: str, prefix: str) -> dict[str, Any]:
     """Apply the chord with ``module``'s canvas; time apply → the body's result in Redis.
 
     The end is seen the same way for both systems: a plain ``GET`` of the body's
@@ -72,7 +75,7 @@ def role_chord(module: str, tasks: int, url: str) -> dict[str, Any]:
     started = time.perf_counter()
     result = canvas.chord(header, benchapp.count.s()).apply_async()
     published = time.perf_counter() - started
-    key = f"celery-task-meta-{result.id}"
+    key = f"{prefix}celery-task-meta-{result.id}"
     deadline = started + 1800
     while True:
         raw = client.get(key)
@@ -88,19 +91,24 @@ def role_chord(module: str, tasks: int, url: str) -> dict[str, Any]:
     return {"seconds": elapsed, "publish_s": published, "rate": tasks / elapsed}
 
 
-def flush(url: str) -> None:
+def flush(url: str, prefix: str) -> None:
+    """Delete the run's keys (everything under its ``global_keyprefix``)."""
     import redis
 
     client = redis.Redis.from_url(url)
-    client.flushdb()
+    keys = list(client.scan_iter(match=f"{prefix}*", count=5000))
+    for start in range(0, len(keys), 1000):
+        client.delete(*keys[start : start + 1000])
     client.close()
 
 
 def run_once(system: str, args: argparse.Namespace) -> dict[str, Any]:
     module = SYSTEMS[system]
     directory = Path(tempfile.mkdtemp(prefix=f"chord-{system}-"))
-    (directory / "benchapp.py").write_text(APP_SOURCE.format(module=module, url=args.url))
-    flush(args.url)
+    prefix = f"chordbench{uuid.uuid4().hex[:8]}_"
+    (directory / "benchapp.py").write_text(
+        APP_SOURCE.format(module=module, url=args.url, prefix=prefix)
+    )
     worker = Worker(
         [
             sys.executable,
@@ -119,9 +127,10 @@ def run_once(system: str, args: argparse.Namespace) -> dict[str, Any]:
         directory,
     )
     try:
-        outcome = run_role(__file__, directory, "chord", module, str(args.tasks), args.url)
+        outcome = run_role(__file__, directory, "chord", module, str(args.tasks), args.url, prefix)
     finally:
         worker.stop()
+        flush(args.url, prefix)
         if not os.environ.get("CELERIAC_BENCH_KEEP"):
             shutil.rmtree(directory, ignore_errors=True)
     return outcome
@@ -140,8 +149,8 @@ def main() -> None:
     parser.add_argument("role_args", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role == "chord":
-        module, tasks, url = args.role_args
-        print(json.dumps(role_chord(module, int(tasks), url)))
+        module, tasks, url, prefix = args.role_args
+        print(json.dumps(role_chord(module, int(tasks), url, prefix)))
         return
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in SYSTEMS}
     for index in range(args.runs):

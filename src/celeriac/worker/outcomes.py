@@ -240,8 +240,9 @@ class OutcomeHandler:
         from celeriac.canvas.chord import ChordPart
 
         call = job.call
-        part = ChordPart(call.id, call.group, call.group_index, call.chord, state, value)
-        part.root_id = call.root_id
+        part = ChordPart(
+            call.id, call.group, call.group_index, call.chord, state, value, call.root_id
+        )
         reporter = self.__dict__.get("_chord_reporter")
         if reporter is None:
             reporter = self.__dict__["_chord_reporter"] = _ChordReporter(self.app)
