@@ -206,9 +206,7 @@ def test_failing_header_calls_body_errback_with_chord_error(
     assert tasks.body_calls == []
 
 
-def test_new_style_errback_gets_the_chord_error(
-    app: Celery, tasks: Tasks, worker: Any
-) -> None:
+def test_new_style_errback_gets_the_chord_error(app: Celery, tasks: Tasks, worker: Any) -> None:
     worker(app)
     body = tasks.tsum.s().on_error(tasks.on_chord_error.s())
     result = chord([tasks.fail.s("bad"), tasks.add.s(2, 2)], body)()
