@@ -93,7 +93,6 @@ def test_redis_keys_are_celerys(canvas_kind: str, redis_prefix: Any, make_app: A
     if canvas_kind != "redis":
         pytest.skip("Redis key layout")
     import redis
-
     from tests_canvas_support import redis_client  # type: ignore[import-not-found]
 
     app = make_app()
