@@ -280,3 +280,19 @@ def _wait(predicate: Any, timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.02)
     return bool(predicate())
+
+
+def test_chord_unlock_fallback_polls_then_sends_the_body(
+    app: Celery, tasks: Tasks, worker: Any
+) -> None:
+    """Celery's ``celery.chord_unlock`` (sent by Celery producers whose backend has no
+    chord counters) waits for the header, then sends the body with the results."""
+    worker(app)
+    header = group(tasks.add.s(i, i) for i in range(4)).apply_async()
+    body = tasks.collect.s()
+    body_result = body.freeze()
+    app.tasks["celery.chord_unlock"].apply_async(
+        (header.id, dict(body)),
+        {"result": [r.as_tuple() for r in header.results], "interval": 0.05},
+    )
+    assert body_result.get(timeout=20) == [0, 2, 4, 6]
