@@ -296,3 +296,14 @@ def test_chord_unlock_fallback_polls_then_sends_the_body(
         {"result": [r.as_tuple() for r in header.results], "interval": 0.05},
     )
     assert body_result.get(timeout=20) == [0, 2, 4, 6]
+
+
+def test_chain_link_runs_after_the_last_step(app: Celery, tasks: Tasks, worker: Any) -> None:
+    worker(app)
+    last = tasks.mul.s(10)
+    last.link(tasks.add.s(1))
+    result = chain(tasks.add.s(1, 1), last).apply_async(link=tasks.mul.s(2))
+    assert result.get(timeout=20) == 20
+    children = _wait(lambda: len(result.children) == 2)
+    assert children
+    assert sorted(child.get(timeout=20) for child in result.children) == [21, 40]

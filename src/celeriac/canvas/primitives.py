@@ -117,7 +117,12 @@ class chain(Signature):
         result = None
         for position, step in enumerate(steps):
             if position == len(steps) - 1:
-                step["options"].update(last_options)
+                for key, value in last_options.items():
+                    if key in ("link", "link_error"):
+                        for item in value if isinstance(value, list | tuple) else [value]:
+                            getattr(step, key)(maybe_signature(item))
+                    else:
+                        step["options"][key] = value
             result = step.freeze()
             if parent is not None and hasattr(result, "parent") and result.parent is None:
                 result.parent = parent
