@@ -1,7 +1,7 @@
 """Chord benchmark: a chord of no-op header tasks on Redis, celeriac vs Celery 5.7.
 
 Each system gets a real worker process (prefork, ``--concurrency 2``) started from a fresh
-temporary directory holding a ``benchapp.py`` that uses Redis (database 14 by default,
+temporary directory holding a ``benchapp.py`` that uses Redis (database 6 by default,
 queue ``chordbench``, a fresh ``global_keyprefix`` per run, deleted after it) as broker and
 result backend. A producer process waits for the worker (one warm-up task), builds
 ``chord([noop.si(i) for i in range(N)], count.s())`` with its own package and times
@@ -32,7 +32,7 @@ from typing import Any
 
 from common import Worker, machine, run_role
 
-REDIS_URL = "redis://127.0.0.1:6379/14"
+REDIS_URL = "redis://127.0.0.1:6379/6"
 
 APP_SOURCE = '''
 """Chord benchmark tasks: broker and results on the same Redis database."""
