@@ -224,6 +224,12 @@ class ChordBackend:
         at once (one round trip where the backend can); one claim or None per part."""
         return [self.chord_part_return(*part) for part in parts]
 
+    async def achord_parts_return(
+        self, parts: Sequence[tuple[str, str, int | None, bytes]]
+    ) -> list[ChordClaim | None]:
+        """Async twin of :meth:`chord_parts_return`."""
+        return await asyncio.to_thread(self.chord_parts_return, parts)
+
     def chord_cleanup(self, group_id: str, token: str) -> None:
         """Drop a completed chord's counters; late duplicates then find it done."""
         raise NotImplementedError

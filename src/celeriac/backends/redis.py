@@ -705,12 +705,10 @@ class RedisBackend(ChordBackend, Backend):
 
         return self._call("chord_part_return", run)
 
-    def chord_parts_return(
+    def _chord_calls(
         self, parts: Sequence[tuple[str, str, int | None, bytes]]
-    ) -> list[ChordClaim | None]:
-        """Several parts in one pipeline of CHORD_PART_RETURN calls (each one atomic)."""
-        if len(parts) == 1:
-            return [self.chord_part_return(*parts[0])]
+    ) -> list[tuple[dict[str, str], str, list[str], list[Any]]]:
+        """``(keys, token, script keys, script args)`` of each part's CHORD_PART_RETURN."""
         ordered = bool(self._opts.get("result_chord_ordered", True))
         expires = self._chord_expires()
         calls = []
@@ -721,6 +719,49 @@ class RedisBackend(ChordBackend, Backend):
             script_keys = [keys["j"], keys["t"], keys["s"], keys["d"], keys["g"], keys["c"]]
             args = [task_id, part, 1 if ordered else 0, score, expires, expires]
             calls.append((keys, token, script_keys, [*args, CHORD_CLAIM_EXPIRES, token]))
+        return calls
+
+    async def achord_parts_return(
+        self, parts: Sequence[tuple[str, str, int | None, bytes]]
+    ) -> list[ChordClaim | None]:
+        """Async twin of :meth:`chord_parts_return`, on this loop's asyncio client."""
+        ordered = bool(self._opts.get("result_chord_ordered", True))
+        calls = self._chord_calls(parts)
+
+        async def run(client: Any) -> list[ChordClaim | None]:
+            scripts: dict[int, Any] = self.__dict__.setdefault("_achord_scripts", {})
+            script = scripts.get(id(client))
+            if script is None:
+                scripts.clear()
+                script = scripts[id(client)] = client.register_script(CHORD_PART_RETURN)
+            async with client.pipeline(transaction=False) as pipe:
+                for _, _, script_keys, args in calls:
+                    await script(keys=script_keys, args=args, client=pipe)
+                replies = await pipe.execute()
+            claims: list[ChordClaim | None] = []
+            for (keys, token, _, _), (ready, _diff, size, claimed) in zip(
+                calls, replies, strict=True
+            ):
+                if ready == -1 or not size or not claimed:
+                    claims.append(None)
+                    continue
+                if ordered:
+                    members = await client.zrange(keys["j"], 0, -1)
+                else:
+                    members = await client.lrange(keys["j"], 0, -1)
+                claims.append(ChordClaim(token, list(members)))
+            return claims
+
+        return await self._acall("chord_parts_return", run)
+
+    def chord_parts_return(
+        self, parts: Sequence[tuple[str, str, int | None, bytes]]
+    ) -> list[ChordClaim | None]:
+        """Several parts in one pipeline of CHORD_PART_RETURN calls (each one atomic)."""
+        if len(parts) == 1:
+            return [self.chord_part_return(*parts[0])]
+        ordered = bool(self._opts.get("result_chord_ordered", True))
+        calls = self._chord_calls(parts)
 
         def run(client: redis.Redis) -> list[ChordClaim | None]:
             script = self._chord_script(client, "part", CHORD_PART_RETURN)

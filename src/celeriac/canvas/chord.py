@@ -9,6 +9,7 @@ Backends without counters use Celery's polling task ``celery.chord_unlock`` inst
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections.abc import Sequence
@@ -335,6 +336,30 @@ def on_chord_parts_return(app: Celery, parts: Sequence[ChordPart]) -> None:
     for part, claim in zip(usable, claims, strict=True):
         if claim is not None:
             _complete(app, backend, part, claim)
+
+
+async def aon_chord_parts_return(app: Celery, parts: Sequence[ChordPart]) -> None:
+    """Async twin of :func:`on_chord_parts_return`: the count on the backend's async client;
+    only a completed chord's body is sent from a thread."""
+    backend = app.backend
+    if not isinstance(backend, ChordBackend) or not backend.supports_chord_counters:
+        return
+    usable = [part for part in parts if part.group_id and part.chord_sig]
+    if not usable:
+        return
+    encoded = [
+        (
+            str(part.group_id),
+            part.task_id,
+            part.group_index,
+            backend.encode_chord_part(part.task_id, part.state, part.value),
+        )
+        for part in usable
+    ]
+    claims = await backend.achord_parts_return(encoded)
+    for part, claim in zip(usable, claims, strict=True):
+        if claim is not None:
+            await asyncio.to_thread(_complete, app, backend, part, claim)
 
 
 def _complete(app: Celery, backend: ChordBackend, part: ChordPart, claim: ChordClaim) -> None:

@@ -427,6 +427,9 @@ class Consumer:
             job.started = True
             self._report("started", job)
             outcome = await self._execute(job)
+            if slot:  # the thread is free: the next task starts while this one settles
+                self._sync_slots.release()
+                slot = False
             self._held.pop(job.delivery.tag, None)
             await self._outcomes.handle(job, outcome)
             self._report("finished", job)

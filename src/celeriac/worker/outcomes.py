@@ -300,12 +300,12 @@ class _ChordReporter:
         await future
 
     async def _flush(self) -> None:
-        from celeriac.canvas.chord import on_chord_parts_return
+        from celeriac.canvas.chord import aon_chord_parts_return
 
         while self.pending:
             batch, self.pending = self.pending[:512], self.pending[512:]
             try:
-                await asyncio.to_thread(on_chord_parts_return, self.app, [p for p, _ in batch])
+                await aon_chord_parts_return(self.app, [p for p, _ in batch])
             except BaseException as exc:
                 for _, future in batch:
                     if not future.done():
