@@ -307,3 +307,17 @@ def test_chain_link_runs_after_the_last_step(app: Celery, tasks: Tasks, worker: 
     children = _wait(lambda: len(result.children) == 2)
     assert children
     assert sorted(child.get(timeout=20) for child in result.children) == [21, 40]
+
+
+def test_failing_header_fails_every_member_of_a_group_body(
+    app: Celery, tasks: Tasks, worker: Any
+) -> None:
+    worker(app)
+    flow = chain(
+        group(tasks.add.s(1, 1), tasks.fail.s("header")),
+        group(tasks.tsum.s(), tasks.collect.s()),
+    )
+    result = flow()
+    with pytest.raises(ChordError, match="header"):
+        result.get(timeout=20)
+    assert _wait(lambda: all(member.state == "FAILURE" for member in result.results))

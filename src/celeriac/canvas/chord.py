@@ -230,7 +230,14 @@ def _listed(value: Any) -> list[Any]:
 
 
 def chord_error(app: Celery, body: Signature, exc: BaseException, parent_id: str | None) -> None:
-    """Fail a chord: store FAILURE (the ChordError) for the body, then call its errbacks."""
+    """Fail a chord: store FAILURE (the ChordError) for the body, then call its errbacks.
+
+    A group body fails member by member (as Celery's ``_handle_group_chord_error``).
+    """
+    if isinstance(body, group):
+        for member in body.tasks:
+            chord_error(app, member, exc, parent_id)
+        return
     body_id = body.id
     if body_id and app.backend.stores_results:
         traceback = f"{type(exc).__name__}: {exc}\n"
