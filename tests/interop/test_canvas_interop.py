@@ -36,6 +36,16 @@ def _flows(tasks: ModuleType, canvas: ModuleType) -> None:
     assert chord_result.get(timeout=TIMEOUT) == sum(2 * i for i in range(20))
     upgraded = (tasks.add.s(1, 1) | canvas.group(tasks.add.s(1), tasks.mul.s(3)) | tasks.tsum.s())()
     assert upgraded.get(timeout=TIMEOUT) == 9
+    chains_in_header = canvas.chord(
+        [tasks.add.s(1, 1) | tasks.mul.s(2), tasks.add.s(2, 2) | tasks.mul.s(2)], tasks.tsum.s()
+    )()
+    assert chains_in_header.get(timeout=TIMEOUT) == 12
+    chord_in_chain = canvas.chain(
+        tasks.add.s(1, 1),
+        canvas.chord([tasks.add.s(1), tasks.add.s(2)], tasks.tsum.s()),
+        tasks.mul.s(10),
+    )()
+    assert chord_in_chain.get(timeout=TIMEOUT) == 70
 
 
 def test_celery_builds_celeriac_runs(on_celeriac: ModuleType) -> None:
