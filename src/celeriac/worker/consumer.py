@@ -229,6 +229,8 @@ class Consumer:
                 task.cancel()
         if running:
             await asyncio.gather(*running, return_exceptions=True)
+        if self._outcomes is not None:  # chord reports still settling in the background
+            await self._outcomes.drain()
         leftovers = list(self._held.values())
         self._held.clear()
         if leftovers:

@@ -91,11 +91,15 @@ class OutcomeHandler:
             children += await self._continue_chain(job, outcome.retval)
         if job.request.callbacks:
             children += await self._send_signatures(job, job.request.callbacks, (outcome.retval,))
-        if job.call.chord:
-            await self._chord_part(job, states.SUCCESS, outcome.retval)
         meta = None
         if not self._ignore_result(job):
             meta = self._meta(job, states.SUCCESS, outcome.retval, children=children)
+        if job.call.chord:
+            # Report to the chord, then settle, in the background: the job leaves the
+            # prefetch window now, and reports of jobs finishing together share one batch.
+            # The message is acked only after its part was recorded.
+            self._background(self._report_then_settle(job, outcome.retval, meta))
+            return
         self._settle(job, meta)
 
     async def _failure(self, job: Job, outcome: Outcome) -> None:
@@ -211,6 +215,24 @@ class OutcomeHandler:
         return children
 
     # -- canvas: chains and chords (see celeriac.canvas) ---------------------------------
+    def _background(self, coro: Any) -> None:
+        pending: set[asyncio.Task[None]] = self.__dict__.setdefault("_pending", set())
+        task = asyncio.get_running_loop().create_task(coro)
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    async def drain(self) -> None:
+        """Wait for background chord reports (and the settles after them) to finish."""
+        pending: set[asyncio.Task[None]] = self.__dict__.get("_pending", set())
+        while pending:
+            await asyncio.gather(*list(pending), return_exceptions=True)
+
+    async def _report_then_settle(
+        self, job: Job, retval: Any, meta: tuple[str, dict[str, Any]] | None
+    ) -> None:
+        await self._chord_part(job, states.SUCCESS, retval)
+        self._settle(job, meta)
+
     async def _continue_chain(self, job: Job, retval: Any) -> list[Any]:
         """Send the chain's next step (the last element) with the rest; return its tuple."""
         from celeriac.canvas.signature import Signature
