@@ -321,3 +321,14 @@ def test_failing_header_fails_every_member_of_a_group_body(
     with pytest.raises(ChordError, match="header"):
         result.get(timeout=20)
     assert _wait(lambda: all(member.state == "FAILURE" for member in result.results))
+
+
+def test_expired_header_task_fails_the_chord(app: Celery, tasks: Tasks, worker: Any) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    worker(app)
+    past = datetime.now(UTC) - timedelta(seconds=5)
+    result = chord([tasks.add.s(1, 1), tasks.add.s(2, 2).set(expires=past)], tasks.tsum.s())()
+    with pytest.raises(ChordError, match="expired"):
+        result.get(timeout=20)
+    assert tasks.body_calls == []

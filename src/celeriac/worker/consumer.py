@@ -509,6 +509,8 @@ class Consumer:
         )
         job.settled = True
         self._settler.add(job.delivery, (job.call.id, meta))
+        if job.call.chord and self._outcomes is not None:  # a revoked part fails its chord
+            self._outcomes.report_revoked(job, TaskRevokedError("expired"))
 
     def _limits(self, job: Job) -> tuple[float | None, float | None]:
         conf = self.app.conf

@@ -227,6 +227,11 @@ class OutcomeHandler:
         while pending:
             await asyncio.gather(*list(pending), return_exceptions=True)
 
+    def report_revoked(self, job: Job, exc: BaseException) -> None:
+        """Report a revoked (or expired) chord header task as a REVOKED part, in the
+        background: Celery counts it, and the chord fails with ChordError."""
+        self._background(self._chord_part(job, states.REVOKED, exc))
+
     async def _report_then_settle(
         self, job: Job, retval: Any, meta: tuple[str, dict[str, Any]] | None
     ) -> None:
