@@ -235,8 +235,12 @@ class OutcomeHandler:
     async def _report_then_settle(
         self, job: Job, retval: Any, meta: tuple[str, dict[str, Any]] | None
     ) -> None:
+        # Celery's order: the header task's result is stored before its part is counted,
+        # so once the body ran every header result is readable; the ack comes last.
+        if meta is not None:
+            await self.settler.store_now(*meta)
         await self._chord_part(job, states.SUCCESS, retval)
-        self._settle(job, meta)
+        self._settle(job, None)
 
     async def _continue_chain(self, job: Job, retval: Any) -> list[Any]:
         """Send the chain's next step (the last element) with the rest; return its tuple."""
