@@ -225,9 +225,14 @@ class ChordBackend:
         return [self.chord_part_return(*part) for part in parts]
 
     async def achord_parts_return(
-        self, parts: Sequence[tuple[str, str, int | None, bytes]]
+        self,
+        parts: Sequence[tuple[str, str, int | None, bytes]],
+        metas: Sequence[tuple[str, dict[str, Any]]] = (),
     ) -> list[ChordClaim | None]:
-        """Async twin of :meth:`chord_parts_return`."""
+        """Async twin of :meth:`chord_parts_return`; ``metas`` (the header tasks' results)
+        are stored first, as Celery stores a result before counting its part."""
+        if metas:
+            await self.astore_many(metas)  # type: ignore[attr-defined]
         return await asyncio.to_thread(self.chord_parts_return, parts)
 
     def chord_cleanup(self, group_id: str, token: str) -> None:

@@ -722,11 +722,19 @@ class RedisBackend(ChordBackend, Backend):
         return calls
 
     async def achord_parts_return(
-        self, parts: Sequence[tuple[str, str, int | None, bytes]]
+        self,
+        parts: Sequence[tuple[str, str, int | None, bytes]],
+        metas: Sequence[tuple[str, dict[str, Any]]] = (),
     ) -> list[ChordClaim | None]:
-        """Async twin of :meth:`chord_parts_return`, on this loop's asyncio client."""
+        """Async twin of :meth:`chord_parts_return`, on this loop's asyncio client. The
+        ``metas`` are stored first (Celery's STORE) in the same pipeline: one round trip."""
         ordered = bool(self._opts.get("result_chord_ordered", True))
         calls = self._chord_calls(parts)
+        store: tuple[list[str], list[Any]] | None = None
+        if metas and self._scriptable():
+            store = self._store_args(metas)
+        elif metas:
+            await self.astore_many(metas)
 
         async def run(client: Any) -> list[ChordClaim | None]:
             scripts: dict[int, Any] = self.__dict__.setdefault("_achord_scripts", {})
@@ -735,9 +743,13 @@ class RedisBackend(ChordBackend, Backend):
                 scripts.clear()
                 script = scripts[id(client)] = client.register_script(CHORD_PART_RETURN)
             async with client.pipeline(transaction=False) as pipe:
+                if store is not None:
+                    await self._async_state().store(keys=store[0], args=store[1], client=pipe)
                 for _, _, script_keys, args in calls:
                     await script(keys=script_keys, args=args, client=pipe)
                 replies = await pipe.execute()
+            if store is not None:
+                replies = replies[1:]
             claims: list[ChordClaim | None] = []
             for (keys, token, _, _), (ready, _diff, size, claimed) in zip(
                 calls, replies, strict=True

@@ -345,15 +345,19 @@ def on_chord_parts_return(app: Celery, parts: Sequence[ChordPart]) -> None:
             _complete(app, backend, part, claim)
 
 
-async def aon_chord_parts_return(app: Celery, parts: Sequence[ChordPart]) -> None:
+async def aon_chord_parts_return(
+    app: Celery,
+    parts: Sequence[ChordPart],
+    metas: Sequence[tuple[str, dict[str, Any]]] = (),
+) -> None:
     """Async twin of :func:`on_chord_parts_return`: the count on the backend's async client;
     only a completed chord's body is sent from a thread."""
     backend = app.backend
     if not isinstance(backend, ChordBackend) or not backend.supports_chord_counters:
+        if metas:
+            await app.backend.astore_many(metas)
         return
     usable = [part for part in parts if part.group_id and part.chord_sig]
-    if not usable:
-        return
     encoded = [
         (
             str(part.group_id),
@@ -363,7 +367,7 @@ async def aon_chord_parts_return(app: Celery, parts: Sequence[ChordPart]) -> Non
         )
         for part in usable
     ]
-    claims = await backend.achord_parts_return(encoded)
+    claims = await backend.achord_parts_return(encoded, metas)
     for part, claim in zip(usable, claims, strict=True):
         if claim is not None:
             await asyncio.to_thread(_complete, app, backend, part, claim)

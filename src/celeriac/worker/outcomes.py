@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from celeriac import states
 from celeriac.app.trace import IGNORED, REJECTED, Outcome
-from celeriac.exceptions import Reject
+from celeriac.exceptions import EncodeError, Reject
 from celeriac.protocol.task import HEADER_KEYS
 from celeriac.utils.log import safe_repr
 
@@ -237,9 +237,7 @@ class OutcomeHandler:
     ) -> None:
         # Celery's order: the header task's result is stored before its part is counted,
         # so once the body ran every header result is readable; the ack comes last.
-        if meta is not None:
-            await self.settler.store_now(*meta)
-        await self._chord_part(job, states.SUCCESS, retval)
+        await self._chord_part(job, states.SUCCESS, retval, meta)
         self._settle(job, None)
 
     async def _continue_chain(self, job: Job, retval: Any) -> list[Any]:
@@ -262,7 +260,13 @@ class OutcomeHandler:
             return []
         return [result.as_tuple()] if hasattr(result, "as_tuple") else []
 
-    async def _chord_part(self, job: Job, state: str, value: Any) -> None:
+    async def _chord_part(
+        self,
+        job: Job,
+        state: str,
+        value: Any,
+        meta: tuple[str, dict[str, Any]] | None = None,
+    ) -> None:
         """Report this header task's final state to its chord (the last one sends the body).
 
         Reports of jobs finishing together go to the backend in one batch (one pipeline
@@ -276,9 +280,9 @@ class OutcomeHandler:
         )
         reporter = self.__dict__.get("_chord_reporter")
         if reporter is None:
-            reporter = self.__dict__["_chord_reporter"] = _ChordReporter(self.app)
+            reporter = self.__dict__["_chord_reporter"] = _ChordReporter(self.app, self.settler)
         try:
-            await reporter.report(part)
+            await reporter.report(part, meta)
         except Exception as exc:
             logger.error("Task %s: reporting to its chord failed: %r", job.label, exc)
 
@@ -317,15 +321,18 @@ class OutcomeHandler:
 class _ChordReporter:
     """Batches chord part reports of jobs that finish together into one backend call."""
 
-    def __init__(self, app: Celery) -> None:
+    def __init__(self, app: Celery, settler: Settler) -> None:
         self.app = app
-        self.pending: list[tuple[Any, asyncio.Future[None]]] = []
+        self.settler = settler
+        self.pending: list[tuple[Any, tuple[str, dict[str, Any]] | None, asyncio.Future[None]]]
+        self.pending = []
         self.task: asyncio.Task[None] | None = None
 
-    async def report(self, part: Any) -> None:
+    async def report(self, part: Any, meta: tuple[str, dict[str, Any]] | None = None) -> None:
+        """Store ``meta`` (the task's result) if given, then count ``part``; batched."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        self.pending.append((part, future))
+        self.pending.append((part, meta, future))
         if self.task is None or self.task.done():
             self.task = loop.create_task(self._flush(), name="chord-reports")
         await future
@@ -335,10 +342,18 @@ class _ChordReporter:
 
         while self.pending:
             batch, self.pending = self.pending[:512], self.pending[512:]
+            parts = [part for part, _, _ in batch]
+            metas = [meta for _, meta, _ in batch if meta is not None]
+            if not self.settler.backend.stores_results:
+                metas = []
             try:
-                await aon_chord_parts_return(self.app, [p for p, _ in batch])
+                try:
+                    await aon_chord_parts_return(self.app, parts, metas)
+                except EncodeError:  # a result the serializer refuses: the settler's path
+                    await self._store(metas)
+                    await aon_chord_parts_return(self.app, parts)
             except BaseException as exc:
-                for _, future in batch:
+                for _, _, future in batch:
                     if not future.done():
                         future.set_exception(
                             exc if isinstance(exc, Exception) else RuntimeError(repr(exc))
@@ -346,6 +361,11 @@ class _ChordReporter:
                 if not isinstance(exc, Exception):
                     raise
             else:
-                for _, future in batch:
+                for _, _, future in batch:
                     if not future.done():
                         future.set_result(None)
+
+    async def _store(self, metas: list[tuple[str, dict[str, Any]]]) -> None:
+        """The header tasks' results, before their parts are counted (Celery's order)."""
+        for meta in metas:
+            await self.settler.store_now(*meta)
