@@ -8,7 +8,17 @@ from celeriac.app.base import Celery
 from celeriac.app.context import get_current_app, get_current_task
 from celeriac.app.shared import shared_task
 from celeriac.app.task import Task
-from celeriac.canvas.signature import Signature, group, maybe_signature, signature
+from celeriac.canvas import (
+    Signature,
+    chain,
+    chord,
+    chunks,
+    group,
+    maybe_signature,
+    signature,
+    xmap,
+    xstarmap,
+)
 from celeriac.results.result import AsyncResult, EagerResult, GroupResult, ResultSet
 from celeriac.utils.proxy import Proxy
 
@@ -24,6 +34,9 @@ __all__ = [
     "Signature",
     "Task",
     "__version__",
+    "chain",
+    "chord",
+    "chunks",
     "current_app",
     "current_task",
     "group",
@@ -32,6 +45,8 @@ __all__ = [
     "signature",
     "subtask",
     "uuid",
+    "xmap",
+    "xstarmap",
 ]
 
 subtask = signature

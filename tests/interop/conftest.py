@@ -60,6 +60,13 @@ def fail(text):
     raise ValueError(text)
 
 
+@app.task(name="tasks.tsum")
+def tsum(values):
+    """A chord body: the sum, and which implementation ran it."""
+    r().rpush(PREFIX + "interop.tsum", IMPL)
+    return sum(values)
+
+
 @app.task(name="tasks.retrying", bind=True, max_retries=3)
 def retrying(self, x):
     r().rpush(PREFIX + "interop.retrying", f"{IMPL} {self.request.retries} {time.time()!r}")

@@ -362,6 +362,85 @@ class Task(Generic[P, R]):
 
         return Signature(self.name, args, kwargs, immutable=True, app=self.app)
 
+    def map(self, it: Any) -> Signature:
+        """``xmap``: one message that calls this task for every item of ``it``."""
+        from celeriac.canvas.primitives import xmap
+
+        return xmap(self.s(), it, app=self.app)
+
+    def starmap(self, it: Any) -> Signature:
+        """``xstarmap``: one message that calls this task with ``*item`` for every item."""
+        from celeriac.canvas.primitives import xstarmap
+
+        return xstarmap(self.s(), it, app=self.app)
+
+    def chunks(self, it: Any, n: int) -> Signature:
+        """Split ``it`` into chunks of ``n`` items, one ``starmap`` message each."""
+        from celeriac.canvas.primitives import chunks
+
+        return chunks(self.s(), it, n, app=self.app)
+
+    def replace(self, sig: Any) -> None:
+        """Replace this running task by ``sig``, which takes over its id, callbacks, chain
+        and chord membership (Celery's ``Task.replace``). Raises Ignore: this run stores
+        nothing; the replacement's result is stored under this task's id.
+        """
+        from celeriac.canvas.chord import chord
+        from celeriac.canvas.primitives import chain
+        from celeriac.canvas.signature import group, maybe_signature
+
+        replacement = maybe_signature(sig, self.app)
+        if replacement is None:
+            raise ValueError("replace() needs a signature")
+        if isinstance(replacement, chord) or "chord" in replacement["options"]:
+            raise ValueError("a task cannot be replaced by a chord")
+        if isinstance(replacement, chain) and not replacement.tasks:
+            raise ValueError("a task cannot be replaced by an empty chain")
+        request = self.request
+        if isinstance(replacement, group):
+            accumulate = self.app.tasks["celery.accumulate"].s(index=0)
+            replacement = chord(replacement, accumulate, app=self.app)
+        for callback in request.callbacks or ():
+            replacement.link(maybe_signature(callback, self.app))  # type: ignore[arg-type]
+        for errback in request.errbacks or ():
+            replacement.link_error(maybe_signature(errback, self.app))  # type: ignore[arg-type]
+        replacement.freeze(request.id)
+        nesting = int(request.headers.get("replaced_task_nesting") or 0) + 1
+        replacement.set(
+            chord=request.chord,
+            group_id=request.group,
+            group_index=request.group_index,
+            root_id=request.root_id,
+            replaced_task_nesting=nesting,
+        )
+        for step in reversed(request.chain or ()):
+            replacement = replacement | maybe_signature(step, self.app)
+        replacement.apply_async()
+        raise Ignore("Replaced by new task")
+
+    def add_to_chord(self, sig: Any, lazy: bool = False) -> Any:
+        """Add ``sig`` to the chord this task belongs to; the body waits for it too."""
+        from celeriac.canvas.signature import maybe_signature
+
+        request = self.request
+        if not request.chord or not request.group:
+            raise ValueError("the current task is not a member of any chord")
+        added = maybe_signature(sig, self.app)
+        if added is None:
+            raise ValueError("add_to_chord() needs a signature")
+        added.set(
+            group_id=request.group,
+            group_index=request.group_index,
+            chord=request.chord,
+            root_id=request.root_id,
+        )
+        result = added.freeze()
+        backend = self.app.backend
+        if not hasattr(backend, "add_to_chord"):
+            raise NotImplementedError(f"{type(backend).__name__} does not count chord parts")
+        backend.add_to_chord(request.group, 1)
+        return added if lazy else (added.apply_async(), result)[1]
+
     def AsyncResult(self, task_id: str, **kwargs: Any) -> AsyncResult[R]:
         """The result handle of one of this task's executions."""
         from celeriac.results.result import AsyncResult

@@ -12,8 +12,9 @@ from typing import Any, ClassVar
 from celeriac import states
 from celeriac.exceptions import TimeoutError
 from celeriac.protocol import serializers
+from celeriac.protocol.results import encode_exception
 
-__all__ = ["Backend", "BackendOptions"]
+__all__ = ["Backend", "BackendOptions", "ChordBackend", "ChordClaim"]
 
 
 @dataclass(slots=True)
@@ -158,3 +159,95 @@ class Backend(abc.ABC):
             pause = delay if deadline is None else min(delay, max(0.0, deadline - time.monotonic()))
             await asyncio.sleep(pause)
             delay = min(delay * 1.5, interval)
+
+
+# -- chords --------------------------------------------------------------------------------
+# Kept as a separate block: the chord counter contract every backend with native chord
+# support implements (Celery's ``set_chord_size`` / ``on_chord_part_return`` /
+# ``add_to_chord``). The canvas layer decides what to do with a completed chord.
+
+
+@dataclass(slots=True)
+class ChordClaim:
+    """What the one caller that completed a chord gets back.
+
+    Attributes:
+        token: the dispatch claim; pass it to :meth:`ChordBackend.chord_cleanup`.
+        members: the encoded header parts (``[1, task_id, state, result]``), in header order.
+    """
+
+    token: str
+    members: list[bytes]
+
+
+class ChordBackend:
+    """Mixin: chord counters kept by the backend, updated atomically.
+
+    A header task reports its outcome with :meth:`chord_part_return`; the call that
+    records the last missing part (and only that one, even with redeliveries and
+    concurrent workers) gets a :class:`ChordClaim` and dispatches the body. A retry is
+    not a part: only final states (SUCCESS, FAILURE, REVOKED …) are reported.
+    """
+
+    #: True when this backend counts chord parts itself (no ``celery.chord_unlock`` polling).
+    supports_chord_counters: ClassVar[bool] = True
+
+    def encode_chord_part(self, task_id: str, state: str, value: Any) -> bytes:
+        """Celery's part encoding: ``dumps([1, task_id, state, result])`` (exceptions encoded)."""
+        result = encode_exception(value) if isinstance(value, BaseException) else value
+        serializer = getattr(getattr(self, "options", None), "serializer", "json")
+        return serializers.dumps([1, task_id, state, result], serializer)[2]
+
+    def decode_chord_part(self, payload: bytes | str) -> tuple[str, str, Any]:
+        """``(task_id, state, result)`` of an encoded part (the exception stays a dict)."""
+        options = getattr(self, "options", None)
+        serializer = getattr(options, "serializer", "json")
+        entry = serializers.serializer_for(serializer)
+        raw = payload.encode("utf-8") if isinstance(payload, str) else payload
+        value = serializers.loads(
+            raw,
+            entry.content_type,
+            entry.content_encoding,
+            accept=getattr(options, "accept", ("json",)),
+        )
+        _, task_id, state, result = value
+        return str(task_id), str(state), result
+
+    def set_chord_size(self, group_id: str, size: int) -> None:
+        """Register a chord's header size (the producer does this before sending the header)."""
+        raise NotImplementedError
+
+    def chord_part_return(
+        self, group_id: str, task_id: str, group_index: int | None, part: bytes
+    ) -> ChordClaim | None:
+        """Record one header task's outcome; return the claim when this call completed it.
+
+        A part already recorded for ``(task_id, group_index)`` is not counted again.
+        """
+        raise NotImplementedError
+
+    def chord_parts_return(
+        self, parts: Sequence[tuple[str, str, int | None, bytes]]
+    ) -> list[ChordClaim | None]:
+        """:meth:`chord_part_return` for several ``(group_id, task_id, group_index, part)``
+        at once (one round trip where the backend can); one claim or None per part."""
+        return [self.chord_part_return(*part) for part in parts]
+
+    async def achord_parts_return(
+        self,
+        parts: Sequence[tuple[str, str, int | None, bytes]],
+        metas: Sequence[tuple[str, dict[str, Any]]] = (),
+    ) -> list[ChordClaim | None]:
+        """Async twin of :meth:`chord_parts_return`; ``metas`` (the header tasks' results)
+        are stored first, as Celery stores a result before counting its part."""
+        if metas:
+            await self.astore_many(metas)  # type: ignore[attr-defined]
+        return await asyncio.to_thread(self.chord_parts_return, parts)
+
+    def chord_cleanup(self, group_id: str, token: str) -> None:
+        """Drop a completed chord's counters; late duplicates then find it done."""
+        raise NotImplementedError
+
+    def add_to_chord(self, group_id: str, count: int = 1) -> None:
+        """Raise the number of parts a chord waits for (``Task.add_to_chord``)."""
+        raise NotImplementedError

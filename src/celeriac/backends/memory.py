@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import uuid
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from celeriac import states
-from celeriac.backends.base import Backend, BackendOptions
+from celeriac.backends.base import Backend, BackendOptions, ChordBackend, ChordClaim
 from celeriac.exceptions import TimeoutError
 
 __all__ = ["MemoryBackend"]
@@ -28,6 +29,16 @@ class _Record:
         return self.expires_at is not None and self.expires_at <= now
 
 
+@dataclass(slots=True)
+class _Chord:
+    """One chord's counters: size, extra parts, recorded parts, claim."""
+
+    size: int | None = None
+    extra: int = 0
+    parts: dict[tuple[str, int | None], bytes] = field(default_factory=dict)
+    claim: str | None = None
+
+
 @dataclass(slots=True, eq=False, weakref_slot=True)
 class _Store:
     """The records every ``memory://name`` backend of one process shares."""
@@ -35,6 +46,7 @@ class _Store:
     lock: threading.Lock = field(default_factory=threading.Lock)
     results: dict[str, _Record] = field(default_factory=dict)
     groups: dict[str, _Record] = field(default_factory=dict)
+    chords: dict[str, _Chord] = field(default_factory=dict)
     changed: threading.Condition = field(init=False)
     #: awaiting coroutines, woken from any thread when a record is stored.
     waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = field(
@@ -50,7 +62,7 @@ def _wake(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-class MemoryBackend(Backend):
+class MemoryBackend(ChordBackend, Backend):
     """Results kept in this process's memory, shared by every backend with the same URL.
 
     Metas are stored encoded with the result serializer, so a result that could not
@@ -214,3 +226,39 @@ class MemoryBackend(Backend):
                 handle.cancel()
                 with store.lock:
                     store.waiters.discard((loop, future))
+
+    # -- chords (in-process counters under the store's lock) ----------------------------
+    def set_chord_size(self, group_id: str, size: int) -> None:
+        """Register a chord's header size (a new run of a reused group id starts over)."""
+        with self._store.lock:
+            self._store.chords[group_id] = _Chord(size=size)
+
+    def chord_part_return(
+        self, group_id: str, task_id: str, group_index: int | None, part: bytes
+    ) -> ChordClaim | None:
+        """Record a part; the call that completes the chord gets the claim (once)."""
+        with self._store.lock:
+            chord = self._store.chords.setdefault(group_id, _Chord())
+            if chord.claim is not None:
+                return None
+            chord.parts.setdefault((task_id, group_index), part)
+            if chord.size is None or len(chord.parts) != chord.size + chord.extra:
+                return None
+            chord.claim = uuid.uuid4().hex
+            ordered = sorted(
+                chord.parts.items(),
+                key=lambda item: (item[0][1] is None, item[0][1] or 0, item[1]),
+            )
+            return ChordClaim(chord.claim, [payload for _, payload in ordered])
+
+    def chord_cleanup(self, group_id: str, token: str) -> None:
+        """Drop the parts; the chord stays marked done so late duplicates are ignored."""
+        with self._store.lock:
+            chord = self._store.chords.get(group_id)
+            if chord is not None and chord.claim == token:
+                chord.parts.clear()
+
+    def add_to_chord(self, group_id: str, count: int = 1) -> None:
+        """Wait for ``count`` more parts."""
+        with self._store.lock:
+            self._store.chords.setdefault(group_id, _Chord()).extra += count

@@ -26,6 +26,7 @@ import logging
 import os
 import threading
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -43,7 +44,7 @@ import redis.retry
 import redis.sentinel
 
 from celeriac import states
-from celeriac.backends.base import Backend, BackendOptions
+from celeriac.backends.base import Backend, BackendOptions, ChordBackend, ChordClaim
 from celeriac.exceptions import BackendError, DecodeError, ImproperlyConfigured, TimeoutError
 from celeriac.utils.redis_url import (
     RedisTarget,
@@ -148,7 +149,7 @@ class _AsyncState:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
-class RedisBackend(Backend):
+class RedisBackend(ChordBackend, Backend):
     """Celery's Redis result store: ``celery-task-meta-<id>`` keys, SETEX + PUBLISH writes.
 
     Options (``result_backend_transport_options``, or the URL's query string): ``global_keyprefix``,
@@ -669,3 +670,237 @@ class RedisBackend(Backend):
                 await state.pubsub.unsubscribe(key)
             except CONNECTION_ERRORS:
                 pass
+
+    # -- chords (Celery 5.7's scripts and keys, see CHORD_PART_RETURN below) ---------------
+    def _chord_keys(self, group_id: str) -> dict[str, str]:
+        base = self.group_key(group_id)
+        return {suffix: base + "." + suffix for suffix in "jtsdc"} | {"g": base}
+
+    def _chord_expires(self) -> int:
+        expires = self._opts.get("result_chord_expires", self.options.expires)
+        return int(expires or 0)
+
+    def _chord_script(self, client: redis.Redis, name: str, source: str) -> Any:
+        scripts: dict[str, Any] = self.__dict__.setdefault("_chord_scripts", {})
+        script = scripts.get(name)
+        if script is None or script.registered_client is not client:
+            script = scripts[name] = client.register_script(source)
+        return script
+
+    def set_chord_size(self, group_id: str, size: int) -> None:
+        """Celery 5.7's producer step: ``DEL .c`` then ``SET .s <n> EX <chord expires>``."""
+        keys = self._chord_keys(group_id)
+        expires = self._chord_expires()
+
+        def run(client: redis.Redis) -> None:
+            client.delete(keys["c"])
+            client.set(keys["s"], size, ex=expires or None)
+
+        self._call("set_chord_size", run)
+
+    def chord_part_return(
+        self, group_id: str, task_id: str, group_index: int | None, part: bytes
+    ) -> ChordClaim | None:
+        """Celery's CHORD_PART_RETURN script; when it claims, read the parts in order."""
+        keys = self._chord_keys(group_id)
+        token = uuid.uuid4().hex
+        expires = self._chord_expires()
+        ordered = bool(self._opts.get("result_chord_ordered", True))
+        score = "+inf" if group_index is None else str(int(group_index))
+        script_keys = [keys["j"], keys["t"], keys["s"], keys["d"], keys["g"], keys["c"]]
+        args = [task_id, part, 1 if ordered else 0, score, expires, expires]
+        args += [CHORD_CLAIM_EXPIRES, token]
+
+        def run(client: redis.Redis) -> ChordClaim | None:
+            script = self._chord_script(client, "part", CHORD_PART_RETURN)
+            ready, _diff, size, claimed = script(keys=script_keys, args=args)
+            if ready == -1 or not size or not claimed:
+                return None
+            if ordered:
+                members = client.zrange(keys["j"], 0, -1)
+            else:
+                members = client.lrange(keys["j"], 0, -1)
+            return ChordClaim(token, [_as_bytes(member) or b"" for member in members])  # type: ignore[arg-type]
+
+        return self._call("chord_part_return", run)
+
+    def _chord_calls(
+        self, parts: Sequence[tuple[str, str, int | None, bytes]]
+    ) -> list[tuple[dict[str, str], str, list[str], list[Any]]]:
+        """``(keys, token, script keys, script args)`` of each part's CHORD_PART_RETURN."""
+        ordered = bool(self._opts.get("result_chord_ordered", True))
+        expires = self._chord_expires()
+        calls = []
+        for group_id, task_id, group_index, part in parts:
+            keys = self._chord_keys(group_id)
+            score = "+inf" if group_index is None else str(int(group_index))
+            token = uuid.uuid4().hex
+            script_keys = [keys["j"], keys["t"], keys["s"], keys["d"], keys["g"], keys["c"]]
+            args = [task_id, part, 1 if ordered else 0, score, expires, expires]
+            calls.append((keys, token, script_keys, [*args, CHORD_CLAIM_EXPIRES, token]))
+        return calls
+
+    async def achord_parts_return(
+        self,
+        parts: Sequence[tuple[str, str, int | None, bytes]],
+        metas: Sequence[tuple[str, dict[str, Any]]] = (),
+    ) -> list[ChordClaim | None]:
+        """Async twin of :meth:`chord_parts_return`, on this loop's asyncio client. The
+        ``metas`` are stored first (Celery's STORE) in the same pipeline: one round trip."""
+        ordered = bool(self._opts.get("result_chord_ordered", True))
+        calls = self._chord_calls(parts)
+        store: tuple[list[str], list[Any]] | None = None
+        batches = self._by_expiry(metas) if metas else []
+        if len(batches) == 1 and self._scriptable():
+            store = self._store_args(metas, batches[0][0])
+        elif metas:
+            await self.astore_many(metas)
+
+        async def run(client: Any) -> list[ChordClaim | None]:
+            scripts: dict[int, Any] = self.__dict__.setdefault("_achord_scripts", {})
+            script = scripts.get(id(client))
+            if script is None:
+                scripts.clear()
+                script = scripts[id(client)] = client.register_script(CHORD_PART_RETURN)
+            async with client.pipeline(transaction=False) as pipe:
+                if store is not None:
+                    await self._async_state().store(keys=store[0], args=store[1], client=pipe)
+                for _, _, script_keys, args in calls:
+                    await script(keys=script_keys, args=args, client=pipe)
+                replies = await pipe.execute()
+            if store is not None:
+                replies = replies[1:]
+            claims: list[ChordClaim | None] = []
+            for (keys, token, _, _), (ready, _diff, size, claimed) in zip(
+                calls, replies, strict=True
+            ):
+                if ready == -1 or not size or not claimed:
+                    claims.append(None)
+                    continue
+                if ordered:
+                    members = await client.zrange(keys["j"], 0, -1)
+                else:
+                    members = await client.lrange(keys["j"], 0, -1)
+                claims.append(ChordClaim(token, list(members)))
+            return claims
+
+        return await self._acall("chord_parts_return", run)
+
+    def chord_parts_return(
+        self, parts: Sequence[tuple[str, str, int | None, bytes]]
+    ) -> list[ChordClaim | None]:
+        """Several parts in one pipeline of CHORD_PART_RETURN calls (each one atomic)."""
+        if len(parts) == 1:
+            return [self.chord_part_return(*parts[0])]
+        ordered = bool(self._opts.get("result_chord_ordered", True))
+        calls = self._chord_calls(parts)
+
+        def run(client: redis.Redis) -> list[ChordClaim | None]:
+            script = self._chord_script(client, "part", CHORD_PART_RETURN)
+            with client.pipeline(transaction=False) as pipe:
+                for _, _, script_keys, args in calls:
+                    script(keys=script_keys, args=args, client=pipe)
+                replies = pipe.execute()
+            claims: list[ChordClaim | None] = []
+            for (keys, token, _, _), (ready, _diff, size, claimed) in zip(
+                calls, replies, strict=True
+            ):
+                if ready == -1 or not size or not claimed:
+                    claims.append(None)
+                    continue
+                if ordered:
+                    members = client.zrange(keys["j"], 0, -1)
+                else:
+                    members = client.lrange(keys["j"], 0, -1)
+                claims.append(ChordClaim(token, [_as_bytes(m) or b"" for m in members]))  # type: ignore[arg-type]
+            return claims
+
+        return self._call("chord_parts_return", run)
+
+    def chord_cleanup(self, group_id: str, token: str) -> None:
+        """Celery's CHORD_CLEANUP script: drop ``.j .t .s .d`` and mark ``.c`` done."""
+        keys = self._chord_keys(group_id)
+
+        def run(client: redis.Redis) -> None:
+            script = self._chord_script(client, "cleanup", CHORD_CLEANUP)
+            script(
+                keys=[keys["c"], keys["j"], keys["t"], keys["s"], keys["d"]],
+                args=[token, CHORD_DONE_EXPIRES],
+            )
+
+        self._call("chord_cleanup", run)
+
+    def add_to_chord(self, group_id: str, count: int = 1) -> None:
+        """``INCRBY .t`` as Celery's ``add_to_chord``."""
+        key = self._chord_keys(group_id)["t"]
+        self._call("add_to_chord", lambda client: client.incrby(key, count))
+
+
+# -- chords ---------------------------------------------------------------------------------
+# Celery 5.7's scripts, verbatim in behaviour and keys (celery/backends/redis.py), so a
+# Celery worker and a celeriac worker can complete the same chord: ``<group key>.j`` (ZSET
+# of parts scored by group_index), ``.t`` (extra parts), ``.s`` (size), ``.d`` (dedupe
+# set of ``<task id>:<index>``), ``.c`` (dispatch claim, then ``done``).
+
+CHORD_PART_RETURN = """
+local jkey, tkey, skey, dkey, gkey, ckey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local tid, value, ordered, score = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local expires, group_expires = tonumber(ARGV[5]), tonumber(ARGV[6])
+local claim_expires = tonumber(ARGV[7])
+local claim_token = ARGV[8]
+local done_marker = redis.call('GET', ckey)
+if done_marker == 'done' then
+    return {-1, 0, 0, 0}
+end
+local member = tid .. ':' .. score
+if redis.call('SISMEMBER', dkey, member) == 0 then
+    if ordered == '1' then
+        redis.call('ZADD', jkey, score, value)
+    else
+        redis.call('RPUSH', jkey, value)
+    end
+    redis.call('SADD', dkey, member)
+end
+local readycount
+if ordered == '1' then
+    readycount = redis.call('ZCOUNT', jkey, '-inf', '+inf')
+else
+    readycount = redis.call('LLEN', jkey)
+end
+if expires > 0 then
+    for _, key in ipairs({jkey, tkey, skey, dkey}) do
+        redis.call('EXPIRE', key, expires)
+    end
+    if group_expires > 0 then
+        redis.call('EXPIRE', gkey, group_expires)
+    end
+end
+local totaldiff = redis.call('GET', tkey)
+local size = redis.call('GET', skey)
+local claimed = 0
+if size and readycount == tonumber(size) + tonumber(totaldiff or 0) then
+    if redis.call('SET', ckey, claim_token, 'NX', 'EX', claim_expires) then
+        claimed = 1
+    end
+end
+return {readycount, totaldiff, size, claimed}
+"""
+
+CHORD_CLEANUP = """
+local ckey, jkey, tkey, skey, dkey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local token = ARGV[1]
+local done_expires = tonumber(ARGV[2])
+if redis.call('GET', ckey) == token then
+    redis.call('DEL', jkey, tkey, skey, dkey)
+    if done_expires and done_expires > 0 then
+        redis.call('SET', ckey, 'done', 'EX', done_expires)
+    end
+    return 1
+end
+return 0
+"""
+
+#: Celery's claim lifetime with the default ``result_chord_join_timeout`` (5 s): 2 x 5 s.
+CHORD_CLAIM_EXPIRES = 10
+#: How long ``.c`` stays ``done`` after cleanup (Celery: max(2 x claim, 300) s).
+CHORD_DONE_EXPIRES = 300

@@ -6,11 +6,12 @@ import asyncio
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from celeriac import states
-from celeriac.backends.base import Backend, BackendOptions
+from celeriac.backends.base import Backend, BackendOptions, ChordBackend, ChordClaim
 from celeriac.exceptions import BackendError, TimeoutError
 from celeriac.utils.sqlite import DEFAULT_BUSY_TIMEOUT, SQLiteDatabase, sqlite_path
 
@@ -42,6 +43,25 @@ SCHEMA = (
     CREATE INDEX IF NOT EXISTS celeriac_groups_expires
         ON celeriac_groups (expires_at) WHERE expires_at IS NOT NULL
     """,
+    # Chord counters: one row per chord, one per recorded header part.
+    """
+    CREATE TABLE IF NOT EXISTS celeriac_chords (
+        group_id TEXT PRIMARY KEY,
+        size INTEGER,
+        extra INTEGER NOT NULL DEFAULT 0,
+        claim TEXT,
+        expires_at REAL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS celeriac_chord_parts (
+        group_id TEXT NOT NULL,
+        task_id TEXT NOT NULL,
+        group_index INTEGER NOT NULL,
+        part BLOB NOT NULL,
+        PRIMARY KEY (group_id, task_id, group_index)
+    )
+    """,
 )
 
 # A stored SUCCESS is kept, unless it has expired (it then reads as PENDING anyway).
@@ -68,11 +88,14 @@ _GET_GROUP = (
     "SELECT meta FROM celeriac_groups WHERE group_id = ? AND (expires_at IS NULL OR expires_at > ?)"
 )
 
+#: The index a part without ``group_index`` sorts at (last, as Celery's ``+inf`` score).
+_NO_INDEX = 2**62
+
 #: Longest pause between two looks at ``PRAGMA data_version`` while waiting for a result.
 WAIT_POLL_CEILING = 0.01
 
 
-class SQLiteBackend(Backend):
+class SQLiteBackend(ChordBackend, Backend):
     """Results in a SQLite file (WAL mode), which may be the broker's file too.
 
     Every thread of every process has its own connection. Waiting for a result polls
@@ -186,6 +209,15 @@ class SQLiteBackend(Backend):
                 "DELETE FROM celeriac_groups WHERE expires_at IS NOT NULL AND expires_at <= ?",
                 (now,),
             ).rowcount
+            conn.execute(
+                "DELETE FROM celeriac_chord_parts WHERE group_id IN (SELECT group_id FROM"
+                " celeriac_chords WHERE expires_at IS NOT NULL AND expires_at <= ?)",
+                (now,),
+            )
+            conn.execute(
+                "DELETE FROM celeriac_chords WHERE expires_at IS NOT NULL AND expires_at <= ?",
+                (now,),
+            )
         return removed
 
     def close(self) -> None:
@@ -274,6 +306,70 @@ class SQLiteBackend(Backend):
                 with self._changed:
                     self._waiters.discard(waiter)
             delay = min(delay * 1.5, ceiling)
+
+    # -- chords (counters updated in one IMMEDIATE transaction) ---------------------------
+    def set_chord_size(self, group_id: str, size: int) -> None:
+        """Register a chord's header size (a new run of a reused group id starts over)."""
+        now = time.time()
+        with self._db.write() as conn:
+            conn.execute("DELETE FROM celeriac_chord_parts WHERE group_id = ?", (group_id,))
+            conn.execute(
+                "INSERT OR REPLACE INTO celeriac_chords (group_id, size, extra, claim, expires_at)"
+                " VALUES (?, ?, 0, NULL, ?)",
+                (group_id, size, self._expires_at(now)),
+            )
+
+    def chord_part_return(
+        self, group_id: str, task_id: str, group_index: int | None, part: bytes
+    ) -> ChordClaim | None:
+        """Record a part, count and claim in one transaction: only one caller completes it."""
+        index = _NO_INDEX if group_index is None else int(group_index)
+        with self._db.write() as conn:
+            row = conn.execute(
+                "SELECT size, extra, claim FROM celeriac_chords WHERE group_id = ?", (group_id,)
+            ).fetchone()
+            if row is not None and row[2] is not None:
+                return None
+            conn.execute(
+                "INSERT OR IGNORE INTO celeriac_chord_parts (group_id, task_id, group_index, part)"
+                " VALUES (?, ?, ?, ?)",
+                (group_id, task_id, index, part),
+            )
+            if row is None or row[0] is None:
+                return None
+            (count,) = conn.execute(
+                "SELECT COUNT(*) FROM celeriac_chord_parts WHERE group_id = ?", (group_id,)
+            ).fetchone()
+            if count != int(row[0]) + int(row[1]):
+                return None
+            token = uuid.uuid4().hex
+            conn.execute(
+                "UPDATE celeriac_chords SET claim = ? WHERE group_id = ?", (token, group_id)
+            )
+            members = conn.execute(
+                "SELECT part FROM celeriac_chord_parts WHERE group_id = ?"
+                " ORDER BY group_index, part",
+                (group_id,),
+            ).fetchall()
+        return ChordClaim(token, [bytes(member) for (member,) in members])
+
+    def chord_cleanup(self, group_id: str, token: str) -> None:
+        """Drop the parts; the chord row stays (claimed) so late duplicates are ignored."""
+        with self._db.write() as conn:
+            conn.execute(
+                "DELETE FROM celeriac_chord_parts WHERE group_id = ? AND EXISTS ("
+                " SELECT 1 FROM celeriac_chords WHERE group_id = ? AND claim = ?)",
+                (group_id, group_id, token),
+            )
+
+    def add_to_chord(self, group_id: str, count: int = 1) -> None:
+        """Wait for ``count`` more parts."""
+        with self._db.write() as conn:
+            conn.execute(
+                "INSERT INTO celeriac_chords (group_id, size, extra) VALUES (?, NULL, ?)"
+                " ON CONFLICT (group_id) DO UPDATE SET extra = extra + excluded.extra",
+                (group_id, count),
+            )
 
 
 def _wake(future: asyncio.Future[None]) -> None:

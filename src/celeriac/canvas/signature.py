@@ -1,8 +1,9 @@
-"""Signature: a task call packed as a dict (Celery's shape), so it can travel in messages."""
+"""Signature and group: a task call packed as a dict (Celery's shape) that travels in messages."""
 
 from __future__ import annotations
 
 import copy
+import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,22 @@ if TYPE_CHECKING:
     from celeriac.app.base import Celery
     from celeriac.results.result import AsyncResult, GroupResult
 
-__all__ = ["Signature", "group", "maybe_signature", "signature"]
+__all__ = ["Signature", "group", "maybe_signature", "register_type", "signature"]
+
+logger = logging.getLogger("celeriac.canvas")
+
+#: ``subtask_type`` → the Signature subclass that rebuilds it (filled by the canvas modules).
+_TYPES: dict[str, type[Signature]] = {}
+
+
+def register_type(name: str) -> Any:
+    """Class decorator: rebuild dicts whose ``subtask_type`` is ``name`` with this class."""
+
+    def decorate(cls: type[Signature]) -> type[Signature]:
+        _TYPES[name] = cls
+        return cls
+
+    return decorate
 
 
 class Signature(dict[str, Any]):
@@ -55,9 +71,10 @@ class Signature(dict[str, Any]):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], app: Celery | None = None) -> Signature:
-        """Rebuild a signature (or group) from its dict form."""
-        if data.get("subtask_type") == "group":
-            return group.from_dict(data, app=app)
+        """Rebuild a signature (or group, chain, chord …) from its dict form."""
+        kind = _TYPES.get(str(data.get("subtask_type") or ""))
+        if kind is not None and kind is not cls:
+            return kind.from_dict(data, app=app)
         return cls(dict(data), app=app)
 
     # -- fields ------------------------------------------------------------------
@@ -141,6 +158,16 @@ class Signature(dict[str, Any]):
         clone["args"], clone["kwargs"], clone["options"] = new_args, new_kwargs, new_options
         return clone
 
+    def __or__(self, other: Any) -> Signature:  # type: ignore[override]
+        """``a | b``: a chain (a group followed by a task becomes a chord, as in Celery)."""
+        from celeriac.canvas.primitives import chain
+
+        if isinstance(other, chain):
+            return chain(self, *other.tasks, app=self._app)
+        if isinstance(other, Signature):
+            return chain(self, other, app=self._app)
+        return NotImplemented
+
     def set(self, immutable: bool | None = None, **options: Any) -> Signature:
         """Set options (and immutability) in place; returns the signature."""
         if immutable is not None:
@@ -152,22 +179,32 @@ class Signature(dict[str, Any]):
         """Make the signature (im)mutable."""
         self["immutable"] = immutable
 
-    def freeze(self, _id: str | None = None, **options: Any) -> AsyncResult[Any]:
+    def freeze(self, _id: str | None = None, **options: Any) -> Any:
         """Assign the task id now and return the AsyncResult it will have."""
         task_id = self["options"].get("task_id") or _id or str(uuid.uuid4())
         self["options"]["task_id"] = task_id
-        self["options"].update(options)
+        self["options"].update({key: value for key, value in options.items() if value is not None})
         result: AsyncResult[Any] = self.app.AsyncResult(task_id, task_name=self.task)
         return result
 
+    def clone_frozen(self) -> Signature:
+        """A deep copy (ids included), to prepare for sending without changing this one."""
+        return copy.deepcopy(self)
+
     def link(self, callback: Signature) -> Signature:
         """Apply ``callback`` with this task's result when it succeeds."""
-        self["options"].setdefault("link", []).append(callback)
+        links = self["options"].get("link")
+        if links is None or isinstance(links, dict):
+            links = self["options"]["link"] = [links] if links else []
+        links.append(callback)
         return callback
 
     def link_error(self, errback: Signature) -> Signature:
         """Apply ``errback`` when this task fails."""
-        self["options"].setdefault("link_error", []).append(errback)
+        links = self["options"].get("link_error")
+        if links is None or isinstance(links, dict):
+            links = self["options"]["link_error"] = [links] if links else []
+        links.append(errback)
         return errback
 
     def on_error(self, errback: Signature) -> Signature:
@@ -230,6 +267,7 @@ def maybe_signature(value: Any, app: Celery | None = None) -> Signature | None:
     return Signature.from_dict(value, app=app)
 
 
+@register_type("group")
 class group(Signature):
     """Run several signatures in parallel; returns a :class:`GroupResult`.
 
@@ -270,6 +308,41 @@ class group(Signature):
     def __repr__(self) -> str:
         return f"group([{', '.join(repr(t) for t in self.tasks)}])"
 
+    def __or__(self, other: Any) -> Signature:  # type: ignore[override]
+        """``group | task`` is a chord with the task as body (Celery's upgrade)."""
+        from celeriac.canvas.chord import chord
+        from celeriac.canvas.primitives import chain
+
+        if isinstance(other, group):
+            return chain(self, other, app=self._app)
+        if isinstance(other, Signature) and not isinstance(other, chain):
+            return chord(self, other, app=self._app)
+        return super().__or__(other)
+
+    @property
+    def id(self) -> str | None:
+        """The group id, once frozen."""
+        value = self["options"].get("task_id")
+        return str(value) if value else None
+
+    def freeze(self, _id: str | None = None, **options: Any) -> GroupResult[Any]:
+        """Assign the group id and every member's id; return the GroupResult it will have."""
+        from celeriac.results.result import GroupResult
+
+        group_id = self["options"].get("task_id") or _id or str(uuid.uuid4())
+        self["options"]["task_id"] = group_id
+        results = [member.freeze() for member in self.tasks]
+        return GroupResult(group_id, results, app=self.app)
+
+    def _prepare(self, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        options = {**self["options"], **options}
+        options.pop("chain", None)  # a group is never followed by a step (chains upgrade it)
+        group_id = options.pop("task_id", None) or str(uuid.uuid4())
+        options.pop("group_id", None)
+        options.pop("group_index", None)
+        self["options"]["task_id"] = group_id
+        return group_id, options
+
     def apply_async(
         self,
         args: Sequence[Any] | None = None,
@@ -279,15 +352,19 @@ class group(Signature):
         """Send every member with the group id and its index; return the GroupResult."""
         from celeriac.results.result import GroupResult
 
-        options = {**self["options"], **options}
-        group_id = (
-            options.pop("group_id", None) or options.pop("task_id", None) or str(uuid.uuid4())
-        )
-        results = []
+        if self.app.conf.task_always_eager:
+            return self.apply(args, kwargs, **options)
+        group_id, options = self._prepare(options)
+        results: list[Any] = [None] * len(self)
+        batch: list[tuple[int, Signature, dict[str, Any]]] = []
         for index, member in enumerate(self.tasks):
-            results.append(
-                member.apply_async(args, kwargs, group_id=group_id, group_index=index, **options)
-            )
+            member_options = {**options, "group_id": group_id, "group_index": index}
+            if _batchable(self.app, member):
+                batch.append((index, member, member_options))
+            else:
+                results[index] = member.apply_async(args, kwargs, **member_options)
+        for index, result in _publish_batch(self.app, batch, args, kwargs):
+            results[index] = result
         return GroupResult(group_id, results, app=self.app)
 
     def apply(
@@ -299,10 +376,8 @@ class group(Signature):
         """Run every member eagerly."""
         from celeriac.results.result import GroupResult
 
-        options = {**self["options"], **options}
-        group_id = (
-            options.pop("group_id", None) or options.pop("task_id", None) or str(uuid.uuid4())
-        )
+        group_id, options = self._prepare(options)
+        options.pop("chord", None)
         return GroupResult(
             group_id,
             [
@@ -315,3 +390,51 @@ class group(Signature):
     def __call__(self, *args: Any, **options: Any) -> GroupResult[Any]:
         """``group(...)()`` sends the group."""
         return self.apply_async(args, **options)
+
+
+def _batchable(app: Celery, member: Signature) -> bool:
+    """A plain task call whose task does not override ``apply_async`` (it may be batched)."""
+    if type(member) is not Signature:
+        return False
+    from celeriac.app.task import Task
+
+    task = app.tasks.get(member.task)
+    return task is None or type(task).apply_async is Task.apply_async
+
+
+def _publish_batch(
+    app: Celery,
+    batch: list[tuple[int, Signature, dict[str, Any]]],
+    args: Sequence[Any] | None,
+    kwargs: dict[str, Any] | None,
+) -> list[tuple[int, Any]]:
+    """Send plain members in a few broker round trips when the transport can
+    (``publish_many``); one ``apply_async`` each otherwise. Returns ``(index, result)``."""
+    publish_many = getattr(app.transport, "publish_many", None)
+    if publish_many is None or len(batch) < 2 or app.conf.task_always_eager:
+        return [(index, sig.apply_async(args, kwargs, **opts)) for index, sig, opts in batch]
+    prepared = []
+    for index, sig, opts in batch:
+        new_args, new_kwargs, new_options = sig._merge(args, kwargs, opts)
+        task = app.tasks.get(sig.task)
+        if task is not None:
+            task._check_arguments(new_args, new_kwargs)
+        message, queue, eta = app.prepare_task_message(
+            sig.task, new_args, new_kwargs, task_type=task, **new_options
+        )
+        app.middleware.before_publish(message, queue)
+        prepared.append((index, sig.task, message, queue, eta))
+    try:
+        publish_many([(message, queue, eta) for _, _, message, queue, eta in prepared])
+    except Exception as exc:  # BrokerError: send one by one, with the publish retry policy
+        logger.warning(
+            "Publishing %d group members at once failed (%s); one by one", len(prepared), exc
+        )
+        policy = {"max_retries": 3, **(app.conf.task_publish_retry_policy or {})}
+        for _, _, message, queue, eta in prepared:
+            app._publish_with_retry(message, queue, eta, retry=True, policy=policy)
+    results = []
+    for index, name, message, queue, _ in prepared:
+        app.middleware.after_publish(message, queue)
+        results.append((index, app._result_for(message, name)))
+    return results

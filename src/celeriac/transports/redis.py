@@ -642,6 +642,27 @@ class RedisTransport(RedisFanout, RedisLockMixin, Transport):
         self._sync_call("publish", run)
         self._mark_declared(bindings)
 
+    def publish_many(self, items: Sequence[tuple[Message, str, float | None]]) -> None:
+        """Publish several ``(message, queue, eta)`` in a few round trips (a group's members).
+
+        Each chunk of 1,000 is one MULTI/EXEC pipeline of :meth:`publish`'s commands.
+        """
+        prepared = []
+        for message, queue, eta in items:
+            raw, priority = self._prepared(message, queue, message.priority)
+            prepared.append((raw, queue, priority, eta, self._bindings_for(queue, message)))
+
+        def run(client: redis.Redis) -> None:
+            for start in range(0, len(prepared), 1000):
+                with client.pipeline(transaction=True) as pipe:
+                    for raw, queue, priority, eta, bindings in prepared[start : start + 1000]:
+                        self._publish_commands(pipe, raw, queue, priority, eta, bindings)
+                    pipe.execute()
+
+        self._sync_call("publish", run)
+        for *_, bindings in prepared:
+            self._mark_declared(bindings)
+
     async def apublish(
         self, message: Message, queue: str, *, priority: int = 0, eta: float | None = None
     ) -> None:

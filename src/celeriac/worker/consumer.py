@@ -251,6 +251,8 @@ class Consumer:
                 task.cancel()
         if running:
             await asyncio.gather(*running, return_exceptions=True)
+        if self._outcomes is not None:  # chord reports still settling in the background
+            await self._outcomes.drain()
         leftovers = list(self._held.values())
         self._held.clear()
         if leftovers:
@@ -435,7 +437,7 @@ class Consumer:
         assert self._settler is not None and self._outcomes is not None
         slot = False
         try:
-            if await self._deferred(job):
+            if self._discarded(job) or await self._deferred(job):
                 return
             await self._wait_until_due(job)
             if not job.task.is_async:
@@ -448,25 +450,11 @@ class Consumer:
                 job.settled = True
                 self._held.pop(job.delivery.tag, None)
                 self._settler.add(job.delivery, None, "ack")
-            if job.task.track_started or (
-                job.task.track_started is None and self.app.conf.task_track_started
-            ):
-                # Written before the body runs, so it never lands on top of the body's
-                # own update_state() (e.g. PROGRESS).
-                await self._settler.store_now(
-                    job.call.id,
-                    self.app.result_meta(
-                        job.call.id,
-                        states.STARTED,
-                        {"pid": os.getpid(), "hostname": self.config.hostname},
-                        request=job.request,
-                    ),
-                )
-            job.started = True
-            job.time_start = time.time()
-            self.totals[job.call.name] = self.totals.get(job.call.name, 0) + 1
-            self._report("started", job)
+            await self._start(job)
             outcome = await self._execute(job)
+            if slot:  # the thread is free: the next task starts while this one settles
+                self._sync_slots.release()
+                slot = False
             self._held.pop(job.delivery.tag, None)
             await self._outcomes.handle(job, outcome)
             self._report("finished", job)
@@ -487,6 +475,28 @@ class Consumer:
             self._leave_window(job)
             self.processed += 1
             self._after_task()
+
+    async def _start(self, job: Job) -> None:
+        """Mark a job started: STARTED (``track_started``), counters, the parent's table."""
+        assert self._settler is not None
+        if job.task.track_started or (
+            job.task.track_started is None and self.app.conf.task_track_started
+        ):
+            # Written before the body runs, so it never lands on top of the body's
+            # own update_state() (e.g. PROGRESS).
+            await self._settler.store_now(
+                job.call.id,
+                self.app.result_meta(
+                    job.call.id,
+                    states.STARTED,
+                    {"pid": os.getpid(), "hostname": self.config.hostname},
+                    request=job.request,
+                ),
+            )
+        job.started = True
+        job.time_start = time.time()
+        self.totals[job.call.name] = self.totals.get(job.call.name, 0) + 1
+        self._report("started", job)
 
     def _worker_error(self, job: Job, exc: Exception) -> None:
         """Fail a task the worker could not handle: store FAILURE, park its message.
@@ -547,6 +557,8 @@ class Consumer:
         )
         job.settled = True
         self._settler.add(job.delivery, (job.call.id, meta))
+        if job.call.chord and self._outcomes is not None:  # a revoked part fails its chord
+            self._outcomes.report_revoked(job, TaskRevokedError("expired"))
 
     def _limits(self, job: Job) -> tuple[float | None, float | None]:
         conf = self.app.conf
@@ -682,6 +694,8 @@ class Consumer:
         )
         job.settled = True
         self._settler.add(job.delivery, (job.call.id, meta))
+        if job.call.chord and self._outcomes is not None:  # a revoked part fails its chord
+            self._outcomes.report_revoked(job, TaskRevokedError(reason))
 
     def _cancelled_by_revoke(self, job: Job) -> bool:
         reason = self._revoking.pop(job.call.id, None)

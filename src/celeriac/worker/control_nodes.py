@@ -133,7 +133,8 @@ class ConsumerNode:
         return job.call.eta is not None and job.call.eta.timestamp() > time.time()
 
     def running_ids(self) -> set[str]:
-        return {job.call.id for job in self._jobs()}
+        """Ids of the tasks whose bodies started (held, unstarted ones are not running)."""
+        return {job.call.id for job in self._jobs() if job.started}
 
     async def apply_revoke(
         self, task_ids: list[str], terminate: bool, signum: int

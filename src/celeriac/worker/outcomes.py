@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from celeriac import states
 from celeriac.app.trace import IGNORED, REJECTED, Outcome
-from celeriac.exceptions import Reject
+from celeriac.exceptions import EncodeError, Reject
 from celeriac.protocol.task import HEADER_KEYS
 from celeriac.utils.log import safe_repr
 
@@ -87,11 +87,19 @@ class OutcomeHandler:
             "Task %s succeeded in %.6fs: %s", job.label, outcome.runtime, safe_repr(outcome.retval)
         )
         children: list[Any] = []
+        if job.call.chain:
+            children += await self._continue_chain(job, outcome.retval)
         if job.request.callbacks:
-            children = await self._send_signatures(job, job.request.callbacks, (outcome.retval,))
+            children += await self._send_signatures(job, job.request.callbacks, (outcome.retval,))
         meta = None
         if not self._ignore_result(job):
             meta = self._meta(job, states.SUCCESS, outcome.retval, children=children)
+        if job.call.chord:
+            # Report to the chord, then settle, in the background: the job leaves the
+            # prefetch window now, and reports of jobs finishing together share one batch.
+            # The message is acked only after its part was recorded.
+            self._background(self._report_then_settle(job, outcome.retval, meta))
+            return
         self._settle(job, meta)
 
     async def _failure(self, job: Job, outcome: Outcome) -> None:
@@ -104,6 +112,10 @@ class OutcomeHandler:
             meta = self._meta(job, states.FAILURE, exc, outcome.traceback)
         if job.request.errbacks:
             await self._send_signatures(job, job.request.errbacks, (job.call.id,), errback=True)
+        if job.call.chord:
+            await self._chord_part(job, states.FAILURE, exc)
+        if job.call.chain:
+            await self._fail_chain(job, exc)
         action = "ack" if job.task.acks_on_failure_or_timeout else "requeue"
         self._settle(job, meta, action)
 
@@ -201,3 +213,159 @@ class OutcomeHandler:
             if hasattr(result, "as_tuple"):
                 children.append(result.as_tuple())
         return children
+
+    # -- canvas: chains and chords (see celeriac.canvas) ---------------------------------
+    def _background(self, coro: Any) -> None:
+        pending: set[asyncio.Task[None]] = self.__dict__.setdefault("_pending", set())
+        task = asyncio.get_running_loop().create_task(coro)
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    async def drain(self) -> None:
+        """Wait for background chord reports (and the settles after them) to finish."""
+        pending: set[asyncio.Task[None]] = self.__dict__.get("_pending", set())
+        while pending:
+            await asyncio.gather(*list(pending), return_exceptions=True)
+
+    def report_revoked(self, job: Job, exc: BaseException) -> None:
+        """Report a revoked (or expired) chord header task as a REVOKED part, in the
+        background: Celery counts it, and the chord fails with ChordError."""
+        self._background(self._chord_part(job, states.REVOKED, exc))
+
+    async def _report_then_settle(
+        self, job: Job, retval: Any, meta: tuple[str, dict[str, Any]] | None
+    ) -> None:
+        # Celery's order: the header task's result is stored before its part is counted,
+        # so once the body ran every header result is readable; the ack comes last.
+        await self._chord_part(job, states.SUCCESS, retval, meta)
+        self._settle(job, None)
+
+    async def _continue_chain(self, job: Job, retval: Any) -> list[Any]:
+        """Send the chain's next step (the last element) with the rest; return its tuple."""
+        from celeriac.canvas.signature import Signature
+
+        chain = list(job.call.chain or ())
+        step = Signature.from_dict(chain.pop(), app=self.app)
+        call = job.call
+        try:
+            result = await asyncio.to_thread(
+                step.apply_async,
+                (retval,),
+                chain=chain,
+                parent_id=call.id,
+                root_id=call.root_id or call.id,
+            )
+        except Exception as exc:
+            logger.error("Task %s: sending the next chain step %r failed: %r", job.label, step, exc)
+            return []
+        return [result.as_tuple()] if hasattr(result, "as_tuple") else []
+
+    async def _chord_part(
+        self,
+        job: Job,
+        state: str,
+        value: Any,
+        meta: tuple[str, dict[str, Any]] | None = None,
+    ) -> None:
+        """Report this header task's final state to its chord (the last one sends the body).
+
+        Reports of jobs finishing together go to the backend in one batch (one pipeline
+        on Redis); this returns once this one was recorded, before the message is acked.
+        """
+        from celeriac.canvas.chord import ChordPart
+
+        call = job.call
+        part = ChordPart(
+            call.id, call.group, call.group_index, call.chord, state, value, call.root_id
+        )
+        reporter = self.__dict__.get("_chord_reporter")
+        if reporter is None:
+            reporter = self.__dict__["_chord_reporter"] = _ChordReporter(self.app, self.settler)
+        try:
+            await reporter.report(part, meta)
+        except Exception as exc:
+            logger.error("Task %s: reporting to its chord failed: %r", job.label, exc)
+
+    async def _fail_chain(self, job: Job, exc: BaseException | None) -> None:
+        """Store the failure for the chain's remaining steps (their results would never come),
+        and report it to a chord the last step belongs to."""
+        from celeriac.canvas.chord import on_chord_part_return
+        from celeriac.canvas.signature import Signature
+
+        error = exc if exc is not None else Exception("chain step failed")
+        for item in job.call.chain or ():
+            step = Signature.from_dict(item, app=self.app)
+            step_id = step.id
+            if not step_id:
+                continue
+            options = step["options"]
+            meta = self.app.result_meta(step_id, states.FAILURE, error, traceback=None)
+            self.settler.store(step_id, meta)
+            if options.get("chord") and options.get("group_id"):
+                try:
+                    await asyncio.to_thread(
+                        on_chord_part_return,
+                        self.app,
+                        task_id=step_id,
+                        group_id=options.get("group_id"),
+                        group_index=options.get("group_index"),
+                        chord_sig=options.get("chord"),
+                        state=states.FAILURE,
+                        value=error,
+                        root_id=job.call.root_id,
+                    )
+                except Exception as report_exc:
+                    logger.error("Task %s: reporting to a chord failed: %r", job.label, report_exc)
+
+
+class _ChordReporter:
+    """Batches chord part reports of jobs that finish together into one backend call."""
+
+    def __init__(self, app: Celery, settler: Settler) -> None:
+        self.app = app
+        self.settler = settler
+        self.pending: list[tuple[Any, tuple[str, dict[str, Any]] | None, asyncio.Future[None]]]
+        self.pending = []
+        self.task: asyncio.Task[None] | None = None
+
+    async def report(self, part: Any, meta: tuple[str, dict[str, Any]] | None = None) -> None:
+        """Store ``meta`` (the task's result) if given, then count ``part``; batched."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self.pending.append((part, meta, future))
+        if self.task is None or self.task.done():
+            self.task = loop.create_task(self._flush(), name="chord-reports")
+        await future
+
+    async def _flush(self) -> None:
+        from celeriac.canvas.chord import aon_chord_parts_return
+
+        while self.pending:
+            batch, self.pending = self.pending[:512], self.pending[512:]
+            parts = [part for part, _, _ in batch]
+            metas = [meta for _, meta, _ in batch if meta is not None]
+            if not self.settler.backend.stores_results:
+                metas = []
+            try:
+                try:
+                    await aon_chord_parts_return(self.app, parts, metas)
+                except EncodeError:  # a result the serializer refuses: the settler's path
+                    await self._store(metas)
+                    await aon_chord_parts_return(self.app, parts)
+            except BaseException as exc:
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(
+                            exc if isinstance(exc, Exception) else RuntimeError(repr(exc))
+                        )
+                if not isinstance(exc, Exception):
+                    raise
+            else:
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+
+    async def _store(self, metas: list[tuple[str, dict[str, Any]]]) -> None:
+        """The header tasks' results, before their parts are counted (Celery's order)."""
+        for meta in metas:
+            await self.settler.store_now(*meta)

@@ -1,0 +1,308 @@
+"""chain, chunks, xmap and xstarmap: workflow signatures built from task signatures."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from celeriac.canvas.signature import Signature, group, maybe_signature, register_type
+
+if TYPE_CHECKING:
+    from celeriac.app.base import Celery
+
+__all__ = ["chain", "chunks", "xmap", "xstarmap"]
+
+#: Options that belong to the last step of a chain (its result is the chain's result).
+_LAST_STEP_OPTIONS = ("group_id", "group_index", "chord", "link", "link_error")
+
+
+def _flatten(tasks: Iterable[Any], app: Celery | None) -> list[Signature]:
+    """Members of nested chains inline (a chain in a chain is one longer chain)."""
+    steps: list[Signature] = []
+    for item in tasks:
+        sig = maybe_signature(item, app)
+        if sig is None:
+            continue
+        if isinstance(sig, chain):
+            steps.extend(_flatten(sig.tasks, app))
+        else:
+            steps.append(sig)
+    return steps
+
+
+def _upgrade(steps: list[Signature], app: Celery | None) -> list[Signature]:
+    """Celery's rewrite: a group followed by a step becomes a chord with that step as body;
+    a chord followed by steps takes them into its body."""
+    from celeriac.canvas.chord import chord
+
+    out: list[Signature] = []
+    index = 0
+    while index < len(steps):
+        step = steps[index]
+        rest = steps[index + 1 :]
+        if isinstance(step, group) and rest:
+            body = rest[0] if len(rest) == 1 else chain(*rest, app=app)
+            out.append(chord(step, body, app=app))
+            return out
+        if isinstance(step, chord) and rest:
+            body = chain(step.body, *rest, app=app) if rest else step.body
+            out.append(chord(step.header, body, app=app, **step.options))
+            return out
+        out.append(step)
+        index += 1
+    return out
+
+
+@register_type("chain")
+class chain(Signature):
+    """Run signatures one after the other, each getting the previous result first.
+
+    ``chain(add.s(2, 2), mul.s(4))()`` or ``add.s(2, 2) | mul.s(4)``; the result is the
+    last step's, with ``.parent`` leading back through the earlier steps.
+    """
+
+    def __init__(self, *tasks: Any, app: Celery | None = None, **options: Any) -> None:
+        if (
+            len(tasks) == 1
+            and isinstance(tasks[0], dict)
+            and tasks[0].get("subtask_type") == "chain"
+        ):
+            super().__init__(dict(tasks[0]), app=app)
+            self["kwargs"]["tasks"] = [
+                maybe_signature(t, app) for t in self["kwargs"].get("tasks", ())
+            ]
+            return
+        if len(tasks) == 1 and not isinstance(tasks[0], dict) and isinstance(tasks[0], Iterable):
+            tasks = tuple(tasks[0])
+        members = [maybe_signature(t, app) for t in tasks]
+        super().__init__(
+            "celery.chain", (), {"tasks": members}, options=options, subtask_type="chain", app=app
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], app: Celery | None = None) -> chain:
+        """Rebuild a chain from its dict form."""
+        return cls(dict(data), app=app)
+
+    @property
+    def tasks(self) -> list[Signature]:
+        """The steps, in execution order."""
+        return list(self["kwargs"]["tasks"])
+
+    def __repr__(self) -> str:
+        return " | ".join(repr(t) for t in self.tasks) or "chain()"
+
+    def __or__(self, other: Any) -> Signature:  # type: ignore[override]
+        """``chain | sig`` appends (a chain is flattened in)."""
+        if isinstance(other, chain):
+            return chain(*self.tasks, *other.tasks, app=self._app)
+        if isinstance(other, Signature):
+            return chain(*self.tasks, other, app=self._app)
+        return NotImplemented
+
+    @property
+    def id(self) -> str | None:
+        """The last step's id, once frozen."""
+        tasks = self.tasks
+        return tasks[-1].id if tasks else None
+
+    def _steps(self) -> list[Signature]:
+        return _upgrade(_flatten(copy.deepcopy(self.tasks), self._app), self._app)
+
+    @staticmethod
+    def _freeze_steps(steps: list[Signature], last_options: dict[str, Any]) -> Any:
+        """Give every step its id; return the last step's result, parents linked."""
+        parent = None
+        result = None
+        for position, step in enumerate(steps):
+            if position == len(steps) - 1:
+                for key, value in last_options.items():
+                    if key in ("link", "link_error"):
+                        for item in value if isinstance(value, list | tuple) else [value]:
+                            getattr(step, key)(maybe_signature(item))
+                    else:
+                        step["options"][key] = value
+            result = step.freeze()
+            if parent is not None and hasattr(result, "parent") and result.parent is None:
+                result.parent = parent
+            parent = result
+        return result
+
+    def freeze(self, _id: str | None = None, **options: Any) -> Any:
+        """Assign every step's id (the last gets ``_id``); return the chain's result."""
+        steps = _flatten(self.tasks, self._app)
+        if not steps:
+            return None
+        last = {key: value for key, value in options.items() if value is not None}
+        if _id:
+            last["task_id"] = _id
+        self["kwargs"]["tasks"] = steps
+        return self._freeze_steps(_upgrade(steps, self._app), last)
+
+    def apply_async(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> Any:
+        """Send the first step; the rest travel with it (``embed.chain``, reversed)."""
+        if self.app.conf.task_always_eager:
+            return self.apply(args, kwargs, **options)
+        options = {**self["options"], **options}
+        options.pop("chain", None)
+        steps = self._steps()
+        if not steps:
+            return None
+        last_options = {key: options.pop(key) for key in _LAST_STEP_OPTIONS if key in options}
+        if options.get("task_id"):
+            last_options["task_id"] = options.pop("task_id")
+        result = self._freeze_steps(steps, last_options)
+        first, rest = steps[0], steps[1:]
+        if rest:
+            options["chain"] = [dict(step) for step in reversed(rest)]
+        first.apply_async(args, kwargs, **options)
+        return result
+
+    def apply(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> Any:
+        """Run the steps eagerly, one after the other."""
+        options = {**self["options"], **options}
+        for key in ("chain", "task_id", "group_id", "group_index", "chord"):
+            options.pop(key, None)
+        result = None
+        for position, step in enumerate(self._steps()):
+            if position == 0:
+                result = step.apply(args, kwargs, **options)
+            else:
+                previous = result.get() if result is not None else None
+                step_result = step.apply((previous,), **options)
+                if hasattr(step_result, "parent"):
+                    step_result.parent = result
+                result = step_result
+        return result
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """``chain(...)()`` sends the chain."""
+        return self.apply_async(args, kwargs)
+
+
+class _Mapper(Signature):
+    """Shared shape of ``celery.map`` / ``celery.starmap``: ``kwargs = {task, it}``."""
+
+    builtin = ""
+    kind = ""
+
+    def __init__(
+        self, task: Any, it: Any = None, app: Celery | None = None, **options: Any
+    ) -> None:
+        if isinstance(task, dict) and task.get("subtask_type") == self.kind and it is None:
+            super().__init__(dict(task), app=app)
+            return
+        inner = maybe_signature(task, app) if isinstance(task, dict) else None
+        if inner is None:
+            inner = task if isinstance(task, Signature) else Signature(task, app=app)
+        super().__init__(
+            self.builtin,
+            (),
+            {"task": dict(inner), "it": list(it or ())},
+            options=options,
+            subtask_type=self.kind,
+            immutable=True,
+            app=app,
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], app: Celery | None = None) -> Signature:
+        """Rebuild from the dict form."""
+        return cls(dict(data), app=app)
+
+    def __repr__(self) -> str:
+        task = self["kwargs"]["task"]
+        return f"[{task['task']}(x) for x in {self['kwargs']['it']!r}]"
+
+
+@register_type("xmap")
+class xmap(_Mapper):
+    """``task.map(items)``: one task message that calls ``task(x)`` for every item."""
+
+    builtin = "celery.map"
+    kind = "xmap"
+
+
+@register_type("xstarmap")
+class xstarmap(_Mapper):
+    """``task.starmap(items)``: one task message that calls ``task(*x)`` for every item."""
+
+    builtin = "celery.starmap"
+    kind = "xstarmap"
+
+
+@register_type("chunks")
+class chunks(Signature):
+    """``task.chunks(items, n)``: split the items into groups of ``n``, one message each."""
+
+    def __init__(
+        self,
+        task: Any,
+        it: Any = None,
+        n: int | None = None,
+        app: Celery | None = None,
+        **options: Any,
+    ) -> None:
+        if isinstance(task, dict) and task.get("subtask_type") == "chunks" and it is None:
+            super().__init__(dict(task), app=app)
+            return
+        if n is None or int(n) < 1:
+            raise ValueError(f"chunks() needs a chunk size n >= 1, got {n!r}")
+        inner = task if isinstance(task, Signature) else maybe_signature(task, app)
+        if inner is None:
+            inner = Signature(task, app=app)
+        super().__init__(
+            "celery.chunks",
+            (),
+            {"task": dict(inner), "it": list(it or ()), "n": int(n)},
+            options=options,
+            subtask_type="chunks",
+            immutable=True,
+            app=app,
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], app: Celery | None = None) -> chunks:
+        """Rebuild from the dict form."""
+        return cls(dict(data), app=app)
+
+    def group(self) -> group:
+        """The group of ``xstarmap`` signatures this sends."""
+        kwargs = self["kwargs"]
+        items, size = list(kwargs["it"]), int(kwargs["n"])
+        task = Signature.from_dict(kwargs["task"], app=self._app)
+        parts = [items[start : start + size] for start in range(0, len(items), size)]
+        return group([xstarmap(task, part, app=self._app) for part in parts], app=self._app)
+
+    def apply_async(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> Any:
+        """Send the chunks as a group; returns its GroupResult."""
+        return self.group().apply_async(**{**self["options"], **options})
+
+    def apply(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> Any:
+        """Run the chunks eagerly."""
+        return self.group().apply(**{**self["options"], **options})
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """``chunks(...)()`` sends the chunks."""
+        return self.apply_async()
