@@ -6,6 +6,7 @@ import ast
 import base64
 import json
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -196,3 +197,26 @@ async def test_eta_is_listed_like_celery_then_parked_in_a_sorted_set(
     assert transport.queue_length("celery") == 1
     assert transport.purge("celery") == 1
     assert rclient.exists(f"{prefix}celery{SEP}eta") == 0
+
+
+def test_publish_survives_a_killed_producer_connection(
+    make_transport: Callable[..., RedisTransport], rclient: redis.Redis, prefix: str
+) -> None:
+    def message(task_id: str) -> Message:
+        return Message(
+            body=b"[[], {}, {}]",
+            headers={"task": "tasks.x", "id": task_id},
+            properties={"correlation_id": task_id},
+        )
+
+    transport = make_transport()
+    queue = f"q{uuid.uuid4().hex[:6]}"
+    transport.publish(message("a"), queue)  # declares the queue
+    transport.publish(message("b"), queue)  # a plain LPUSH on the thread's own connection
+    conn = transport._pushers.conn
+    host, port = conn._sock.getsockname()[:2]
+    assert rclient.client_kill(f"{host}:{port}")
+    transport.publish(message("c"), queue)  # falls back to redis-py's path, then goes on
+    transport.publish(message("d"), queue)
+    ids = [json.loads(raw)["headers"]["id"] for raw in rclient.lrange(prefix + queue, 0, -1)]
+    assert sorted(ids) == ["a", "b", "c", "d"]
