@@ -427,3 +427,29 @@ def test_idle_worker_cpu_and_pickup_latency(project: Project) -> None:
         f"p90 {latencies[17] * 1000:.1f} ms, max {worst * 1000:.1f} ms"
     )
     assert p50 < 0.05 and latencies[17] < 0.05, latencies
+
+
+@pytest.mark.slow
+def test_children_stop_when_the_supervisor_is_sigkilled(project: Project) -> None:
+    """A SIGKILLed parent leaves no children consuming on their own (PR_SET_PDEATHSIG)."""
+    project.write_module(SLEEPY)
+    worker = project.start_worker(concurrency=2)
+    app = project.producer()
+    assert app.send_task("tasks.add", (1, 2)).get(timeout=15) == 3
+    children = worker.child_pids()
+    assert len(children) == 2
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.proc.wait(10)
+
+    def gone() -> bool:
+        for pid in children:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                continue
+            with open(f"/proc/{pid}/stat") as stat:  # a zombie child of init is gone too
+                if stat.read().split(")")[-1].split()[0] != "Z":
+                    return False
+        return True
+
+    wait_until(gone, timeout=15, message=lambda: f"children {children} to stop")

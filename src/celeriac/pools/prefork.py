@@ -57,6 +57,23 @@ class ChildProcess:
         return f"ForkPoolWorker-{self.index}"
 
 
+def _stop_with_parent(parent_pid: int) -> None:
+    """Make the kernel send this child SIGTERM (a warm shutdown) when its parent dies.
+
+    A supervisor killed with SIGKILL must not leave children consuming on their own
+    (Linux ``PR_SET_PDEATHSIG``; elsewhere the child keeps running until stopped).
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect:
+        os._exit(0)  # nothing taken yet, nothing to give back
+
+
 class ProcessPool:
     """Supervises ``size`` forked children that each run ``target(index, conn)``.
 
@@ -89,10 +106,12 @@ class ProcessPool:
     def _fork(self, index: int) -> None:
         parent_end, child_end = Pipe(duplex=False)
         table = SlotTable(self.slots)
+        parent_pid = os.getpid()
         pid = os.fork()
         if pid == 0:  # child
             code = 1
             try:
+                _stop_with_parent(parent_pid)
                 parent_end.close()
                 for other in self.children.values():
                     other.conn.close()
