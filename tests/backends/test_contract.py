@@ -116,7 +116,7 @@ def test_wait_for_returns_quickly(
     returned = time.monotonic()
     thread.join()
     assert result == meta("t1")
-    assert returned - stamps[0] < 0.02
+    assert returned - stamps[0] < 0.1  # woken: Celery-style 0.5 s polling would fail
 
 
 def test_wait_for_ignores_unready_states(backend: Backend) -> None:
