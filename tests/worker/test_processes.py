@@ -453,3 +453,42 @@ def test_children_stop_when_the_supervisor_is_sigkilled(project: Project) -> Non
         return True
 
     wait_until(gone, timeout=15, message=lambda: f"children {children} to stop")
+
+
+HARD_LIMITED = """
+from celeriac.signals import task_failure
+
+
+@task_failure.connect
+def failed(sender=None, task_id=None, exception=None, **kwargs):
+    mark("failure", f"{task_id} {type(exception).__name__}")
+
+
+@app.task(time_limit=1)
+def stuck(seconds):
+    time.sleep(seconds)
+"""
+
+
+@pytest.mark.slow
+def test_hard_time_limit_in_prefork_sends_task_failure(project: Project) -> None:
+    """On the task thread the child gives up on the body; inline on the loop thread (the
+    task proved short first) the supervisor kills the child: task_failure either way."""
+    project.write_module(HARD_LIMITED)
+    worker = project.start_worker(concurrency=1)
+    app = project.producer()
+    for _ in range(6):  # short runs: the child then runs the task on its loop thread
+        app.send_task("tasks.stuck", (0,)).get(timeout=15)
+    inline = app.send_task("tasks.stuck", (30,))
+    wait_until(lambda: project.read_lines("failure"), timeout=20, message="task_failure")
+    assert worker.lines(r"killed|time limit"), worker.describe()
+    wait_until(lambda: len(worker.child_pids()) == 1, timeout=10, message="a new child")
+    threaded = app.send_task("tasks.stuck", (30,))  # the new child has not learnt it yet
+    wait_until(lambda: len(project.read_lines("failure")) == 2, timeout=20, message="second")
+    reports = [line.split() for line in project.read_lines("failure")]
+    assert [(task_id, name) for _, task_id, name in reports] == [
+        (inline.id, "TimeLimitExceeded"),
+        (threaded.id, "TimeLimitExceeded"),
+    ]
+    assert int(reports[0][0]) == worker.pid  # the supervisor reported the killed child's
+    assert inline.state == threaded.state == "FAILURE"

@@ -65,3 +65,14 @@ class Middleware:
         self, task: Task[Any, Any], request: Context, exc: BaseException, traceback: str
     ) -> None:
         """Called when the worker itself failed around a task (not the task body)."""
+
+    def on_aborted(
+        self, task: Task[Any, Any], request: Context, exc: BaseException, traceback: str
+    ) -> None:
+        """Called when a task failed without its body returning: a time limit ended it
+        (``TimeLimitExceeded``, or ``SoftTimeLimitExceeded`` for a cancelled ``async
+        def``), or its process died (``WorkerLostError``) and it is not run again.
+
+        For a child process that died, the prefork supervisor calls it, and ``request``
+        then carries the id, name and hostname only (the arguments stayed in the child).
+        """

@@ -409,6 +409,12 @@ class ErrorMails(Middleware):
         """Report a task the worker failed around."""
         self.report(task, request, exc, traceback)
 
+    def on_aborted(
+        self, task: Task[Any, Any], request: Context, exc: BaseException, traceback: str
+    ) -> None:
+        """Report a task ended by a time limit or lost with its process."""
+        self.report(task, request, exc, traceback)
+
     def on_worker_stop(self, worker: Any) -> None:
         """Send the digests still held back."""
         with self._lock:

@@ -120,6 +120,21 @@ class Signals(Middleware):
                 einfo=traceback,
             )
 
+    def on_aborted(
+        self, task: Task[Any, Any], request: Context, exc: BaseException, traceback: str
+    ) -> None:
+        """Send ``task_failure`` (no ``task_postrun``: the body never returned), as Celery
+        does for a hard time limit."""
+        signals.task_failure.send(
+            sender=task,
+            task_id=request.id,
+            exception=exc,
+            args=request.args,
+            kwargs=request.kwargs,
+            traceback=traceback,
+            einfo=traceback,
+        )
+
     def on_revoked(self, task: Task[Any, Any], request: Context, reason: str) -> None:
         """Send ``task_revoked``."""
         signals.task_revoked.send(

@@ -29,6 +29,7 @@ _HOOKS = (
     "on_rejected",
     "on_unknown_task",
     "on_internal_error",
+    "on_aborted",
 )
 
 
@@ -166,3 +167,13 @@ class MiddlewareStack:
                 middleware.on_internal_error(task, request, exc, traceback)
             except Exception as error:
                 self._contained(middleware, "on_internal_error", error)
+
+    def on_aborted(
+        self, task: Task[Any, Any], request: Context, exc: BaseException, traceback: str
+    ) -> None:
+        """Run ``on_aborted`` hooks in order."""
+        for middleware in self._by_hook["on_aborted"]:
+            try:
+                middleware.on_aborted(task, request, exc, traceback)
+            except Exception as error:
+                self._contained(middleware, "on_aborted", error)

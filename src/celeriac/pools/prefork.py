@@ -80,7 +80,7 @@ class ProcessPool:
     Children report ``(event, payload)`` tuples over their pipe: ``ready`` (with the
     consumer id), ``started`` and ``finished`` per task, ``drained`` before a burst-mode
     child exits on empty queues (it is not replaced). The parent restarts a child
-    that exits while the pool runs, calls ``on_lost(child, status)`` when a child did not
+    that exits while the pool runs, calls ``on_aborted(child, status)`` when a child did not
     exit cleanly (``child.running`` holds the tasks it was running), and kills a child
     whose task outlived its hard time limit.
     """
@@ -89,13 +89,13 @@ class ProcessPool:
         self,
         size: int,
         target: Callable[[int, Connection, SlotTable], int],
-        on_lost: Callable[[ChildProcess, str], None] | None = None,
+        on_aborted: Callable[[ChildProcess, str], None] | None = None,
         slots: int = 128,
     ) -> None:
         self.size = size
         self.slots = slots
         self.target = target
-        self.on_lost = on_lost
+        self.on_aborted = on_aborted
         self.children: dict[int, ChildProcess] = {}
         self.stopping = False
         self._cold = False
@@ -227,8 +227,8 @@ class ProcessPool:
                 logger.warning(
                     "Process '%s' pid:%d exited with '%s'", child.name, child.pid, reason
                 )
-            if self.on_lost is not None:  # also gives back what it had only prefetched
-                self.on_lost(child, reason)
+            if self.on_aborted is not None:  # also gives back what it had only prefetched
+                self.on_aborted(child, reason)
         if child.table is not None:
             child.table.close()
             child.table = None

@@ -606,12 +606,9 @@ class Consumer:
                 limit,
                 job.label,
             )
-            return Outcome(
-                states.FAILURE,
-                exc=error,
-                traceback=f"{type(error).__name__}: {error}\n",
-                runtime=limit or 0,
-            )
+            trace = f"{type(error).__name__}: {error}\n"
+            self.app.middleware.on_aborted(job.task, job.request, error, trace)
+            return Outcome(states.FAILURE, exc=error, traceback=trace, runtime=limit or 0)
 
     def _hard_limit_hit(self, job: Job, future: asyncio.Future[Any], hard: float) -> Outcome:
         assert self._runner is not None
@@ -622,9 +619,9 @@ class Consumer:
             self.stop(cold=False)
         else:
             self._runner.abandon(future)
-        return Outcome(
-            states.FAILURE, exc=error, traceback=f"TimeLimitExceeded({hard})\n", runtime=hard
-        )
+        trace = f"TimeLimitExceeded({hard})\n"
+        self.app.middleware.on_aborted(job.task, job.request, error, trace)
+        return Outcome(states.FAILURE, exc=error, traceback=trace, runtime=hard)
 
     def _after_task(self) -> None:
         self._room.set()

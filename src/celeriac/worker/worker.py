@@ -16,6 +16,7 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from celeriac import signals, states
+from celeriac.app.request import Context
 from celeriac.exceptions import (
     ImproperlyConfigured,
     NotRegistered,
@@ -419,6 +420,7 @@ class Worker:
             )
             logger.error("Task %s[%s] failed: %r", task["name"], task["id"], error)
             self.app.store_state(task["id"], states.FAILURE, error)
+            self._report_aborted(task, error)
             lost.append(Delivery(message=None, queue=task["queue"], tag=task["tag"]))
         consumer_id = child.info.get("consumer_id")
         # Only the tasks it was running count as delivered: the prefetched rest did not
@@ -439,6 +441,16 @@ class Worker:
                 child.name,
                 exc,
             )
+
+    def _report_aborted(self, record: dict[str, Any], error: Exception) -> None:
+        """The ``on_aborted`` hooks (``task_failure``, error mails) for a lost child's task."""
+        task = self.app.tasks.get(str(record.get("name")))
+        if task is None:
+            return
+        request = Context(
+            id=str(record["id"]), task=task.name, hostname=self.hostname, called_directly=False
+        )
+        self.app.middleware.on_aborted(task, request, error, f"{type(error).__name__}: {error}\n")
 
     # -- pidfile -------------------------------------------------------------------------
     def _write_pidfile(self) -> None:
