@@ -6,7 +6,13 @@ import copy
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from celeriac.canvas.signature import Signature, group, maybe_signature, register_type
+from celeriac.canvas.signature import (
+    Composite,
+    Signature,
+    group,
+    maybe_signature,
+    register_type,
+)
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -55,40 +61,14 @@ def _upgrade(steps: list[Signature], app: Celery | None) -> list[Signature]:
 
 
 @register_type("chain")
-class chain(Signature):
+class chain(Composite):
     """Run signatures one after the other, each getting the previous result first.
 
     ``chain(add.s(2, 2), mul.s(4))()`` or ``add.s(2, 2) | mul.s(4)``; the result is the
     last step's, with ``.parent`` leading back through the earlier steps.
     """
 
-    def __init__(self, *tasks: Any, app: Celery | None = None, **options: Any) -> None:
-        if (
-            len(tasks) == 1
-            and isinstance(tasks[0], dict)
-            and tasks[0].get("subtask_type") == "chain"
-        ):
-            super().__init__(dict(tasks[0]), app=app)
-            self["kwargs"]["tasks"] = [
-                maybe_signature(t, app) for t in self["kwargs"].get("tasks", ())
-            ]
-            return
-        if len(tasks) == 1 and not isinstance(tasks[0], dict) and isinstance(tasks[0], Iterable):
-            tasks = tuple(tasks[0])
-        members = [maybe_signature(t, app) for t in tasks]
-        super().__init__(
-            "celery.chain", (), {"tasks": members}, options=options, subtask_type="chain", app=app
-        )
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], app: Celery | None = None) -> chain:
-        """Rebuild a chain from its dict form."""
-        return cls(dict(data), app=app)
-
-    @property
-    def tasks(self) -> list[Signature]:
-        """The steps, in execution order."""
-        return list(self["kwargs"]["tasks"])
+    kind = "chain"
 
     def __repr__(self) -> str:
         return " | ".join(repr(t) for t in self.tasks) or "chain()"

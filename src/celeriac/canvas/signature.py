@@ -6,7 +6,7 @@ import copy
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from celeriac.app import context
 
@@ -267,18 +267,21 @@ def maybe_signature(value: Any, app: Celery | None = None) -> Signature | None:
     return Signature.from_dict(value, app=app)
 
 
-@register_type("group")
-class group(Signature):
-    """Run several signatures in parallel; returns a :class:`GroupResult`.
+class Composite(Signature):
+    """A signature whose ``kwargs["tasks"]`` holds member signatures (group, chain).
 
-    ``group(add.s(i, i) for i in range(10))().get()``
+    Built from signatures (or one iterable of them), or from its own dict form as it
+    travels in messages (``subtask_type`` equal to :attr:`kind`).
     """
+
+    #: ``subtask_type`` of the dict form; the task name is ``celery.<kind>``.
+    kind: ClassVar[str] = ""
 
     def __init__(self, *tasks: Any, app: Celery | None = None, **options: Any) -> None:
         if (
             len(tasks) == 1
             and isinstance(tasks[0], dict)
-            and tasks[0].get("subtask_type") == "group"
+            and tasks[0].get("subtask_type") == self.kind
         ):
             super().__init__(dict(tasks[0]), app=app)
             self["kwargs"]["tasks"] = [
@@ -289,18 +292,33 @@ class group(Signature):
             tasks = tuple(tasks[0])
         members = [maybe_signature(t, app) for t in tasks]
         super().__init__(
-            "celery.group", (), {"tasks": members}, options=options, subtask_type="group", app=app
+            f"celery.{self.kind}",
+            (),
+            {"tasks": members},
+            options=options,
+            subtask_type=self.kind,
+            app=app,
         )
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], app: Celery | None = None) -> group:
-        """Rebuild a group from its dict form."""
+    def from_dict(cls, data: dict[str, Any], app: Celery | None = None) -> Self:
+        """Rebuild it from its dict form."""
         return cls(dict(data), app=app)
 
     @property
     def tasks(self) -> list[Signature]:
-        """The member signatures."""
+        """The member signatures, in order."""
         return list(self["kwargs"]["tasks"])
+
+
+@register_type("group")
+class group(Composite):
+    """Run several signatures in parallel; returns a :class:`GroupResult`.
+
+    ``group(add.s(i, i) for i in range(10))().get()``
+    """
+
+    kind = "group"
 
     def __len__(self) -> int:  # a group's length is its member count, as in Celery
         return len(self["kwargs"]["tasks"])
