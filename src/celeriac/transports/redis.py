@@ -1472,22 +1472,26 @@ class RedisTransport(RedisFanout, RedisLockMixin, Transport):
             self._held.discard(delivery.tag)
         return bool(done)
 
-    async def renew(self, deliveries: Sequence[Delivery]) -> None:
-        """Move the leases' ``unacked_index`` scores to now (``ZADD XX``): not expired yet."""
-        if not deliveries:
-            return
+    def _queue_renewals(self, pipe: Any, deliveries: Sequence[Delivery]) -> None:
+        """Queue the ``ZADD XX`` that moves the leases' scores to now on a pipeline."""
         now = time.time()
         scores = {d.tag: now + n * 1e-6 for n, d in enumerate(deliveries)}
         envelope = {t: s for t, s in scores.items() if not t.startswith(scripts.RAW_TAG_PREFIX)}
         raw = {t: s for t, s in scores.items() if t.startswith(scripts.RAW_TAG_PREFIX)}
+        if envelope:
+            pipe.zadd(self.unacked_index_key, envelope, xx=True)
+        if raw:
+            pipe.zadd(self.raw_index_key, raw, xx=True)
+
+    async def renew(self, deliveries: Sequence[Delivery]) -> None:
+        """Move the leases' ``unacked_index`` scores to now (``ZADD XX``): not expired yet."""
+        if not deliveries:
+            return
         state = self._loop_state()
 
         async def run() -> None:
             async with state.client.pipeline(transaction=False) as pipe:
-                if envelope:
-                    pipe.zadd(self.unacked_index_key, envelope, xx=True)
-                if raw:
-                    pipe.zadd(self.raw_index_key, raw, xx=True)
+                self._queue_renewals(pipe, deliveries)
                 await pipe.execute()
 
         await self._retrying("renew", run)
@@ -1498,16 +1502,10 @@ class RedisTransport(RedisFanout, RedisLockMixin, Transport):
         """:meth:`renew` on the producer-side (sync) client, for a watchdog thread."""
         if not deliveries:
             return
-        now = time.time()
-        envelope = {d.tag: now for d in deliveries if not d.tag.startswith(scripts.RAW_TAG_PREFIX)}
-        raw = {d.tag: now for d in deliveries if d.tag.startswith(scripts.RAW_TAG_PREFIX)}
 
         def run(client: redis.Redis) -> None:
             with client.pipeline(transaction=False) as pipe:
-                if envelope:
-                    pipe.zadd(self.unacked_index_key, envelope, xx=True)
-                if raw:
-                    pipe.zadd(self.raw_index_key, raw, xx=True)
+                self._queue_renewals(pipe, deliveries)
                 pipe.execute()
 
         self._sync_call("renew", run)

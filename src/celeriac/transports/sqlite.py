@@ -688,18 +688,20 @@ class SQLiteTransport(SQLiteFanout, SQLiteLockMixin, Transport):
         """Extend the leases this consumer holds by ``visibility_timeout`` (one transaction)."""
         if not deliveries:
             return
-        owner = self.consumer_id
+        await self._run(self._renew, self._renewals(deliveries))
+
+    def _renewals(self, deliveries: Sequence[Delivery]) -> list[tuple[float, float, int, str]]:
+        """The parameters of ``_RENEW``: the new lease end for each of our deliveries."""
         until = time.time() + self.options.visibility_timeout
-        await self._run(self._renew, [(until, until, int(d.tag), owner) for d in deliveries])
+        owner = self.consumer_id
+        return [(until, until, int(d.tag), owner) for d in deliveries]
 
     renews_blocking = True
 
     def renew_blocking(self, deliveries: Sequence[Delivery]) -> None:
         """:meth:`renew` run on the calling thread, for a watchdog thread."""
         if deliveries:
-            until = time.time() + self.options.visibility_timeout
-            owner = self.consumer_id
-            self._renew([(until, until, int(d.tag), owner) for d in deliveries])
+            self._renew(self._renewals(deliveries))
 
     def _renew(self, params: list[tuple[float, float, int, str]]) -> None:
         with self._db.write() as conn:
