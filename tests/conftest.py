@@ -1,9 +1,15 @@
-"""Shared fixtures: an ``app`` on every transport and an in-process ``worker`` for it."""
+"""Shared fixtures: an ``app`` on every transport and an in-process ``worker`` for it.
+
+The transports are :data:`helpers.services.TRANSPORTS` (memory, SQLite, Redis); every test
+gets a fresh broker and result store of its kind (:func:`helpers.services.fresh_store`:
+on Redis a key prefix of its own, deleted afterwards). Redis down: the Redis tests skip,
+or fail when ``CI`` is set.
+"""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterator
+import logging
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -12,23 +18,18 @@ import pytest
 
 from celeriac import Celery
 from celeriac.contrib.testing import TestWorkController, start_worker
-
-#: Transports the app/worker suite runs on; Redis and AMQP join this list later.
-TRANSPORTS = ["memory", "sqlite"]
-
-AppFactory = Callable[..., Celery]
-WorkerFactory = Callable[..., TestWorkController]
+from helpers.services import TRANSPORTS, AppFactory, Store, WorkerFactory, fresh_store
 
 
-def transport_urls(kind: str, tmp_path: Path) -> tuple[str, str]:
-    """``(broker_url, result_backend)`` of a fresh broker of ``kind`` for one test."""
-    if kind == "memory":  # a named memory broker: tests in one process never share queues
-        url = f"memory://test-{uuid.uuid4().hex}"
-        return url, url
-    if kind == "sqlite":
-        url = f"sqlite:///{tmp_path / 'broker.db'}"
-        return url, url
-    raise AssertionError(f"unknown transport {kind}")
+@pytest.fixture(autouse=True)
+def _root_logger_level_restored() -> Iterator[None]:
+    """Each test finds the root logger's level as the session left it: a worker started in
+    a test sets it (``app.log.setup``, ERROR for test workers), which would silence the
+    log records later tests capture."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    root.setLevel(level)
 
 
 @pytest.fixture(params=TRANSPORTS)
@@ -38,17 +39,30 @@ def transport_kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def make_app(transport_kind: str, tmp_path: Path) -> Iterator[AppFactory]:
+def app_store(
+    transport_kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Store]:
+    """The test's own broker and result store (tagged with the test's directory name)."""
+    with fresh_store(transport_kind, tmp_path, tag=request.path.parent.name) as fresh:
+        yield fresh
+
+
+@pytest.fixture
+def make_app(app_store: Store) -> Iterator[AppFactory]:
     """Make apps on the test's broker: ``make_app(task_track_started=True)``.
 
     Every app made by one test shares its broker and result store, so one can send
     what another one runs.
     """
-    broker, backend = transport_urls(transport_kind, tmp_path)
     made: list[Celery] = []
 
     def make(main: str = "tests", **settings: Any) -> Celery:
-        app = Celery(main, broker=broker, backend=backend, **settings)
+        app = Celery(
+            main,
+            broker=app_store.url,
+            backend=app_store.backend_url,
+            **app_store.app_settings(**settings),
+        )
         made.append(app)
         return app
 
@@ -75,7 +89,23 @@ def worker(make_app: AppFactory) -> Iterator[WorkerFactory]:
             app: Celery, pool: str = "threads", concurrency: int = 2, **options: Any
         ) -> TestWorkController:
             return stack.enter_context(
-                start_worker(app, pool=pool, concurrency=concurrency, **options)
+                start_worker(
+                    app, pool=pool, concurrency=concurrency, perform_ping_check=False, **options
+                )
             )
 
         yield start
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Start the long tests first (the README's commands in a fresh clone, then every test
+    marked ``slow``), so that under ``-n 2`` both workers finish together instead of one
+    of them starting a minutes-long test at the end of the run. The sort is stable and
+    the same in every xdist worker."""
+
+    def weight(item: pytest.Item) -> int:
+        if "test_readme_commands" in item.nodeid:
+            return 0
+        return 1 if item.get_closest_marker("slow") else 2
+
+    items.sort(key=weight)

@@ -1,1 +1,1 @@
-"""Test helpers shared by the process-level suites (real worker subprocesses)."""
+"""Test helpers: the services the tests talk to, and the process-level suites' subprocesses."""

@@ -4,7 +4,9 @@ A :class:`Project` writes a tasks module (``tasks.py`` by default) whose app use
 SQLite file of its own as broker and result store, starts workers and CLI commands
 with ``cwd`` and ``PYTHONPATH`` set to the project directory, and kills every process
 group it started when it is closed. Producers in the test process talk to the same
-file through :meth:`Project.producer` and send tasks by name.
+file through :meth:`Project.producer` and send tasks by name. A :class:`RedisProject`
+is the same on the Redis test database under a key prefix of its own;
+:func:`project_on` makes either.
 """
 
 from __future__ import annotations
@@ -17,15 +19,25 @@ import sys
 import textwrap
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import psutil
 
 from celeriac import Celery
+from helpers.services import redis_keyspace, redis_url
 
-__all__ = ["Project", "WorkerProcess", "pids_of", "wait_until"]
+__all__ = [
+    "PROCESS_TRANSPORTS",
+    "Project",
+    "RedisProject",
+    "WorkerProcess",
+    "pids_of",
+    "project_on",
+    "wait_until",
+]
 
 T = TypeVar("T")
 
@@ -343,6 +355,99 @@ class Project:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+#: Lines a Redis project's tasks module gets after the header (which defines ``app``).
+REDIS_PREAMBLE = '''\
+import redis
+
+STORE_URL = {store_url!r}
+PREFIX = {prefix!r}
+_clients = {{}}
+
+
+def store():
+    """A client of the main test Redis for this process (a new one after fork)."""
+    client = _clients.get(os.getpid())
+    if client is None:
+        client = _clients[os.getpid()] = redis.Redis.from_url(STORE_URL)
+    return client
+
+'''
+
+
+class RedisProject(Project):
+    """A tasks module whose app uses Redis (``url``) as broker and result backend.
+
+    Args:
+        root: the directory (``tmp_path``).
+        url: the broker and backend URL (the main test database or a private server).
+        prefix: ``global_keyprefix`` of broker and backend, and of ``store()`` keys.
+        queue: ``task_default_queue`` (unique per test).
+        transport_options: extra ``broker_transport_options``.
+        settings: extra ``app.conf`` settings for the worker's app and the producers.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        url: str,
+        *,
+        prefix: str,
+        queue: str,
+        transport_options: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> None:
+        self.prefix = prefix
+        self.queue = queue
+        self.base_settings: dict[str, Any] = {
+            "task_default_queue": queue,
+            "broker_transport_options": {"global_keyprefix": prefix, **(transport_options or {})},
+            "result_backend_transport_options": {"global_keyprefix": prefix},
+            **(settings or {}),
+        }
+        super().__init__(root)
+        self.broker_url = url  # Project made up a SQLite file name; rewrite for Redis
+        self.write_module("")
+
+    def write_module(self, body: str = "", settings: dict[str, Any] | None = None) -> None:
+        """(Re)write the tasks module: header, ``store()`` preamble, then ``body``."""
+        preamble = REDIS_PREAMBLE.format(store_url=redis_url(), prefix=self.prefix)
+        super().write_module(
+            preamble + textwrap.dedent(body), {**self.base_settings, **(settings or {})}
+        )
+
+    def producer(self, **settings: Any) -> Any:
+        """An app on the project's broker, prefix and queue (for send_task and results)."""
+        return super().producer(**{**self.base_settings, **settings})
+
+    def key(self, name: str) -> str:
+        """A key of the main test Redis under this test's prefix."""
+        return self.prefix + name
+
+
+#: The broker kinds a project can use: the ones that cross processes (memory does not).
+PROCESS_TRANSPORTS: tuple[str, ...] = ("sqlite", "redis")
+
+
+@contextmanager
+def project_on(kind: str, root: Path, body: str = "") -> Iterator[Project]:
+    """A :class:`Project` on ``kind`` (one of :data:`PROCESS_TRANSPORTS`), closed at the end.
+
+    On Redis it is a :class:`RedisProject` on the test database with a key prefix of its
+    own (deleted afterwards) and Celery's default queue, ``celery``.
+    """
+    if kind == "sqlite":
+        with Project(root, body) as project:
+            yield project
+    elif kind == "redis":
+        with redis_keyspace("pr") as space:
+            redis_project = RedisProject(root, space.url, prefix=space.prefix, queue="celery")
+            with redis_project:
+                redis_project.write_module(body)
+                yield redis_project
+    else:
+        raise AssertionError(f"unknown project kind {kind!r} (known: {PROCESS_TRANSPORTS})")
 
 
 def pids_of(lines: Iterable[str]) -> list[int]:
