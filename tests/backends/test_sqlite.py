@@ -28,7 +28,7 @@ async def test_broker_and_results_share_one_file(tmp_path: Path) -> None:
 
 
 def test_a_stored_success_survives_a_racing_writer(tmp_path: Path) -> None:
-    url = f"db+sqlite:///{tmp_path / 'results.db'}"
+    url = f"sqlite:///{tmp_path / 'results.db'}"
     first, second = SQLiteBackend(url), SQLiteBackend(url)
     first.store("t1", meta("t1", "SUCCESS", 1))
     second.store("t1", meta("t1", "FAILURE", "worker lost"))
@@ -38,6 +38,6 @@ def test_a_stored_success_survives_a_racing_writer(tmp_path: Path) -> None:
 
 
 def test_errors_name_the_file(tmp_path: Path) -> None:
-    backend = SQLiteBackend(f"db+sqlite:///{tmp_path / 'missing-dir' / 'results.db'}")
+    backend = SQLiteBackend(f"sqlite:///{tmp_path / 'missing-dir' / 'results.db'}")
     with pytest.raises(BackendError, match=r"missing-dir/results\.db"):
         backend.get("t1")

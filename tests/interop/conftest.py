@@ -7,7 +7,7 @@ Celery``) and ``celeriac_tasks.py`` (``from celeriac import Celery``), both conf
 for that prefix and queue, and starts real ``celery … worker`` / ``celeriac … worker``
 subprocesses on them. Closing it kills the workers and deletes every key under the prefix.
 
-Redis down: the tests skip, or fail when ``CI`` is set.
+Redis down: the tests skip, or fail when ``CI`` is set (``helpers.services``).
 """
 
 from __future__ import annotations
@@ -27,10 +27,9 @@ import pytest
 import redis
 
 from helpers.processes import WorkerProcess, wait_until
+from helpers.services import amqp_session_vhost, redis_cleanup, redis_client, redis_url
 
 pytest.importorskip("celery")
-
-REDIS_HOST = os.environ.get("CELERIAC_TEST_REDIS", "127.0.0.1:6379")
 
 #: The tasks module body both implementations share (after the header below).
 TASKS = '''
@@ -75,6 +74,14 @@ def retrying(self, x):
     return {"x": x, "retries": self.request.retries}
 
 
+@app.task(name="tasks.progress", bind=True)
+def progress(self, n, seconds=1.0):
+    """Report a PROGRESS state, then return ``n`` after ``seconds``."""
+    self.update_state(state="PROGRESS", meta={"done": n, "by": IMPL})
+    time.sleep(seconds)
+    return n
+
+
 @app.task(name="tasks.record", bind=True, ignore_result=True)
 def record(self, n):
     """Count this execution of this task id, and say which implementation ran it."""
@@ -107,10 +114,12 @@ from {impl} import Celery
 
 IMPL = {impl!r}
 URL = {url!r}
+BROKER = {broker!r}
 PREFIX = {prefix!r}
 QUEUE = {queue!r}
+RESULTS = {results!r}
 
-app = Celery("tasks", broker=URL, backend=URL)
+app = Celery("tasks", broker=BROKER, backend=RESULTS)
 app.conf.update(
     task_default_queue=QUEUE,
     result_extended=True,
@@ -127,43 +136,34 @@ app.conf.update(
 '''
 
 
-def redis_db() -> int:
-    """``1 + n`` for xdist worker ``gw<n>``, 1 without xdist (as the Redis tests do)."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    return 1 + int(worker[2:]) if worker.startswith("gw") else 1
-
-
-def redis_url() -> str:
-    return f"redis://{REDIS_HOST}/{redis_db()}"
-
-
-def connect_or_skip() -> redis.Redis:
-    """A client of the test db; skip when Redis is down (fail under ``CI``)."""
-    client = redis.Redis.from_url(redis_url())
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError as exc:
-        client.close()
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis at {REDIS_HOST} is not reachable: {exc}")
-        pytest.skip(f"Redis at {REDIS_HOST} is not reachable")
-    return client
-
-
 class Interop:
     """Two tasks modules (Celery and celeriac) on one prefix and queue, and their workers."""
 
-    def __init__(self, root: Path, client: redis.Redis) -> None:
+    def __init__(
+        self, root: Path, client: redis.Redis, broker: str = "redis", results: str = ""
+    ) -> None:
         self.root = root
         self.client = client
         tag = uuid.uuid4().hex[:10]
         self.prefix = f"interop{tag}_"
         self.queue = f"q{tag}"
         self.url = redis_url()
+        #: the broker kind (``redis`` or ``amqp``) and URL; results in Redis unless
+        #: ``results`` names another backend (``rpc://``)
+        self.broker = broker
+        self.broker_url = self.url if broker == "redis" else amqp_session_vhost()
+        self.results = results or self.url
         self.workers: list[WorkerProcess] = []
         self._modules: dict[str, ModuleType] = {}
         for impl in ("celery", "celeriac"):
-            header = HEADER.format(impl=impl, url=self.url, prefix=self.prefix, queue=self.queue)
+            header = HEADER.format(
+                impl=impl,
+                url=self.url,
+                broker=self.broker_url,
+                prefix=self.prefix,
+                queue=self.queue,
+                results=self.results,
+            )
             (root / f"{impl}_tasks.py").write_text(header + textwrap.dedent(TASKS))
 
     # -- in-process producers -------------------------------------------------------------
@@ -273,16 +273,23 @@ class Interop:
         for name in list(sys.modules):
             if name.startswith("interop_") and name.endswith(self.prefix.rstrip("_")):
                 del sys.modules[name]
-        keys = list(self.client.scan_iter(match=f"{self.prefix}*", count=1000))
-        for start in range(0, len(keys), 500):
-            self.client.delete(*keys[start : start + 500])
+        redis_cleanup(self.client, self.prefix)
+
+
+@pytest.fixture(scope="module", params=["redis", "amqp"])
+def interop_broker(request: pytest.FixtureRequest) -> str:
+    """The broker the module's Celery and celeriac sides share (results stay in Redis).
+
+    A module whose tests are about one broker overrides this fixture.
+    """
+    return str(request.param)
 
 
 @pytest.fixture
-def interop(tmp_path: Path) -> Iterator[Interop]:
+def interop(tmp_path: Path, interop_broker: str) -> Iterator[Interop]:
     """A fresh prefix, queue and pair of tasks modules for one test."""
-    client = connect_or_skip()
-    env = Interop(tmp_path, client)
+    client = redis_client()
+    env = Interop(tmp_path, client, interop_broker)
     try:
         yield env
     finally:
@@ -291,10 +298,12 @@ def interop(tmp_path: Path) -> Iterator[Interop]:
 
 
 @pytest.fixture(scope="module")
-def module_interop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Interop]:
+def module_interop(
+    tmp_path_factory: pytest.TempPathFactory, interop_broker: str
+) -> Iterator[Interop]:
     """Like ``interop`` but shared by a module's tests (to start its workers once)."""
-    client = connect_or_skip()
-    env = Interop(tmp_path_factory.mktemp("interop"), client)
+    client = redis_client()
+    env = Interop(tmp_path_factory.mktemp("interop"), client, interop_broker)
     try:
         yield env
     finally:

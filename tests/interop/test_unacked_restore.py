@@ -19,6 +19,13 @@ from .conftest import Interop
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
 
+@pytest.fixture(scope="module")
+def interop_broker() -> str:
+    """kombu's Redis ack emulation: Redis only (tests/interop/test_amqp_redelivery.py
+    covers RabbitMQ, which redelivers a dead worker's messages itself)."""
+    return "redis"
+
+
 def _hang_log(interop: Interop) -> list[list[str]]:
     return [
         line.decode().split()

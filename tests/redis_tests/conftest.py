@@ -6,52 +6,44 @@ ruff's import sorting, would then take redis-py for a first-party package.)
 
 from __future__ import annotations
 
-import os
-import shutil
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-from redis_support import REDIS_HOST, OwnRedis, free_port, kombu_url, redis_db
+from redis_support import OwnRedis
 
 from celeriac.backends.base import BackendOptions
 from celeriac.backends.redis import RedisBackend
 from celeriac.transports.base import TransportOptions
 from celeriac.transports.redis import RedisTransport
+from helpers.services import RedisKeyspace, free_port, redis_keyspace, require_executable
 
 
 @pytest.fixture
-def rclient() -> Iterator[redis.Redis]:
-    """A raw client of the test database; skips (fails under ``CI``) when Redis is down."""
-    host, _, port = REDIS_HOST.partition(":")
-    client = redis.Redis(host=host, port=int(port or 6379), db=redis_db())
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis at {REDIS_HOST} is not reachable: {exc}")
-        pytest.skip(f"Redis at {REDIS_HOST} is not reachable")
-    yield client
-    client.close()
+def keyspace() -> Iterator[RedisKeyspace]:
+    """The test's client and key prefix; skips (fails under ``CI``) when Redis is down."""
+    with redis_keyspace("x") as space:
+        yield space
 
 
 @pytest.fixture
-def prefix(rclient: redis.Redis) -> Iterator[str]:
+def rclient(keyspace: RedisKeyspace) -> redis.Redis:
+    """A raw client of the test database."""
+    return keyspace.client
+
+
+@pytest.fixture
+def prefix(keyspace: RedisKeyspace) -> str:
     """A ``global_keyprefix`` no other test uses; its keys are deleted afterwards."""
-    value = f"x{uuid.uuid4().hex[:10]}_"
-    yield value
-    keys = list(rclient.scan_iter(match=f"{value}*", count=1000))
-    for start in range(0, len(keys), 500):
-        rclient.delete(*keys[start : start + 500])
+    return keyspace.prefix
 
 
 @pytest.fixture
-def broker_url(prefix: str) -> str:
+def broker_url(keyspace: RedisKeyspace) -> str:
     """The test database as a broker URL (the prefix goes in the transport options)."""
-    return kombu_url()
+    return keyspace.url
 
 
 @pytest.fixture
@@ -92,18 +84,10 @@ def make_backend(broker_url: str, prefix: str) -> Iterator[Callable[..., RedisBa
         backend.close()
 
 
-def need_redis_server() -> None:
-    """Skip (fail under ``CI``) when ``redis-server`` is not installed."""
-    if shutil.which("redis-server") is None:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is not installed")
-        pytest.skip("redis-server is not installed")
-
-
 @pytest.fixture
 def own_servers(tmp_path: Path) -> Iterator[Callable[..., OwnRedis]]:
     """Start private servers: ``own_servers(extra=(...), sentinel=False, port=None)``."""
-    need_redis_server()
+    require_executable("redis-server")
     started: list[OwnRedis] = []
 
     def start(

@@ -1,9 +1,10 @@
-"""Helpers shared by the Redis tests and the processes they spawn (conftest cannot be
-imported by name from a child process)."""
+"""A Redis server of the test's own (to stop, kill and restart), for the Redis tests.
+
+The test database, key prefixes and the skip-or-fail rule are in ``helpers.services``.
+"""
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import time
@@ -11,20 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
-
-REDIS_HOST = os.environ.get("CELERIAC_TEST_REDIS", "127.0.0.1:6379")
-VECTORS = Path(__file__).parents[2].parent / "shared" / "celery-wire-vectors"
-
-
-def redis_db() -> int:
-    """``1 + n`` for xdist worker ``gw<n>``, 1 without xdist."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    return 1 + int(worker[2:]) if worker.startswith("gw") else 1
-
-
-def kombu_url() -> str:
-    """The test database as a broker URL (kombu, Celery and celeriac alike)."""
-    return f"redis://{REDIS_HOST}/{redis_db()}"
 
 
 # -- a Redis server of the test's own, to stop and restart -------------------------------
@@ -100,9 +87,3 @@ class OwnRedis:
             self.process.terminate()
             self.process.wait(10)
             self.process = None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -14,11 +14,13 @@ from typing import Any
 
 import pytest
 import redis
-from redis_support import VECTORS, OwnRedis, kombu_url
+from redis_support import OwnRedis
 
 from celeriac.backends.base import BackendOptions
 from celeriac.backends.redis import RedisBackend, global_keyprefix
 from celeriac.protocol.results import build_meta, parse_date_done
+from helpers.services import redis_url
+from helpers.vectors import load_vector
 
 SPAWN = multiprocessing.get_context("spawn")
 
@@ -47,10 +49,7 @@ def test_global_keyprefix_rule(given: str, used: str) -> None:
 def test_stored_value_is_celerys(
     make_backend: Callable[..., RedisBackend], rclient: redis.Redis, prefix: str
 ) -> None:
-    path = VECTORS / "06-redis-result-success.json"
-    if not path.exists():
-        pytest.skip(f"Celery wire vectors not found in {VECTORS}")
-    stored = json.loads(path.read_text())["stored"]
+    stored = load_vector("06-redis-result-success.json")["stored"]
     value = stored["value"]
     backend = make_backend()
     built = build_meta(
@@ -108,7 +107,7 @@ def _celery_app(prefix: str) -> Any:
     return celery.Celery(
         "interop",
         broker="memory://",
-        backend=kombu_url(),
+        backend=redis_url(),
         result_backend_transport_options={"global_keyprefix": prefix},
     )
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from redis_support import OwnRedis, free_port
+from redis_support import OwnRedis
 
 from celeriac.backends.base import BackendOptions
 from celeriac.backends.redis import RedisBackend
@@ -22,6 +22,7 @@ from celeriac.transports.base import TransportOptions
 from celeriac.transports.redis import RedisTransport
 from celeriac.transports.registry import transport_class
 from celeriac.utils.redis_url import connection_kwargs, parse_redis_url, redacted_url
+from helpers.services import free_port
 
 
 def message(n: int) -> Message:

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from celeriac.protocol.task import build_task_message, decode_task_message
+from celeriac.protocol.task_message import TaskMessage, decode, encode
 from celeriac.transports.redis import RedisTransport
 
 
@@ -15,13 +15,21 @@ async def test_eta_message_is_listed_then_parked_until_due(
 ) -> None:
     transport = make_transport()
     due = datetime.now(UTC) + timedelta(seconds=1.5)
-    message = build_task_message("tasks.add", "eta-1", [1, 2], {}, eta=due, routing_key="q")
+    message = encode(
+        TaskMessage(
+            id="eta-1",
+            name="tasks.add",
+            args=[1, 2],
+            eta=due,
+            delivery_info={"exchange": "", "routing_key": "q"},
+        )
+    )
     transport.publish(message, "q", eta=due.timestamp())
     # Celery-compatible: the message is on the queue's list, not only in our ETA set.
     assert transport.queue_length("q") == 1
 
     [early] = await transport.fetch(["q"], 10, 1.0)
-    assert decode_task_message(early.message).eta is not None
+    assert decode(early.message).eta is not None
     assert await transport.defer(early, due.timestamp())
     # Parked: nothing to fetch before it is due, and the lease and count are gone.
     assert await transport.fetch(["q"], 10, 0.3) == []
@@ -42,7 +50,14 @@ async def test_defer_refuses_a_lease_it_does_not_hold(
     make_transport: Callable[..., RedisTransport], prefix: str
 ) -> None:
     owner, other = make_transport(), make_transport()
-    message = build_task_message("tasks.add", "eta-2", [1, 2], {}, routing_key="q")
+    message = encode(
+        TaskMessage(
+            id="eta-2",
+            name="tasks.add",
+            args=[1, 2],
+            delivery_info={"exchange": "", "routing_key": "q"},
+        )
+    )
     owner.publish(message, "q")
     [delivery] = await owner.fetch(["q"], 1, 1.0)
     assert not await other.defer(delivery, time.time() + 60)

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 import redis
-from redis_support import kombu_url
 
 from celeriac.protocol.message import Message
-from celeriac.protocol.task import decode_task_message
+from celeriac.protocol.task_message import decode
 from celeriac.transports.redis import RedisTransport
+from helpers.services import redis_url
 
 kombu = pytest.importorskip("kombu")
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.interop
 @contextmanager
 def kombu_connection(prefix: str, **options: Any) -> Iterator[Any]:
     with kombu.Connection(
-        kombu_url(), transport_options={"global_keyprefix": prefix, **options}
+        redis_url(), transport_options={"global_keyprefix": prefix, **options}
     ) as conn:
         yield conn
 
@@ -241,7 +241,7 @@ async def test_celery_producer_messages_decode(
 ) -> None:
     celery = pytest.importorskip("celery")
     app = celery.Celery(
-        "interop", broker=kombu_url(), broker_transport_options={"global_keyprefix": prefix}
+        "interop", broker=redis_url(), broker_transport_options={"global_keyprefix": prefix}
     )
     try:
         sent = app.send_task("tasks.add", (2, 2), priority=9)
@@ -251,7 +251,7 @@ async def test_celery_producer_messages_decode(
     transport = make_transport()
     deliveries = await transport.fetch(["celery"], 10, 1.0)
     # The ETA message of a Celery producer is an ordinary list item: the worker holds it.
-    calls = {d.tag: decode_task_message(d.message) for d in deliveries if d.message}
+    calls = {d.tag: decode(d.message) for d in deliveries if d.message}
     by_id = {call.id: call for call in calls.values()}
     assert set(by_id) == {sent.id, later.id}
     assert by_id[sent.id].name == "tasks.add" and by_id[sent.id].args == [2, 2]

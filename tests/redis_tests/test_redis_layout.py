@@ -12,20 +12,12 @@ from typing import Any
 
 import pytest
 import redis
-from redis_support import VECTORS
 
 from celeriac.protocol.message import Message
 from celeriac.transports.redis import RedisTransport
+from helpers.vectors import find_vector
 
 SEP = "\x06\x16"
-
-
-def vector(name: str) -> dict[str, Any]:
-    matches = sorted(VECTORS.glob(f"{name}-*.json"))
-    if not matches:
-        pytest.skip(f"Celery wire vectors not found in {VECTORS}")
-    data: dict[str, Any] = json.loads(matches[0].read_text())
-    return data
 
 
 def message_of(envelope: dict[str, Any]) -> Message:
@@ -58,7 +50,7 @@ def vector_keys(data: dict[str, Any]) -> dict[bytes, bytes]:
 def test_published_message_is_celerys_list_item(
     name: str, make_transport: Callable[..., RedisTransport], rclient: redis.Redis, prefix: str
 ) -> None:
-    data = vector(name)
+    data = find_vector(name)
     [captured] = data["messages"]
     envelope = captured["envelope"]
     transport = make_transport()
@@ -75,7 +67,7 @@ def test_priority_lists_are_kombus(
     make_transport: Callable[..., RedisTransport], rclient: redis.Redis, prefix: str
 ) -> None:
     transport = make_transport()
-    envelope = vector("01")["messages"][0]["envelope"]
+    envelope = find_vector("01")["messages"][0]["envelope"]
     for priority in range(10):
         transport.publish(message_of(envelope), "jobs", priority=priority)
     lengths = {
@@ -91,7 +83,7 @@ def test_custom_sep_and_priority_steps(
     make_transport: Callable[..., RedisTransport], rclient: redis.Redis, prefix: str
 ) -> None:
     transport = make_transport(sep=":", priority_steps=[0, 5])
-    envelope = vector("01")["messages"][0]["envelope"]
+    envelope = find_vector("01")["messages"][0]["envelope"]
     transport.publish(message_of(envelope), "jobs", priority=7)
     assert rclient.llen(f"{prefix}jobs:5") == 1
 
@@ -99,7 +91,7 @@ def test_custom_sep_and_priority_steps(
 async def test_unacked_record_is_kombus(
     make_transport: Callable[..., RedisTransport], rclient: redis.Redis, prefix: str
 ) -> None:
-    data = vector("15")
+    data = find_vector("15")
     [[command, key, tag, value]] = data["first_HSET_command"]
     envelope, _exchange, _routing_key = json.loads(value)
     transport = make_transport()
@@ -124,7 +116,7 @@ async def test_restore_pushes_what_kombu_pushes(
     make_transport: Callable[..., RedisTransport], rclient: redis.Redis, prefix: str
 ) -> None:
     """An expired unacked record goes back exactly as kombu's restore RPUSHes it."""
-    data = vector("15")
+    data = find_vector("15")
     [restored] = data["restore_on_shutdown"]
     kombu_record = {
         tag: record
@@ -147,7 +139,7 @@ async def test_every_key_carries_the_prefix(
     make_transport: Callable[..., RedisTransport], rclient: redis.Redis, prefix: str
 ) -> None:
     transport = make_transport(max_deliveries=1)
-    envelope = vector("01")["messages"][0]["envelope"]
+    envelope = find_vector("01")["messages"][0]["envelope"]
     fresh = message_of(envelope)
     fresh.properties = {k: v for k, v in fresh.properties.items() if k != "delivery_tag"}
     transport.publish(message_of(envelope), "celery")
@@ -183,7 +175,7 @@ async def test_eta_is_listed_like_celery_then_parked_in_a_sorted_set(
     make_transport: Callable[..., RedisTransport], rclient: redis.Redis, prefix: str
 ) -> None:
     transport = make_transport()
-    envelope = vector("01")["messages"][0]["envelope"]
+    envelope = find_vector("01")["messages"][0]["envelope"]
     eta = time.time() + 30
     transport.publish(message_of(envelope), "celery", eta=eta)
     assert rclient.llen(f"{prefix}celery") == 1  # where a Celery worker looks

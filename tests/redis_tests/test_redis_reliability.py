@@ -354,7 +354,8 @@ async def test_a_blockers_surplus_goes_back_uncounted(
     make_transport: Callable[..., RedisTransport],
 ) -> None:
     """A blocker's LEASE sent for a bigger fetch hands a smaller one only what it asked."""
-    from celeriac.transports.redis import _Hints, _Waiter
+    from celeriac.transports.redis.state import Hints as _Hints
+    from celeriac.transports.redis.state import Waiter as _Waiter
 
     transport = make_transport()
     for n in range(3):

@@ -8,11 +8,12 @@ from collections.abc import Callable
 
 import pytest
 import redis
-from redis_support import OwnRedis, free_port, kombu_url
+from redis_support import OwnRedis
 
 from celeriac import Celery, states
 from celeriac.exceptions import BrokerError
 from celeriac.protocol.results import build_meta as result_meta
+from helpers.services import free_port, redis_url
 
 
 def test_redis_password_setting_is_used_when_the_url_has_none(
@@ -49,7 +50,7 @@ def test_result_failure_expires_gives_failures_their_own_ttl(
     app = Celery(
         "t",
         broker="memory://",
-        backend=kombu_url(),
+        backend=redis_url(),
         result_expires=1000,
         result_failure_expires=30,
         result_backend_transport_options={"global_keyprefix": prefix},
@@ -79,7 +80,7 @@ def test_redis_socket_settings_reach_the_backend_connection() -> None:
     app = Celery(
         "t",
         broker="memory://",
-        backend=kombu_url(),
+        backend=redis_url(),
         redis_socket_timeout=7.5,
         redis_socket_connect_timeout=2.5,
         redis_backend_health_check_interval=11,

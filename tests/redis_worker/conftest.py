@@ -2,8 +2,9 @@
 
 Every test gets its own ``global_keyprefix`` and queue name on the Redis test database
 (``1 + xdist worker index``), so tests running side by side never see each other's
-messages; the keys under the prefix are deleted afterwards. :class:`RedisProject` is
-:class:`helpers.processes.Project` with a Redis URL instead of a SQLite file: the
+messages; the keys under the prefix are deleted afterwards.
+:class:`helpers.processes.RedisProject` is :class:`helpers.processes.Project` with a
+Redis URL instead of a SQLite file: the
 tasks module's app gets the prefix, the queue and the test's transport options, and a
 ``store()`` client of the *main* test Redis (which outlives a private server's restart)
 for tasks to record what they did. ``own_redis`` starts a private ``redis-server`` (AOF
@@ -15,9 +16,6 @@ when ``CI`` is set.
 
 from __future__ import annotations
 
-import os
-import shutil
-import textwrap
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,110 +24,34 @@ from typing import Any
 import pytest
 import redis
 
-from helpers.processes import Project
-from redis_tests.redis_support import REDIS_HOST, OwnRedis, free_port, redis_db
-
-#: Lines every tasks module gets after the project header (which defines ``app``).
-PREAMBLE = '''\
-import redis
-
-STORE_URL = {store_url!r}
-PREFIX = {prefix!r}
-_clients = {{}}
-
-
-def store():
-    """A client of the main test Redis for this process (a new one after fork)."""
-    client = _clients.get(os.getpid())
-    if client is None:
-        client = _clients[os.getpid()] = redis.Redis.from_url(STORE_URL)
-    return client
-
-'''
-
-
-def _fail_or_skip(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
-def main_url() -> str:
-    """The main test Redis database of this xdist worker."""
-    return f"redis://{REDIS_HOST}/{redis_db()}"
-
-
-class RedisProject(Project):
-    """A tasks module whose app uses Redis (``url``) as broker and result backend.
-
-    Args:
-        root: the directory (``tmp_path``).
-        url: the broker and backend URL (the main test database or a private server).
-        prefix: ``global_keyprefix`` of broker and backend, and of ``store()`` keys.
-        queue: ``task_default_queue`` (unique per test).
-        transport_options: extra ``broker_transport_options``.
-        settings: extra ``app.conf`` settings for the worker's app and the producers.
-    """
-
-    def __init__(
-        self,
-        root: Path,
-        url: str,
-        *,
-        prefix: str,
-        queue: str,
-        transport_options: dict[str, Any] | None = None,
-        settings: dict[str, Any] | None = None,
-    ) -> None:
-        self.prefix = prefix
-        self.queue = queue
-        self.base_settings: dict[str, Any] = {
-            "task_default_queue": queue,
-            "broker_transport_options": {"global_keyprefix": prefix, **(transport_options or {})},
-            "result_backend_transport_options": {"global_keyprefix": prefix},
-            **(settings or {}),
-        }
-        super().__init__(root)
-        self.broker_url = url  # Project made up a SQLite file name; rewrite for Redis
-        self.write_module("")
-
-    def write_module(self, body: str = "", settings: dict[str, Any] | None = None) -> None:
-        """(Re)write the tasks module: header, ``store()`` preamble, then ``body``."""
-        preamble = PREAMBLE.format(store_url=main_url(), prefix=self.prefix)
-        super().write_module(
-            preamble + textwrap.dedent(body), {**self.base_settings, **(settings or {})}
-        )
-
-    def producer(self, **settings: Any) -> Any:
-        """An app on the project's broker, prefix and queue (for send_task and results)."""
-        return super().producer(**{**self.base_settings, **settings})
-
-    def key(self, name: str) -> str:
-        """A key of the main test Redis under this test's prefix."""
-        return self.prefix + name
+from helpers.processes import RedisProject
+from helpers.services import (
+    RedisKeyspace,
+    free_port,
+    redis_keyspace,
+    redis_url,
+    require_executable,
+)
+from redis_tests.redis_support import OwnRedis
 
 
 @pytest.fixture
-def store() -> Iterator[redis.Redis]:
-    """A client of the main test Redis; skips (fails under ``CI``) when it is down."""
-    client = redis.Redis.from_url(main_url())
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError as exc:
-        client.close()
-        _fail_or_skip(f"Redis at {REDIS_HOST} is not reachable: {exc}")
-    yield client
-    client.close()
+def keyspace() -> Iterator[RedisKeyspace]:
+    """The test's part of the main test Redis; skips (fails under ``CI``) when it is down."""
+    with redis_keyspace("rw") as space:
+        yield space
 
 
 @pytest.fixture
-def prefix(store: redis.Redis) -> Iterator[str]:
+def store(keyspace: RedisKeyspace) -> redis.Redis:
+    """A client of the main test Redis."""
+    return keyspace.client
+
+
+@pytest.fixture
+def prefix(keyspace: RedisKeyspace) -> str:
     """A key prefix no other test uses; every key under it is deleted afterwards."""
-    value = f"rw{uuid.uuid4().hex[:10]}_"
-    yield value
-    keys = list(store.scan_iter(match=f"{value}*", count=1000))
-    for start in range(0, len(keys), 500):
-        store.delete(*keys[start : start + 500])
+    return keyspace.prefix
 
 
 @pytest.fixture
@@ -152,7 +74,7 @@ def make_project(tmp_path: Path, prefix: str) -> Iterator[Callable[..., RedisPro
         root.mkdir()
         project = RedisProject(
             root,
-            url or main_url(),
+            url or redis_url(),
             prefix=prefix,
             queue=f"q-{uuid.uuid4().hex[:8]}",
             transport_options=transport_options,
@@ -170,8 +92,7 @@ def make_project(tmp_path: Path, prefix: str) -> Iterator[Callable[..., RedisPro
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
     """A private ``redis-server`` on a free port, AOF on with ``appendfsync always``."""
-    if shutil.which("redis-server") is None:
-        _fail_or_skip("redis-server is not installed")
+    require_executable("redis-server")
     directory = tmp_path / "own-redis"
     directory.mkdir()
     server = OwnRedis(free_port(), directory)

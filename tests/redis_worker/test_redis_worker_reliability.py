@@ -21,10 +21,8 @@ import pytest
 import redis
 
 from celeriac.exceptions import BrokerError, NotRegistered
-from helpers.processes import wait_until
+from helpers.processes import RedisProject, wait_until
 from redis_tests.redis_support import OwnRedis
-
-from .conftest import RedisProject
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -13,18 +12,22 @@ import pytest
 from celeriac.protocol.message import Message
 from celeriac.transports.base import Transport, TransportOptions
 from celeriac.transports.registry import create_transport
+from helpers.services import (
+    TRANSPORTS,
+    fresh_store,
+    rabbitmq_delete_queues,
+    rabbitmq_vhost,
+    redis_keyspace,
+)
 
 TransportFactory = Callable[..., Transport]
 
-KINDS = ["memory", "sqlite", "redis"]
-
-# -- Redis: one database per xdist worker, one key prefix per test ----------------------
-REDIS_HOST = os.environ.get("CELERIAC_TEST_REDIS", "127.0.0.1:6379")
+KINDS = [*TRANSPORTS, "amqp"]
 
 #: Contract tests whose expectation kombu's Redis layout cannot meet, and why.
 REDIS_DIFFERENCES = {
     "test_higher_priority_first": "on Redis priority 0 runs first and 9 last (kombu's "
-    "priority lists, shared with Celery workers); see transports/redis.py",
+    "priority lists, shared with Celery workers); see transports/redis/keys.py",
     "test_queues_are_taken_in_the_given_order": "on Redis lists are served priority "
     "step first, then queue (kombu's BRPOP order), and 0 is the most urgent",
     "test_apublish": "priorities 3 and 4 share kombu's priority list 3 (priority_steps "
@@ -32,75 +35,66 @@ REDIS_DIFFERENCES = {
 }
 
 
-def redis_db() -> int:
-    """``1 + n`` for xdist worker ``gw<n>``, 1 without xdist."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    return 1 + int(worker[2:]) if worker.startswith("gw") else 1
+#: Contract tests whose expectation RabbitMQ's model does not meet, and why (docs/brokers.md).
+AMQP_DIFFERENCES = {
+    "test_higher_priority_first": "RabbitMQ honours priorities only on queues declared "
+    "with x-max-priority (task_queue_max_priority), as with Celery; tested apart",
+    "test_queues_are_taken_in_the_given_order": "needs priorities (x-max-priority)",
+    "test_apublish": "needs priorities (x-max-priority)",
+    "test_expired_lease_is_redelivered": "no visibility timeout: a delivery is ours while "
+    "the channel lives; a dead worker's messages come back when its connection closes",
+    "test_recover_gives_back_a_dead_consumers_leases": "RabbitMQ gives back a dead "
+    "consumer's messages itself when its connection closes; recover() has nothing to do",
+    "test_queue_length_and_purge": "an ETA message waits in the shared celery_delayed_* "
+    "queues (Celery's layout), not in its own queue, so its queue does not count it",
+}
 
+DIFFERENCES = {"redis": REDIS_DIFFERENCES, "amqp": AMQP_DIFFERENCES}
 
-def redis_or_skip() -> Any:
-    """A client of the test database, or skip (fail when ``CI`` is set) if Redis is down."""
-    import redis
-
-    host, _, port = REDIS_HOST.partition(":")
-    client = redis.Redis(host=host, port=int(port or 6379), db=redis_db())
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis at {REDIS_HOST} is not reachable: {exc}")
-        pytest.skip(f"Redis at {REDIS_HOST} is not reachable")
-    return client
-
-
-def redis_cleanup(client: Any, prefix: str) -> None:
-    """Delete every key of one test (SCAN by its prefix)."""
-    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-    for start in range(0, len(keys), 500):
-        client.delete(*keys[start : start + 500])
-    client.close()
+#: Queue names the contract tests use (deleted after each test on RabbitMQ).
+AMQP_QUEUES = ("celery", "jobs", "a", "b", "other", "nothing-here", "celeriac.dead_letters")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the contract tests that state what Redis deliberately does differently."""
+    """Mark the contract tests that state what Redis or RabbitMQ deliberately do differently."""
     for item in items:
         callspec = getattr(item, "callspec", None)
         name = getattr(item, "originalname", item.name)
-        if callspec is None or name not in REDIS_DIFFERENCES:
+        if callspec is None:
             continue
-        if callspec.params.get("transport_factory") == "redis":
-            item.add_marker(pytest.mark.xfail(reason=REDIS_DIFFERENCES[name], strict=True))
+        differences = DIFFERENCES.get(callspec.params.get("transport_factory"), {})
+        if name in differences:
+            item.add_marker(pytest.mark.xfail(reason=differences[name], strict=True))
 
 
-def broker_url(kind: str, tmp_path: Path) -> str:
-    """A fresh broker URL of ``kind`` that no other test uses."""
-    if kind == "memory":
-        return f"memory://test-{uuid.uuid4().hex}"
-    if kind == "sqlite":
-        return f"sqlite:///{tmp_path / 'broker.db'}"
-    if kind == "redis":
-        prefix = f"t{uuid.uuid4().hex[:10]}_"
-        return f"redis://{REDIS_HOST}/{redis_db()}?global_keyprefix={prefix}"
-    raise AssertionError(f"unknown transport kind {kind}")
+@pytest.fixture(scope="session")
+def amqp_vhost_url() -> Iterator[str]:
+    """A RabbitMQ virtual host for this session's contract tests."""
+    with rabbitmq_vhost("contract") as url:
+        yield url
 
 
 @pytest.fixture(params=KINDS, ids=KINDS)
 def transport_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TransportFactory]:
     """Make transports on one fresh broker; every call is a new connection to it."""
-    client = redis_or_skip() if request.param == "redis" else None
-    url = broker_url(request.param, tmp_path)
-    made: list[Transport] = []
+    with ExitStack() as stack:
+        if request.param == "redis":  # the prefix in the URL; its keys are deleted at the end
+            url = stack.enter_context(redis_keyspace("t")).url_with_prefix
+        elif request.param == "amqp":  # a vhost per session; the queues go after each test
+            url = request.getfixturevalue("amqp_vhost_url")
+            stack.callback(rabbitmq_delete_queues, url, AMQP_QUEUES)
+        else:
+            url = stack.enter_context(fresh_store(request.param, tmp_path, "broker")).url
+        made: list[Transport] = []
 
-    def make(**options: Any) -> Transport:
-        transport = create_transport(url, TransportOptions(**options))
-        made.append(transport)
-        return transport
+        def make(**options: Any) -> Transport:
+            transport = create_transport(url, TransportOptions(**options))
+            made.append(transport)
+            return transport
 
-    yield make
-    for transport in made:
-        transport.close()
-    if client is not None:
-        redis_cleanup(client, url.rpartition("global_keyprefix=")[2])
+        yield make
+        for transport in made:
+            transport.close()
 
 
 @pytest.fixture

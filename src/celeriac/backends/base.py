@@ -5,16 +5,41 @@ from __future__ import annotations
 import abc
 import asyncio
 import time
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from celeriac import states
-from celeriac.exceptions import TimeoutError
+from celeriac.backends.celery_api import CeleryResultAPI
+from celeriac.exceptions import DecodeError, TimeoutError
 from celeriac.protocol import serializers
 from celeriac.protocol.results import encode_exception
+from celeriac.security.results import open_result, seal_result
+from celeriac.security.signing import Signer
 
-__all__ = ["Backend", "BackendOptions", "ChordBackend", "ChordClaim"]
+__all__ = [
+    "REPLY_ROUTE",
+    "Backend",
+    "BackendOptions",
+    "BaseBackend",
+    "BaseKeyValueStoreBackend",
+    "ChordBackend",
+    "ChordClaim",
+    "KeyValueStoreBackend",
+    "status_of",
+]
+
+
+#: The meta key under which a result built from a request carries ``[reply_to,
+#: correlation_id]`` for a backend that :attr:`~Backend.replies_to_caller`; that backend
+#: removes it before sending the meta (it never reaches a stored or sent result).
+REPLY_ROUTE = "__reply_route__"
+
+
+def status_of(meta: Mapping[str, object]) -> str | None:
+    """The ``status`` of a result meta (``None`` when it has none)."""
+    status = meta.get("status")
+    return None if status is None else str(status)
 
 
 @dataclass(slots=True)
@@ -28,6 +53,12 @@ class BackendOptions:
         extra: ``result_backend_transport_options``.
         failure_expires: seconds a FAILURE result is kept (``result_failure_expires``);
             ``None`` means ``expires``, 0 keeps failures forever.
+        signer: signs stored metas and verifies read ones (``security_sign_results``).
+        broker_url: the app's broker (``rpc://`` sends results through it).
+        reply_to: the queue this process's task messages name as ``reply_to`` (``rpc://``
+            reads its results there).
+        settings: the app's settings (read-only), for backends that use the broker's
+            (``broker_use_ssl``, ``result_persistent`` …).
     """
 
     expires: float | None = 86400.0
@@ -35,6 +66,10 @@ class BackendOptions:
     accept: Collection[str] = ("json",)
     extra: dict[str, Any] | None = None
     failure_expires: float | None = None
+    signer: Signer | None = None
+    broker_url: str = ""
+    reply_to: str = ""
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
     def expires_for(self, status: str | None) -> float | None:
         """Seconds a result in ``status`` is kept; ``None`` keeps it forever."""
@@ -43,7 +78,7 @@ class BackendOptions:
         return self.expires or None
 
 
-class Backend(abc.ABC):
+class Backend(CeleryResultAPI, abc.ABC):
     """Stores result meta (a dict in Celery's shape, see ``protocol.results``) by task id.
 
     Rules every backend keeps: a missing record reads as ``None`` (PENDING); a stored
@@ -55,32 +90,54 @@ class Backend(abc.ABC):
     crosses_processes: ClassVar[bool] = True
     #: False for the ``disabled`` backend: nothing is stored.
     stores_results: ClassVar[bool] = True
+    #: True when results go back to the caller's ``reply_to`` (``rpc://``): the metas
+    #: built from a request then carry its route under :data:`REPLY_ROUTE`.
+    replies_to_caller: ClassVar[bool] = False
+    #: False when chords cannot run on this backend at all (``rpc://``): sending one
+    #: calls :meth:`ensure_chords_allowed`, which raises Celery's error.
+    supports_chords: ClassVar[bool] = True
 
     def __init__(self, url: str, options: BackendOptions | None = None) -> None:
         self.url = url
         self.options = options or BackendOptions()
 
     # -- encoding ------------------------------------------------------------------
-    def encode(self, meta: dict[str, Any]) -> bytes:
+    def encode(self, meta: Mapping[str, object]) -> bytes:
         """Serialize a meta dict with the result serializer."""
-        return serializers.dumps(meta, self.options.serializer)[2]
+        content_type, encoding, payload = serializers.dumps(meta, self._serializer)
+        signer = self.options.signer
+        return payload if signer is None else seal_result(signer, payload, content_type, encoding)
+
+    @property
+    def _serializer(self) -> str:
+        # Celery's 'auth' result serializer: JSON inside the signature
+        return "json" if self.options.serializer == "auth" else self.options.serializer
 
     def decode(self, payload: bytes) -> dict[str, Any]:
-        """Deserialize a stored meta dict."""
-        entry = serializers.serializer_for(self.options.serializer)
+        """Deserialize a stored meta dict (verifying its signature when results are signed).
+
+        Raises:
+            SecurityError: results are signed and this one is not, or was tampered with.
+        """
+        if self.options.signer is not None:
+            payload = open_result(self.options.signer, payload)
+        entry = serializers.serializer_for(self._serializer)
         value = serializers.loads(
             payload, entry.content_type, entry.content_encoding, accept=self.options.accept
         )
         if not isinstance(value, dict):
-            raise TypeError("stored result meta is not a mapping")
+            raise DecodeError(f"stored result meta is not a mapping ({type(value).__name__})")
+        status = value.get("status")
+        if status is not None and not isinstance(status, str):
+            raise DecodeError(f"stored result meta has a non-string status ({status!r:.80})")
         return value
 
     # -- storage -------------------------------------------------------------------
     @abc.abstractmethod
-    def store_many(self, items: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    def store_many(self, items: Sequence[tuple[str, Mapping[str, object]]]) -> None:
         """Store several task metas at once (one round trip / transaction where possible)."""
 
-    def store(self, task_id: str, meta: dict[str, Any]) -> None:
+    def store(self, task_id: str, meta: Mapping[str, object]) -> None:
         """Store one task's meta."""
         self.store_many([(task_id, meta)])
 
@@ -92,8 +149,31 @@ class Backend(abc.ABC):
     def forget(self, task_id: str) -> None:
         """Delete a task's meta."""
 
+    def on_task_call(self, reply_to: str | None) -> None:
+        """Called before a task message naming ``reply_to`` is published (Celery's
+        ``on_task_call``): ``rpc://`` declares its reply queue here."""
+
+    def ensure_chords_allowed(self) -> None:
+        """Raise unless this backend can run chords (Celery's check before sending one).
+
+        Raises:
+            ImproperlyConfigured: the backend keeps no chord counters (disabled, …).
+        """
+        if not isinstance(self, ChordBackend):
+            from celeriac.exceptions import ImproperlyConfigured
+
+            raise ImproperlyConfigured(
+                f"chords need a result backend that keeps chord counters, not {type(self).__name__}"
+            )
+
+    def recent_results(self, limit: int) -> list[tuple[str, dict[str, Any]]]:
+        """Up to ``limit`` stored ``(task id, meta)`` pairs, newest first where the store
+        knows the order: what a monitor seeds its history from. A backend that cannot list
+        its results returns ``[]``."""
+        return []
+
     @abc.abstractmethod
-    def save_group(self, group_id: str, meta: dict[str, Any]) -> None:
+    def save_group(self, group_id: str, meta: Mapping[str, object]) -> None:
         """Store a group's meta (``{"result": <GroupResult tuple>}``)."""
 
     @abc.abstractmethod
@@ -108,11 +188,11 @@ class Backend(abc.ABC):
         """Delete expired records; return how many (no-op for backends with native TTLs)."""
         return 0
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release connections."""
 
     # -- async twins -----------------------------------------------------------------
-    async def astore_many(self, items: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    async def astore_many(self, items: Sequence[tuple[str, Mapping[str, object]]]) -> None:
         """Async twin of :meth:`store_many`."""
         await asyncio.to_thread(self.store_many, items)
 
@@ -180,8 +260,8 @@ class ChordClaim:
     members: list[bytes]
 
 
-class ChordBackend:
-    """Mixin: chord counters kept by the backend, updated atomically.
+class ChordBackend(Backend):
+    """A backend that keeps chord counters itself, updated atomically.
 
     A header task reports its outcome with :meth:`chord_part_return`; the call that
     records the last missing part (and only that one, even with redeliveries and
@@ -192,31 +272,26 @@ class ChordBackend:
     #: True when this backend counts chord parts itself (no ``celery.chord_unlock`` polling).
     supports_chord_counters: ClassVar[bool] = True
 
-    def encode_chord_part(self, task_id: str, state: str, value: Any) -> bytes:
+    def encode_chord_part(self, task_id: str, state: str, value: object) -> bytes:
         """Celery's part encoding: ``dumps([1, task_id, state, result])`` (exceptions encoded)."""
         result = encode_exception(value) if isinstance(value, BaseException) else value
-        serializer = getattr(getattr(self, "options", None), "serializer", "json")
-        return serializers.dumps([1, task_id, state, result], serializer)[2]
+        return serializers.dumps([1, task_id, state, result], self._serializer)[2]
 
     def decode_chord_part(self, payload: bytes | str) -> tuple[str, str, Any]:
         """``(task_id, state, result)`` of an encoded part (the exception stays a dict)."""
-        options = getattr(self, "options", None)
-        serializer = getattr(options, "serializer", "json")
-        entry = serializers.serializer_for(serializer)
+        entry = serializers.serializer_for(self._serializer)
         raw = payload.encode("utf-8") if isinstance(payload, str) else payload
         value = serializers.loads(
-            raw,
-            entry.content_type,
-            entry.content_encoding,
-            accept=getattr(options, "accept", ("json",)),
+            raw, entry.content_type, entry.content_encoding, accept=self.options.accept
         )
         _, task_id, state, result = value
         return str(task_id), str(state), result
 
+    @abc.abstractmethod
     def set_chord_size(self, group_id: str, size: int) -> None:
         """Register a chord's header size (the producer does this before sending the header)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def chord_part_return(
         self, group_id: str, task_id: str, group_index: int | None, part: bytes
     ) -> ChordClaim | None:
@@ -224,7 +299,6 @@ class ChordBackend:
 
         A part already recorded for ``(task_id, group_index)`` is not counted again.
         """
-        raise NotImplementedError
 
     def chord_parts_return(
         self, parts: Sequence[tuple[str, str, int | None, bytes]]
@@ -236,18 +310,34 @@ class ChordBackend:
     async def achord_parts_return(
         self,
         parts: Sequence[tuple[str, str, int | None, bytes]],
-        metas: Sequence[tuple[str, dict[str, Any]]] = (),
+        metas: Sequence[tuple[str, Mapping[str, object]]] = (),
     ) -> list[ChordClaim | None]:
         """Async twin of :meth:`chord_parts_return`; ``metas`` (the header tasks' results)
         are stored first, as Celery stores a result before counting its part."""
         if metas:
-            await self.astore_many(metas)  # type: ignore[attr-defined]
+            await self.astore_many(metas)
         return await asyncio.to_thread(self.chord_parts_return, parts)
 
+    @abc.abstractmethod
     def chord_cleanup(self, group_id: str, token: str) -> None:
         """Drop a completed chord's counters; late duplicates then find it done."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def add_to_chord(self, group_id: str, count: int = 1) -> None:
         """Raise the number of parts a chord waits for (``Task.add_to_chord``)."""
-        raise NotImplementedError
+
+
+#: Celery's names: the base of every backend, and of those keeping chord counters in a
+#: key-value store (Redis, SQLite and memory here).
+BaseBackend = Backend
+BaseKeyValueStoreBackend = KeyValueStoreBackend = ChordBackend
+
+
+def __getattr__(name: str) -> Any:
+    # Celery's ``celery.backends.base.DisabledBackend`` (defined in ``disabled``, which
+    # subclasses :class:`Backend` from here).
+    if name == "DisabledBackend":
+        from celeriac.backends.disabled import DisabledBackend
+
+        return DisabledBackend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

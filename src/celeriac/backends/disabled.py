@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, NoReturn
+from collections.abc import Mapping, Sequence
+from typing import NoReturn
 
 from celeriac.backends.base import Backend
 from celeriac.exceptions import ImproperlyConfigured
@@ -27,10 +27,10 @@ class DisabledBackend(Backend):
     schemes = ("disabled",)
     stores_results = False
 
-    def store_many(self, items: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    def store_many(self, items: Sequence[tuple[str, Mapping[str, object]]]) -> None:
         """Do nothing: results are not kept."""
 
-    def get(self, task_id: str) -> dict[str, Any] | None:
+    def get(self, task_id: str) -> NoReturn:
         """Refuse: there is nowhere to read from."""
         _refuse()
 
@@ -38,11 +38,11 @@ class DisabledBackend(Backend):
         """Refuse: there is nowhere to delete from."""
         _refuse()
 
-    def save_group(self, group_id: str, meta: dict[str, Any]) -> None:
+    def save_group(self, group_id: str, meta: Mapping[str, object]) -> None:
         """Refuse: group results need a backend."""
         _refuse()
 
-    def get_group(self, group_id: str) -> dict[str, Any] | None:
+    def get_group(self, group_id: str) -> NoReturn:
         """Refuse: there is nowhere to read from."""
         _refuse()
 
@@ -52,12 +52,12 @@ class DisabledBackend(Backend):
 
     def wait_for(
         self, task_id: str, timeout: float | None = None, interval: float = 0.5
-    ) -> dict[str, Any]:
+    ) -> NoReturn:
         """Refuse at once instead of waiting for a result that never comes."""
         _refuse()
 
     async def await_for(
         self, task_id: str, timeout: float | None = None, interval: float = 0.5
-    ) -> dict[str, Any]:
+    ) -> NoReturn:
         """Refuse at once instead of waiting for a result that never comes."""
         _refuse()

@@ -7,13 +7,13 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from celeriac import states
-from celeriac.backends.base import Backend, BackendOptions, ChordBackend, ChordClaim
+from celeriac.backends.base import Backend, BackendOptions, ChordBackend, ChordClaim, status_of
 from celeriac.exceptions import TimeoutError
 
 __all__ = ["MemoryBackend"]
@@ -94,10 +94,10 @@ class MemoryBackend(ChordBackend, Backend):
         return now + expires if expires else None
 
     # -- storage -----------------------------------------------------------------------
-    def store_many(self, items: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    def store_many(self, items: Sequence[tuple[str, Mapping[str, object]]]) -> None:
         """Store several metas at once; a stored ``SUCCESS`` is never overwritten."""
         now = time.time()
-        encoded = [(task_id, self.encode(meta), meta.get("status")) for task_id, meta in items]
+        encoded = [(task_id, self.encode(meta), status_of(meta)) for task_id, meta in items]
         store = self._store
         with store.lock:
             for task_id, payload, status in encoded:
@@ -133,7 +133,7 @@ class MemoryBackend(ChordBackend, Backend):
         with self._store.lock:
             self._store.results.pop(task_id, None)
 
-    def save_group(self, group_id: str, meta: dict[str, Any]) -> None:
+    def save_group(self, group_id: str, meta: Mapping[str, object]) -> None:
         """Store a group's meta."""
         record = _Record(self.encode(meta), None, self._expires_at(time.time()))
         with self._store.lock:

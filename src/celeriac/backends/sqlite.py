@@ -1,4 +1,4 @@
-"""The embedded result store (``sqlite:///file.db``, ``db+sqlite://``): results in a SQLite file."""
+"""The embedded result store (``sqlite:///file.db``): results in a SQLite file."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from celeriac import states
 from celeriac.backends.base import Backend, BackendOptions, ChordBackend, ChordClaim
-from celeriac.exceptions import BackendError, TimeoutError
+from celeriac.exceptions import BackendError, DecodeError, TimeoutError
 from celeriac.utils.sqlite import DEFAULT_BUSY_TIMEOUT, SQLiteDatabase, sqlite_path
 
 __all__ = ["SQLiteBackend"]
@@ -104,7 +104,7 @@ class SQLiteBackend(ChordBackend, Backend):
     through this same backend object wakes waiters at once.
     """
 
-    schemes = ("sqlite", "db+sqlite")
+    schemes = ("sqlite",)
     crosses_processes = True
 
     def __init__(self, url: str, options: BackendOptions | None = None) -> None:
@@ -129,13 +129,13 @@ class SQLiteBackend(ChordBackend, Backend):
         return now + expires if expires else None
 
     # -- storage -----------------------------------------------------------------------
-    def store_many(self, items: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    def store_many(self, items: Sequence[tuple[str, Mapping[str, object]]]) -> None:
         """Store several metas in one transaction; a stored ``SUCCESS`` is never overwritten."""
         if not items:
             return
         with self._db.write() as conn:
             self.write_rows(conn, items)
-        self._notify()
+        self.notify_stored()
 
     def ensure_schema(self) -> None:
         """Create this backend's tables in the file if they are missing."""
@@ -143,7 +143,7 @@ class SQLiteBackend(ChordBackend, Backend):
             pass
 
     def write_rows(
-        self, conn: sqlite3.Connection, items: Sequence[tuple[str, dict[str, Any]]]
+        self, conn: sqlite3.Connection, items: Sequence[tuple[str, Mapping[str, object]]]
     ) -> None:
         """Write metas inside a transaction someone else opened on the same file.
 
@@ -157,7 +157,8 @@ class SQLiteBackend(ChordBackend, Backend):
             rows.append((task_id, status, self.encode(meta), now, self._expires_at(now, status)))
         conn.executemany(_UPSERT, rows)
 
-    def _notify(self) -> None:
+    def notify_stored(self) -> None:
+        """Wake whoever waits for a result: after :meth:`write_rows` in a broker's transaction."""
         with self._changed:
             self._stores += 1
             self._changed.notify_all()
@@ -179,7 +180,23 @@ class SQLiteBackend(ChordBackend, Backend):
         with self._db.write() as conn:
             conn.execute("DELETE FROM celeriac_results WHERE task_id = ?", (task_id,))
 
-    def save_group(self, group_id: str, meta: dict[str, Any]) -> None:
+    def recent_results(self, limit: int) -> list[tuple[str, dict[str, Any]]]:
+        """The ``limit`` most recently stored metas that have not expired."""
+        with self._db.connection() as conn:
+            rows = conn.execute(
+                "SELECT task_id, meta FROM celeriac_results WHERE expires_at IS NULL "
+                "OR expires_at > ? ORDER BY updated_at DESC LIMIT ?",
+                (time.time(), limit),
+            ).fetchall()
+        found = []
+        for task_id, meta in rows:
+            try:
+                found.append((str(task_id), self.decode(bytes(meta))))
+            except (DecodeError, ValueError, TypeError):
+                continue
+        return found
+
+    def save_group(self, group_id: str, meta: Mapping[str, object]) -> None:
         """Store a group's meta."""
         now = time.time()
         row = (group_id, self.encode(meta), now, self._expires_at(now))

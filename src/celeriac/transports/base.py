@@ -1,4 +1,4 @@
-"""The transport contract every broker implements: publish, lease, ack, requeue, dead-letter."""
+"""What every transport shares: deliveries, dead letters, options, subscriptions, a base class."""
 
 from __future__ import annotations
 
@@ -61,6 +61,9 @@ class DeadLetter:
     created_at: float
     task_id: str | None = None
     task_name: str | None = None
+    #: the broker's id for this entry (``DeadLetters.requeue_dead_letters`` and
+    #: ``discard_dead_letters`` take it); "" where the broker has no ids
+    id: str = ""
 
 
 @dataclass(slots=True)
@@ -74,12 +77,15 @@ class TransportOptions:
             dead-lettered (``task_max_deliveries``).
         polling_interval: longest pause between two looks at an idle queue, in seconds.
         extra: every other transport option, as given.
+        settings: the app's settings (read-only), for transports that declare what the
+            settings describe (the AMQP transport's queues and exchanges).
     """
 
     visibility_timeout: float = 3600.0
     max_deliveries: int = 5
     polling_interval: float = 0.02
     extra: Mapping[str, Any] = field(default_factory=dict)
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Subscription(abc.ABC):
@@ -99,12 +105,18 @@ class Subscription(abc.ABC):
 
 
 class Transport(abc.ABC):
-    """A broker connection: sync publishing for producers, async leasing for workers.
+    """The base of celeriac's transports: a :class:`~celeriac.transports.contracts.WorkQueue`
+    with :class:`~celeriac.transports.contracts.Admin`, and the defaults they share.
 
     Producers call :meth:`publish` from any thread. A worker calls :meth:`open`, then
     :meth:`fetch` in a loop, and settles every delivery with exactly one of :meth:`ack`,
     :meth:`requeue` or :meth:`dead_letter`. A delivery not settled before its lease runs
     out (``visibility_timeout``) is handed out again, unless :meth:`renew` extended it.
+
+    Optional capabilities (broadcast, leader lock, rate store, blocking renewal, settling
+    with results, batch and raw publishing) are not here: a transport class that has one
+    implements its protocol from :mod:`celeriac.transports.contracts`, and callers check
+    with ``isinstance``.
     """
 
     #: URL schemes this class serves.
@@ -115,6 +127,15 @@ class Transport(abc.ABC):
     def __init__(self, url: str, options: TransportOptions | None = None) -> None:
         self.url = url
         self.options = options or TransportOptions()
+
+    def __enter__(self) -> Transport:
+        """``with app.connection() as connection:`` (Celery's idiom) gives the transport;
+        it stays open (it is the app's, shared by the process)."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Nothing to release: whoever made the transport closes it."""
+        return None
 
     # -- producer side (sync; safe from any thread) --------------------------------
     @abc.abstractmethod
@@ -177,17 +198,6 @@ class Transport(abc.ABC):
     async def renew(self, deliveries: Sequence[Delivery]) -> None:  # noqa: B027
         """Extend the leases of messages still being worked on."""
 
-    #: True when :meth:`renew_blocking` works (a thread may renew while the loop is busy).
-    renews_blocking: ClassVar[bool] = False
-
-    def renew_blocking(self, deliveries: Sequence[Delivery]) -> None:
-        """Sync twin of :meth:`renew`, safe from another thread while the loop is blocked.
-
-        A worker that runs a sync body on its loop thread renews that body's lease
-        from a watchdog thread through this.
-        """
-        raise NotImplementedError(f"{type(self).__name__} cannot renew leases synchronously")
-
     async def defer(self, delivery: Delivery, eta: float) -> bool:
         """Park a leased message in the broker until ``eta`` (epoch seconds) and drop the lease.
 
@@ -209,19 +219,8 @@ class Transport(abc.ABC):
         """
         return 0
 
-    # -- cluster-wide rate limits -------------------------------------------------------
-    async def acquire_rate(self, key: str, rate: float, burst: int = 1) -> float:
-        """Reserve the next slot of a rate shared by every worker on this broker.
-
-        Slots of ``key`` are ``1 / rate`` seconds apart (up to ``burst`` may be taken at
-        once after a quiet period); each call reserves one atomically in the broker's
-        store and returns the seconds to wait until it (0: run now). Workers of
-        ``rate_limit_scope='global'`` tasks call this instead of their own limiter.
-
-        Raises:
-            NotImplementedError: this transport has no shared store for rate limits.
-        """
-        raise NotImplementedError(f"{type(self).__name__} has no cluster-wide rate limits")
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release sync resources (producer connections)."""
 
     # -- admin (sync) ---------------------------------------------------------------
     @abc.abstractmethod
@@ -232,84 +231,6 @@ class Transport(abc.ABC):
     def purge(self, queue: str) -> int:
         """Delete every waiting message of a queue; return how many were deleted."""
 
+    @abc.abstractmethod
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         """The most recent dead-lettered messages (newest last)."""
-        return []
-
-    def close(self) -> None:  # noqa: B027 - optional hook
-        """Release sync resources (producer connections)."""
-
-    # -- broadcast (fanout exchanges) and reply queues, for remote control -------------
-    # A fanout exchange delivers to whoever listens now (remote control requests); a
-    # direct exchange with bound queues carries the replies (``reply.celery.pidbox``):
-    # the client binds its reply queue, the worker publishes to every queue bound with
-    # the routing key, and the client pops with a timeout, then deletes the queue.
-    def publish_fanout(self, message: Message, exchange: str, routing_key: str = "") -> None:
-        """Broadcast a message to every current subscriber of ``exchange`` (sync)."""
-        raise NotImplementedError(f"{type(self).__name__} does not support broadcast")
-
-    async def apublish_fanout(self, message: Message, exchange: str, routing_key: str = "") -> None:
-        """Async twin of :meth:`publish_fanout` (defaults to running it on a thread)."""
-        await asyncio.to_thread(self.publish_fanout, message, exchange, routing_key)
-
-    async def subscribe_fanout(
-        self, exchange: str, routing_key: str = "", *, queue: str | None = None
-    ) -> Subscription:
-        """Start listening to ``exchange``; messages published from now on arrive.
-
-        Args:
-            exchange: the fanout exchange (``celery.pidbox``).
-            routing_key: the binding key (``#`` matches any routing key).
-            queue: the subscriber's queue name, recorded as a binding where the broker
-                layout has one (kombu's ``_kombu.binding.<exchange>`` on Redis).
-        """
-        raise NotImplementedError(f"{type(self).__name__} does not support broadcast")
-
-    def bind_queue(self, exchange: str, routing_key: str, queue: str) -> None:
-        """Bind ``queue`` to the direct ``exchange`` with ``routing_key`` (sync)."""
-        raise NotImplementedError(f"{type(self).__name__} does not support reply queues")
-
-    def publish_routed(self, message: Message, exchange: str, routing_key: str) -> int:
-        """Put a message on every queue bound to ``exchange`` with ``routing_key``.
-
-        Returns how many queues got it (0: nobody bound, the message is dropped, as kombu
-        drops a reply whose client is gone).
-        """
-        raise NotImplementedError(f"{type(self).__name__} does not support reply queues")
-
-    async def apublish_routed(self, message: Message, exchange: str, routing_key: str) -> int:
-        """Async twin of :meth:`publish_routed` (defaults to running it on a thread)."""
-        return await asyncio.to_thread(self.publish_routed, message, exchange, routing_key)
-
-    def pop_message(self, queue: str, timeout: float) -> Message | None:
-        """Take the oldest message of a reply queue, waiting up to ``timeout`` seconds (sync)."""
-        raise NotImplementedError(f"{type(self).__name__} does not support reply queues")
-
-    def delete_queue(self, queue: str, exchange: str = "", routing_key: str = "") -> None:
-        """Remove the binding ``exchange``/``routing_key`` of ``queue`` and its messages."""
-        raise NotImplementedError(f"{type(self).__name__} does not support reply queues")
-
-    # -- leader lock, and the state kept beside it (beat; sync, like publish) ----------
-    def acquire_lock(self, name: str, owner: str, ttl: float) -> bool:
-        """Take the lock ``name`` for ``ttl`` seconds, or renew it if ``owner`` holds it.
-
-        Returns False when another owner holds an unexpired lock.
-        """
-        raise NotImplementedError(
-            f"{type(self).__name__} has no leader lock: run a single beat against this broker"
-        )
-
-    def release_lock(self, name: str, owner: str) -> None:
-        """Drop the lock ``name`` if ``owner`` holds it."""
-        raise NotImplementedError(f"{type(self).__name__} has no leader lock")
-
-    def read_lock_state(self, name: str) -> dict[str, str]:
-        """The key/value state stored beside the lock ``name`` (by its holders)."""
-        raise NotImplementedError(f"{type(self).__name__} has no leader lock")
-
-    def write_lock_state(self, name: str, owner: str, ttl: float, items: Mapping[str, str]) -> bool:
-        """Store ``items`` beside the lock, in one atomic step that first checks that
-        ``owner`` still holds the lock (and renews it for ``ttl``): a fence, so a holder
-        that lost the lock cannot write. Returns False (and writes nothing) if it lost it.
-        """
-        raise NotImplementedError(f"{type(self).__name__} has no leader lock")

@@ -19,6 +19,10 @@ TRANSPORTS: dict[str, tuple[str, str]] = {
     "rediss": ("celeriac.transports.redis:RedisTransport", "redis"),
     "redis+socket": ("celeriac.transports.redis:RedisTransport", "redis"),
     "sentinel": ("celeriac.transports.redis:RedisTransport", "redis"),
+    "amqp": ("celeriac.transports.amqp:AMQPTransport", "amqp"),
+    "amqps": ("celeriac.transports.amqp:AMQPTransport", "amqp"),
+    "pyamqp": ("celeriac.transports.amqp:AMQPTransport", "amqp"),
+    "librabbitmq": ("celeriac.transports.amqp:AMQPTransport", "amqp"),  # kombu: amqp, C client
 }
 
 

@@ -1,0 +1,5 @@
+-- LOCK_RELEASE: delete the lock if the caller holds it. KEYS: lock; ARGV: owner.
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('DEL', KEYS[1])
+end
+return 0
