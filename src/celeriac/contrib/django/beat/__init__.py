@@ -1,0 +1,1 @@
+"""Periodic tasks in the database: django-celery-beat's tables, an admin, ``beat -S django``."""
