@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 __all__ = [
+    "AlreadyRegistered",
+    "BackendGetMetaError",
+    "BackendStoreError",
+    "CDeprecationWarning",
+    "CPendingDeprecationWarning",
+    "CeleryCommandException",  # noqa: F822 - made by __getattr__
+    "CeleryWarning",
+    "DuplicateNodenameWarning",
+    "DuplicateTaskNameWarning",
+    "FixupWarning",
+    "IncompleteStream",
+    "NotConfigured",
+    "SecurityError",
+    "SecurityWarning",
+    "TaskPredicate",
+    "Terminated",
+    "reraise",
     "AlwaysEagerIgnored",
     "BackendError",
     "BrokerError",
@@ -24,6 +41,7 @@ __all__ = [
     "QueueNotFound",
     "Reject",
     "Retry",
+    "LimitExceeded",
     "SoftTimeLimitExceeded",
     "TaskError",
     "TaskRevokedError",
@@ -138,6 +156,14 @@ class MessageTooLarge(EncodeError):
     """A message is larger than ``task_message_max_size`` allows."""
 
 
+class SecurityError(CeleryError):
+    """A message failed a security check: unsigned, tampered, expired, unknown signer."""
+
+
+class LimitExceeded(DecodeError):
+    """A received message is over a limit (size, arguments, canvas depth)."""
+
+
 class WorkerShutdown(SystemExit):
     """Raised to ask the worker for a warm shutdown."""
 
@@ -146,7 +172,11 @@ class WorkerTerminate(SystemExit):
     """Raised to ask the worker for a cold shutdown."""
 
 
-class Retry(TaskError):
+class TaskPredicate(CeleryError):
+    """Base class of the exceptions a task raises to steer the worker (retry, ignore, reject)."""
+
+
+class Retry(TaskPredicate, TaskError):
     """Raised by ``Task.retry`` to tell the worker the task is being retried."""
 
     def __init__(
@@ -181,11 +211,11 @@ class Retry(TaskError):
 RetryTaskError = Retry
 
 
-class Ignore(TaskError):
+class Ignore(TaskPredicate, TaskError):
     """Raised by a task to tell the worker to ignore it: no state is stored."""
 
 
-class Reject(TaskError):
+class Reject(TaskPredicate, TaskError):
     """Raised by a task to reject its message, optionally requeuing it."""
 
     def __init__(self, reason: Any = None, requeue: bool = False) -> None:
@@ -195,3 +225,95 @@ class Reject(TaskError):
 
     def __repr__(self) -> str:
         return f"reject requeue={self.requeue}: {self.reason}"
+
+
+class AlreadyRegistered(TaskError):
+    """A task is already registered under that name."""
+
+
+class IncompleteStream(TaskError):
+    """The end of a data stream was reached too early."""
+
+
+class Terminated(Exception):
+    """The task was terminated (``revoke(terminate=True)``)."""
+
+
+class BackendGetMetaError(BackendError):
+    """Reading a task's result from the backend failed (``task_id`` names the task)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args)
+        self.task_id: str = kwargs.get("task_id", "")
+
+    def __repr__(self) -> str:
+        return super().__repr__() + " task_id:" + self.task_id
+
+
+class BackendStoreError(BackendError):
+    """Storing a task's result in the backend failed (``state``, ``task_id``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args)
+        self.state: str = kwargs.get("state", "")
+        self.task_id: str = kwargs.get("task_id", "")
+
+    def __repr__(self) -> str:
+        return super().__repr__() + " state:" + self.state + " task_id:" + self.task_id
+
+
+class CeleryWarning(UserWarning):
+    """Base class of celeriac's warnings."""
+
+
+class DuplicateNodenameWarning(CeleryWarning):
+    """Several workers answered with the same node name."""
+
+
+class DuplicateTaskNameWarning(CeleryWarning):
+    """Two tasks were registered under one name."""
+
+
+class FixupWarning(CeleryWarning):
+    """A framework fix-up (Django) could not be applied."""
+
+
+class NotConfigured(CeleryWarning):
+    """The app runs with no configuration."""
+
+
+class SecurityWarning(CeleryWarning):
+    """An unsafe set-up (pickle accepted, no message signing)."""
+
+
+class CPendingDeprecationWarning(PendingDeprecationWarning):
+    """A feature that will be deprecated."""
+
+
+class CDeprecationWarning(DeprecationWarning):
+    """A deprecated feature."""
+
+
+def reraise(tp: type[BaseException], value: BaseException, tb: Any = None) -> NoReturn:
+    """Raise ``value`` again with the traceback ``tb``."""
+    if value.__traceback__ is not tb:
+        raise value.with_traceback(tb)
+    raise value
+
+
+def __getattr__(name: str) -> Any:
+    # CeleryCommandException is a click exception: made on first use, so importing the
+    # exceptions does not import click.
+    if name == "CeleryCommandException":
+        import click
+
+        class CeleryCommandException(click.ClickException):
+            """A command error with its exit code."""
+
+            def __init__(self, message: str, exit_code: int) -> None:
+                super().__init__(message=message)
+                self.exit_code = exit_code  # type: ignore[misc]
+
+        globals()[name] = CeleryCommandException
+        return CeleryCommandException
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,5 +1,6 @@
 """Celery's ``celery.result`` import path."""
 
+from celeriac.results.extras import ResultBase, allow_join_result, denied_join_result
 from celeriac.results.result import (
     AsyncResult,
     EagerResult,
@@ -8,4 +9,13 @@ from celeriac.results.result import (
     result_from_tuple,
 )
 
-__all__ = ["AsyncResult", "EagerResult", "GroupResult", "ResultSet", "result_from_tuple"]
+__all__ = [
+    "AsyncResult",
+    "EagerResult",
+    "GroupResult",
+    "ResultBase",
+    "ResultSet",
+    "allow_join_result",
+    "denied_join_result",
+    "result_from_tuple",
+]

@@ -5,14 +5,13 @@ from __future__ import annotations
 from celeriac.beat.schedules import (
     BaseSchedule,
     ParseException,
-    SolarEventNeverHappens,
     crontab,
     crontab_parser,
     maybe_schedule,
     schedstate,
     schedule,
-    solar,
 )
+from celeriac.beat.solar import SolarEventNeverHappens, solar
 
 __all__ = [
     "BaseSchedule",

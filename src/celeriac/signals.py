@@ -6,16 +6,19 @@ import logging
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import TypeVar, overload
 
 __all__ = [
     "Signal",
+    "after_setup_logger",
+    "after_setup_task_logger",
     "after_task_publish",
     "beat_embedded_init",
     "beat_init",
     "before_task_publish",
     "celeryd_after_setup",
     "celeryd_init",
+    "heartbeat_sent",
     "import_modules",
     "setup_logging",
     "task_failure",
@@ -28,6 +31,7 @@ __all__ = [
     "task_revoked",
     "task_success",
     "task_unknown",
+    "worker_before_create_process",
     "worker_init",
     "worker_process_init",
     "worker_process_shutdown",
@@ -39,6 +43,13 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
+#: A signal receiver: called as ``receiver(signal=..., sender=..., **named)``.
+Receiver = Callable[..., object]
+F = TypeVar("F", bound=Receiver)
+#: How a receiver is held: itself, or a weak reference to it (``weak=True``).
+_Held = tuple[Receiver | weakref.ref[Receiver], object, bool]
+
+
 class Signal:
     """A named hook users connect receivers to (``@task_success.connect``).
 
@@ -46,55 +57,113 @@ class Signal:
     in one receiver is logged and does not stop the others.
     """
 
-    def __init__(self, name: str, providing_args: Any = None) -> None:
+    def __init__(self, name: str, providing_args: object = None) -> None:
         self.name = name
-        self._receivers: list[tuple[Any, Any, bool]] = []
+        #: (receiver or weak reference, wanted sender, held weakly)
+        self._receivers: list[_Held] = []
+        #: (dispatch_uid, sender id) -> the entry connected under it
+        self._uids: dict[tuple[object, int], _Held] = {}
         self._lock = threading.Lock()
+
+    @overload
+    def connect(
+        self,
+        receiver: F,
+        *,
+        sender: object = ...,
+        weak: bool = ...,
+        dispatch_uid: object = ...,
+        **_: object,
+    ) -> F: ...
+
+    @overload
+    def connect(
+        self,
+        receiver: None = ...,
+        *,
+        sender: object = ...,
+        weak: bool = ...,
+        dispatch_uid: object = ...,
+        **_: object,
+    ) -> Callable[[F], F]: ...
 
     def connect(
         self,
-        receiver: Callable[..., Any] | None = None,
+        receiver: F | None = None,
         *,
-        sender: Any = None,
+        sender: object = None,
         weak: bool = False,
-        dispatch_uid: Any = None,
-        **_: Any,
-    ) -> Any:
-        """Connect a receiver; usable as ``@signal.connect`` or ``@signal.connect(sender=...)``."""
+        dispatch_uid: object = None,
+        **_: object,
+    ) -> F | Callable[[F], F]:
+        """Connect a receiver; usable as ``@signal.connect`` or ``@signal.connect(sender=...)``.
+
+        A receiver connected with a ``dispatch_uid`` is connected once per uid and sender
+        (connecting again is a no-op), and :meth:`disconnect` can remove it by the uid.
+        """
         if receiver is None:
-            return lambda fun: self.connect(fun, sender=sender, weak=weak)
-        ref: Any = (
-            weakref.WeakMethod(receiver)
-            if weak and hasattr(receiver, "__self__")
-            else (weakref.ref(receiver) if weak else receiver)
-        )
+
+            def decorate(fun: F) -> F:
+                return self.connect(fun, sender=sender, weak=weak, dispatch_uid=dispatch_uid)
+
+            return decorate
+        held: Receiver | weakref.ref[Receiver] = receiver
+        if weak:
+            held = (
+                weakref.WeakMethod(receiver)  # a bound method
+                if hasattr(receiver, "__self__")
+                else weakref.ref(receiver)
+            )
+        entry: _Held = (held, sender, weak)
         with self._lock:
-            self._receivers.append((ref, sender, weak))
+            if dispatch_uid is not None:
+                key = (dispatch_uid, id(sender))
+                if key in self._uids and self._uids[key] in self._receivers:
+                    return receiver
+                self._uids[key] = entry
+            self._receivers.append(entry)
         return receiver
 
-    def disconnect(self, receiver: Callable[..., Any], sender: Any = None, **_: Any) -> bool:
-        """Remove a receiver; returns whether it was connected."""
+    @staticmethod
+    def _live(entry: _Held) -> Receiver | None:
+        held, _, weak = entry
+        if weak and isinstance(held, weakref.ref):
+            return held()
+        return held
+
+    def disconnect(
+        self,
+        receiver: Receiver | None = None,
+        sender: object = None,
+        weak: object = None,
+        dispatch_uid: object = None,
+        **_: object,
+    ) -> bool:
+        """Remove a receiver, or the one connected under ``dispatch_uid`` (and
+        ``sender``); returns whether one was connected."""
         with self._lock:
             before = len(self._receivers)
-            self._receivers = [
-                entry
-                for entry in self._receivers
-                if (entry[0]() if entry[2] else entry[0]) is not receiver
-            ]
+            if dispatch_uid is not None:
+                found = self._uids.pop((dispatch_uid, id(sender)), None)
+                self._receivers = [e for e in self._receivers if e is not found]
+            else:
+                self._receivers = [e for e in self._receivers if self._live(e) is not receiver]
+                self._uids = {k: e for k, e in self._uids.items() if e in self._receivers}
             return len(self._receivers) != before
 
     @property
-    def receivers(self) -> list[Any]:
+    def receivers(self) -> list[_Held]:
         """The connected receivers (live ones)."""
-        return [entry for entry in self._receivers if not entry[2] or entry[0]() is not None]
+        return [entry for entry in self._receivers if self._live(entry) is not None]
 
-    def send(self, sender: Any = None, **named: Any) -> list[tuple[Any, Any]]:
+    def send(self, sender: object = None, **named: object) -> list[tuple[Receiver, object]]:
         """Call every receiver connected for this sender; return ``(receiver, result)`` pairs."""
         if not self._receivers:
             return []
-        responses: list[tuple[Any, Any]] = []
-        for ref, wanted, weak in list(self._receivers):
-            receiver = ref() if weak else ref
+        responses: list[tuple[Receiver, object]] = []
+        for entry in list(self._receivers):
+            receiver = self._live(entry)
+            wanted = entry[1]
             if receiver is None or (
                 wanted is not None
                 and wanted is not sender
@@ -134,5 +203,10 @@ worker_ready = Signal("worker_ready")
 worker_shutting_down = Signal("worker_shutting_down")
 worker_shutdown = Signal("worker_shutdown")
 setup_logging = Signal("setup_logging")
+after_setup_logger = Signal("after_setup_logger")
+after_setup_task_logger = Signal("after_setup_task_logger")
+worker_before_create_process = Signal("worker_before_create_process")
 beat_init = Signal("beat_init")
 beat_embedded_init = Signal("beat_embedded_init")
+#: Sent by a worker node after each of its ``worker-online/-heartbeat/-offline`` events.
+heartbeat_sent = Signal("heartbeat_sent")

@@ -18,6 +18,7 @@ __all__ = [
     "SUCCESS",
     "UNREADY_STATES",
     "precedence",
+    "state",
 ]
 
 PENDING = "PENDING"
@@ -46,3 +47,22 @@ def precedence(state: str | None) -> int:
         return _PRECEDENCE.index(state)
     except ValueError:
         return _NONE_INDEX
+
+
+class state(str):
+    """A state name that compares by precedence: ``state(PENDING) < state(SUCCESS)``.
+
+    A custom state sits below ``SUCCESS`` and ``FAILURE`` and above the other built-in ones.
+    """
+
+    def __gt__(self, other: str) -> bool:
+        return precedence(self) < precedence(other)
+
+    def __ge__(self, other: str) -> bool:
+        return precedence(self) <= precedence(other)
+
+    def __lt__(self, other: str) -> bool:
+        return precedence(self) > precedence(other)
+
+    def __le__(self, other: str) -> bool:
+        return precedence(self) >= precedence(other)

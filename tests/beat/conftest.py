@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from helpers.processes import Project
+from helpers.processes import Project, RedisProject
+from helpers.services import redis_keyspace
 
 BeatProject = Callable[..., Project]
 
@@ -19,42 +19,22 @@ BeatProject = Callable[..., Project]
 def beat_project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BeatProject]:
     """``beat_project(body, **settings)``: a project on SQLite or on Redis (its own prefix)."""
     made: list[Project] = []
-    cleanup: list[Callable[[], None]] = []
+    with ExitStack() as keyspaces:  # Redis keys are deleted after the projects close
 
-    def make(body: str = "", **settings: Any) -> Project:
-        root = tmp_path / f"p{len(made)}"
-        root.mkdir()
-        if request.param == "sqlite":
-            project = Project(root, body, settings=settings)
-        else:
-            redis = pytest.importorskip("redis")
-            from redis_worker.conftest import RedisProject, main_url
+        def make(body: str = "", **settings: Any) -> Project:
+            root = tmp_path / f"p{len(made)}"
+            root.mkdir()
+            if request.param == "sqlite":
+                project = Project(root, body, settings=settings)
+            else:
+                space = keyspaces.enter_context(redis_keyspace("bt"))
+                project = RedisProject(
+                    root, space.url, prefix=space.prefix, queue="celery", settings=settings
+                )
+                project.write_module(body)
+            made.append(project)
+            return project
 
-            client = redis.Redis.from_url(main_url())
-            try:
-                client.ping()
-            except redis.exceptions.ConnectionError:
-                if os.environ.get("CI"):
-                    raise
-                pytest.skip("Redis is not reachable")
-            prefix = f"bt{uuid.uuid4().hex[:10]}_"
-
-            def drop(client: Any = client, prefix: str = prefix) -> None:
-                keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-                if keys:
-                    client.delete(*keys)
-                client.close()
-
-            cleanup.append(drop)
-            project = RedisProject(
-                root, main_url(), prefix=prefix, queue="celery", settings=settings
-            )
-            project.write_module(body)
-        made.append(project)
-        return project
-
-    yield make
-    for project in made:
-        project.close()
-    for drop in cleanup:
-        drop()
+        yield make
+        for project in made:
+            project.close()

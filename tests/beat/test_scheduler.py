@@ -275,30 +275,36 @@ def _lock_transports(kind: str, tmp_path: Path) -> Iterator[object]:
         transport = SQLiteTransport(f"sqlite:///{tmp_path / 'locks.db'}")
         yield transport
         transport.close()
-    else:
-        redis = pytest.importorskip("redis")
+    elif kind == "amqp":
+        from celeriac.transports.amqp import AMQPTransport
         from celeriac.transports.base import TransportOptions
-        from celeriac.transports.redis import RedisTransport
+        from helpers.services import rabbitmq_url
 
-        prefix = f"beat{uuid.uuid4().hex[:8]}_"
-        try:
-            redis.Redis(socket_connect_timeout=1).ping()
-        except redis.exceptions.ConnectionError:
-            if __import__("os").environ.get("CI"):
-                raise
-            pytest.skip("Redis is not reachable")
-        transport = RedisTransport(
-            "redis://127.0.0.1:6379/15", TransportOptions(extra={"global_keyprefix": prefix})
+        prefix = f"lock-{uuid.uuid4().hex[:8]}."
+        transport = AMQPTransport(
+            rabbitmq_url(), TransportOptions(extra={"celeriac_prefix": prefix})
         )
         yield transport
-        client = redis.Redis(db=15)
-        keys = list(client.scan_iter(match=f"{prefix}*"))
-        assert keys, "the lock lives under global_keyprefix"
-        client.delete(*keys)
+        from helpers.services import rabbitmq_delete_queues
+
+        rabbitmq_delete_queues(rabbitmq_url(), [f"{prefix}celeriac.lock.l"])
         transport.close()
+    else:
+        from celeriac.transports.base import TransportOptions
+        from celeriac.transports.redis import RedisTransport
+        from helpers.services import redis_keyspace
+
+        with redis_keyspace("beat") as space:
+            transport = RedisTransport(
+                space.url, TransportOptions(extra={"global_keyprefix": space.prefix})
+            )
+            yield transport
+            keys = list(space.client.scan_iter(match=f"{space.prefix}*"))
+            assert keys, "the lock lives under global_keyprefix"
+            transport.close()
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite", "redis"])
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "redis", "amqp"])
 def test_lock_contract(kind: str, tmp_path: Path) -> None:
     import time
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from celeriac import Celery, chain, chord, chunks, group, maybe_signature, signature, xmap
 from celeriac.canvas import xstarmap
-
-VECTORS = Path(__file__).parents[2].parent / "shared" / "celery-wire-vectors"
+from helpers.vectors import load_vector
 
 
 @pytest.fixture
@@ -98,10 +96,7 @@ def test_json_round_trip_keeps_type(app: Celery) -> None:
 
 
 def test_shapes_match_celerys_vectors(app: Celery) -> None:
-    vector = VECTORS / "23-signature-shapes-and-canvas-messages.json"
-    if not vector.exists():
-        pytest.skip("shared/celery-wire-vectors not found")
-    shapes = json.loads(vector.read_text())["signature_shapes"]
+    shapes = load_vector("23-signature-shapes-and-canvas-messages.json")["signature_shapes"]
     add, mul, tsum = (app.tasks[n] for n in ("tasks.add", "tasks.mul", "tasks.tsum"))
     assert json.loads(json.dumps(add.s(2, 2))) == shapes["signature_plain"]
     assert (

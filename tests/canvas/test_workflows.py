@@ -11,8 +11,15 @@ import pytest
 from celeriac import Celery, chain, chord, group
 from celeriac.exceptions import ChordError
 from celeriac.results.result import GroupResult
+from helpers.services import WITH_AMQP
 
 pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(params=WITH_AMQP)
+def transport_kind(request: pytest.FixtureRequest) -> str:
+    """This module's tests also run on RabbitMQ (results in Redis)."""
+    return str(request.param)
 
 
 class Tasks:
@@ -72,6 +79,11 @@ class Tasks:
             with tasks.lock:
                 tasks.errback_calls.append((request.id, exc))
 
+        @app.task(name="t.on_failure")
+        def on_failure(request: Any, exc: BaseException, traceback: Any) -> None:
+            with tasks.lock:
+                tasks.errback_calls.append((request.id, request.task, exc, traceback))
+
         @app.task(name="t.replaced", bind=True)
         def replaced(self: Any, x: int) -> None:
             self.replace(mul.s(x, 10))
@@ -84,6 +96,7 @@ class Tasks:
         self.add, self.mul, self.tsum, self.collect = add, mul, tsum, collect
         self.noop, self.fail, self.flaky, self.on_error = noop, fail, flaky, on_error
         self.replaced, self.grow, self.on_chord_error = replaced, grow, on_chord_error
+        self.on_failure = on_failure
 
 
 @pytest.fixture
@@ -216,6 +229,26 @@ def test_new_style_errback_gets_the_chord_error(app: Celery, tasks: Tasks, worke
     [(body_id, exc)] = tasks.errback_calls
     assert body_id == result.id
     assert isinstance(exc, ChordError) and "bad" in str(exc)
+
+
+def test_link_error_calls_errbacks_by_their_signature(
+    app: Celery, tasks: Tasks, worker: Any
+) -> None:
+    """A new-style errback ``(request, exc, traceback)`` gets those (Celery's way), in the
+    worker; the old single-argument form is sent the failed task's id."""
+    worker(app)
+    result = tasks.fail.apply_async(
+        ("boom",), link_error=[tasks.on_failure.s(), tasks.on_error.s()]
+    )
+    with pytest.raises(ValueError, match="boom"):
+        result.get(timeout=20)
+    assert _wait(lambda: len(tasks.errback_calls) == 2), tasks.errback_calls
+    new_style = next(call for call in tasks.errback_calls if isinstance(call, tuple))
+    task_id, name, exc, traceback = new_style
+    assert (task_id, name) == (result.id, "t.fail")
+    assert isinstance(exc, ValueError) and "boom" in str(exc)
+    assert "ValueError: boom" in traceback
+    assert result.id in tasks.errback_calls  # the old-style errback
 
 
 def test_failing_chain_step_fails_the_rest(app: Celery, tasks: Tasks, worker: Any) -> None:

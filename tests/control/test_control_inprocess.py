@@ -12,8 +12,7 @@ import pytest
 
 from celeriac import Celery, states
 from helpers.processes import wait_until
-
-from .conftest import AppFactory, WorkerFactory
+from helpers.services import AppFactory, WorkerFactory
 
 pytestmark = pytest.mark.timeout(60)
 

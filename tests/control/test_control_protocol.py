@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -20,19 +18,11 @@ from celeriac.protocol.control import (
     reply_queue_name,
 )
 from celeriac.protocol.envelope import dumps_envelope, loads_envelope
-
-VECTORS = Path(__file__).parents[2].parent / "shared" / "celery-wire-vectors"
-
-
-def vector(name: str) -> dict[str, Any]:
-    path = VECTORS / name
-    if not path.exists():
-        pytest.skip(f"wire vectors not found at {VECTORS}")
-    return json.loads(path.read_text())  # type: ignore[no-any-return]
+from helpers.vectors import load_vector
 
 
 def test_ping_request_and_reply_match_v11() -> None:
-    data = vector("11-redis-pidbox-ping.json")
+    data = load_vector("11-redis-pidbox-ping.json")
     captured = loads_envelope(data["request"]["raw_payload"])
     request = parse_request(captured)
     assert request.method == "ping"
@@ -70,7 +60,7 @@ def test_ping_request_and_reply_match_v11() -> None:
 
 def test_every_captured_request_parses_and_cast_has_no_ticket() -> None:
     for name in ("12-redis-pidbox-other-commands.json", "16-redis-pidbox-control-commands.json"):
-        for item in vector(name)["traffic"]:
+        for item in load_vector(name)["traffic"]:
             body = item.get("decoded_body")
             if not body or "method" not in body:
                 continue

@@ -16,10 +16,16 @@ from celeriac import Celery
 from celeriac.protocol.message import Message
 from celeriac.transports.base import Transport
 from celeriac.transports.redis import RedisTransport
-
-from .conftest import REDIS_HOST, AppFactory, redis_client_or_skip, redis_db
+from helpers.services import WITH_AMQP, AppFactory, redis_db, redis_keyspace
 
 pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.fixture(params=WITH_AMQP)
+def transport_kind(request: pytest.FixtureRequest) -> str:
+    """This module's tests also run on RabbitMQ (results in Redis)."""
+    return str(request.param)
+
 
 SEP = "\x06\x16"
 
@@ -92,18 +98,15 @@ def test_reply_queue_bind_publish_pop_delete(transport: Transport) -> None:
 # -- Redis: kombu's layout, exactly ---------------------------------------------------------
 @pytest.fixture
 def redis_transport() -> Iterator[tuple[RedisTransport, Any, str]]:
-    client = redis_client_or_skip()
-    prefix = f"ctl{uuid.uuid4().hex[:8]}_"
-    url = f"redis://{REDIS_HOST}/{redis_db()}"
     from celeriac.transports.base import TransportOptions
 
-    transport = RedisTransport(url, TransportOptions(extra={"global_keyprefix": prefix}))
-    yield transport, client, prefix
-    transport.close()
-    keys = list(client.scan_iter(match=f"{prefix}*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    with redis_keyspace("ctl") as space:
+        options = TransportOptions(extra={"global_keyprefix": space.prefix})
+        transport = RedisTransport(space.url, options)
+        try:
+            yield transport, space.client, space.prefix
+        finally:
+            transport.close()
 
 
 def test_redis_fanout_is_publish_on_kombus_channel(

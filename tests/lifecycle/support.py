@@ -10,14 +10,12 @@ from email.message import EmailMessage
 from email.policy import default as default_policy
 from typing import Any
 
+from helpers.services import prefix_settings
+
 
 def redis_settings(prefix: str) -> dict[str, Any]:
     """Settings that keep an app on the test's prefix and a queue of its own."""
-    return {
-        "task_default_queue": f"q-{uuid.uuid4().hex[:8]}",
-        "broker_transport_options": {"global_keyprefix": prefix},
-        "result_backend_transport_options": {"global_keyprefix": prefix},
-    }
+    return {"task_default_queue": f"q-{uuid.uuid4().hex[:8]}", **prefix_settings(prefix)}
 
 
 class Sink:

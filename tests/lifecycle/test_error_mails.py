@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from celeriac.middleware.error_mails import ErrorMail
-from redis_tests.redis_support import free_port
+from celeriac.exceptions import ImproperlyConfigured
+from celeriac.middleware.error_mails import ErrorMail, MailSettings
+from helpers.services import free_port
 
 pytestmark = [
     pytest.mark.timeout(60),
@@ -134,3 +135,19 @@ def test_unreachable_smtp_server_logs_one_line_and_tasks_go_on(make_app, worker,
     while not any("error e-mail" in r.getMessage() for r in caplog.records):
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+def test_mail_settings_take_the_values_django_allows(make_app):
+    # Django's EMAIL_TIMEOUT default is None (no timeout): a long wait, not a stuck thread.
+    app = make_app(
+        ADMINS=["ops@example.com", ("Dev", "dev@example.com")],
+        EMAIL_TIMEOUT=None,
+        EMAIL_HOST_USER="",
+        EMAIL_PORT=2525,
+    )
+    mail = MailSettings.from_app(app)
+    assert mail.admins == ["ops@example.com", "Dev <dev@example.com>"]
+    assert (mail.timeout, mail.user, mail.password, mail.port) == (30.0, None, None, 2525)
+    app.conf.admins = 5
+    with pytest.raises(ImproperlyConfigured, match="admins must be a list"):
+        MailSettings.from_app(app)

@@ -57,3 +57,54 @@ def test_django_mail_settings_are_used_when_django_is_configured(smtp, tmp_path)
     assert sink.recipients[0] == ["admin@django.example"]
     # a setting the app gives itself wins over Django's
     assert message["From"] == "celeriac@override.example"
+
+
+def test_the_django_integration_registers_its_mail_settings_source():
+    """The core finds Django's settings through package metadata, never by importing contrib.
+
+    Fails in an environment installed before the entry point existed: reinstall
+    (``pip install -e .``) to refresh celeriac's metadata.
+    """
+    from importlib.metadata import entry_points
+
+    from celeriac.contrib.django.mail import mail_settings
+    from celeriac.middleware.error_mails import (
+        MAIL_SETTINGS_GROUP,
+        installed_mail_settings_sources,
+    )
+
+    [entry] = [e for e in entry_points(group=MAIL_SETTINGS_GROUP) if e.name == "django"]
+    assert entry.value == "celeriac.contrib.django.mail:mail_settings"
+    assert mail_settings in installed_mail_settings_sources()
+
+
+def test_mail_settings_sources_fill_only_what_the_app_leaves_unset():
+    from celeriac import Celery
+    from celeriac.middleware.error_mails import MailSettings
+
+    app = Celery("mails", broker="memory://mails-src", server_email="app@example.com")
+    try:
+        first = {"admins": ["first@example.com"], "server_email": "first@example.com"}
+        second = {"admins": ["second@example.com"], "email_port": 2525, "unknown": 1}
+        settings = MailSettings.from_app(app, [lambda: first, lambda: None, lambda: second])
+    finally:
+        app.close()
+    assert settings.admins == ["first@example.com"]  # the first source to give it wins
+    assert settings.server_email == "app@example.com"  # the app's own setting wins
+    assert settings.port == 2525
+    assert settings.host == "localhost"  # nobody gave it: the default
+
+
+def test_without_django_imported_the_django_source_gives_nothing():
+    """A process that has not imported Django is not a Django project (and Django stays
+    unimported)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from celeriac.contrib.django.mail import mail_settings\n"
+        "assert mail_settings() is None\n"
+        "assert 'django' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=30)

@@ -8,8 +8,15 @@ import pytest
 
 from celeriac.exceptions import NotRegistered
 from celeriac.worker.worker import Worker, WorkerOptions
+from helpers.services import WITH_AMQP
 
 pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(params=WITH_AMQP)
+def transport_kind(request: pytest.FixtureRequest) -> str:
+    """This module's tests also run on RabbitMQ (results in Redis)."""
+    return str(request.param)
 
 
 def test_thirty_tasks_at_ten_per_second_take_three_seconds_and_others_run_at_once(make_app, worker):

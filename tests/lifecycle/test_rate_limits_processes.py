@@ -12,8 +12,8 @@ import pytest
 
 from celeriac import Celery
 from helpers.processes import Project, wait_until
+from helpers.services import redis_url
 from lifecycle.support import redis_settings
-from redis_tests.redis_support import kombu_url
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -51,7 +51,7 @@ def project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LimitPro
     """A tasks project on SQLite (its own file) or Redis (its own key prefix and queue)."""
     if request.param == "redis":
         prefix = request.getfixturevalue("redis_prefix")
-        proj = LimitProject(tmp_path, kombu_url(), redis_settings(prefix))
+        proj = LimitProject(tmp_path, redis_url(), redis_settings(prefix))
     else:
         proj = LimitProject(tmp_path, None, {})
     try:

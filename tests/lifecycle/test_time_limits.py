@@ -73,6 +73,42 @@ def test_eager_calls_see_the_per_call_limits_in_their_request(make_app):
     assert limits.apply_async(time_limit=30, soft_time_limit=20).get() == [30, 20]
 
 
+@pytest.mark.parametrize("transport_kind", ["memory"], indirect=True)
+def test_eager_requests_fall_back_to_the_time_limit_settings(make_app):
+    app = make_app(task_always_eager=True, task_time_limit=60, task_soft_time_limit=50)
+
+    @app.task(bind=True)
+    def limits(self) -> list[float | None]:
+        return list(self.request.timelimit)
+
+    @app.task(bind=True, soft_time_limit=7)
+    def own_soft_limit(self) -> list[float | None]:
+        return list(self.request.timelimit)
+
+    assert limits.apply_async().get() == [60, 50]
+    assert own_soft_limit.apply_async().get() == [60, 7]
+    # a given value wins even when it is 0 ("no limit")
+    assert own_soft_limit.apply_async(time_limit=0, soft_time_limit=0).get() == [0, 0]
+
+
+@pytest.mark.parametrize("transport_kind", ["memory", "sqlite"], indirect=True)
+@pytest.mark.parametrize("source", ["task", "config"])
+def test_time_limit_zero_switches_a_limit_off(make_app, worker, source):
+    """``apply_async(time_limit=0)`` means "no limit": it wins over the task's limit and
+    over ``task_time_limit`` (a given value counts even when falsy)."""
+    app = make_app(**({"task_time_limit": 0.3} if source == "config" else {}))
+
+    @app.task(**({"time_limit": 0.3} if source == "task" else {}))
+    def sleepy(seconds: float) -> str:
+        time.sleep(seconds)
+        return "finished"
+
+    worker(app)
+    with pytest.raises(TimeLimitExceeded):  # the task's or the configuration's limit
+        sleepy.apply_async((3,)).get(timeout=10)
+    assert sleepy.apply_async((0.8,), time_limit=0).get(timeout=10) == "finished"
+
+
 PREFORK_TASKS = """
 from celeriac.exceptions import SoftTimeLimitExceeded
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,10 +21,8 @@ from celeriac.protocol.results import (
     result_tuple,
 )
 from celeriac.protocol.serializers import dumps, loads
-from celeriac.protocol.task import build_task_message, decode_task_message, encode_task_call
-
-VECTORS = Path(__file__).parents[2].parent / "shared" / "celery-wire-vectors"
-_MISSING = f"Celery wire vectors not found at {VECTORS} (they live beside the repository)"
+from celeriac.protocol.task_message import TaskMessage, decode, encode
+from helpers.vectors import load_vector, vector_files
 
 _META_KEYS = ("status", "result", "traceback", "children", "date_done", "task_id")
 _EMBED_KEYS = {"callbacks", "errbacks", "chain", "chord"}
@@ -107,9 +104,7 @@ def _collect() -> dict[str, list[Any]]:
         "meta": [],
         "task_body": [],
     }
-    if not VECTORS.is_dir():
-        return found
-    for file in sorted(VECTORS.glob("*.json")):
+    for file in vector_files():  # missing vectors: this module fails to collect, naming the path
         data = json.loads(file.read_text())
         for kind, path, value in _walk(data, ""):
             found[kind].append(pytest.param(value, id=f"{file.stem}{path}"))
@@ -120,7 +115,7 @@ FOUND = _collect()
 
 
 def _params(kind: str) -> list[Any]:
-    return FOUND[kind] or [pytest.param(None, marks=pytest.mark.skip(reason=_MISSING))]
+    return FOUND[kind]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -128,8 +123,8 @@ def _params(kind: str) -> list[Any]:
 
 def _assert_task_round_trip(original: Message) -> None:
     """Decode a task message, re-encode it, and compare with the original structure."""
-    call = decode_task_message(original, accept=["json"])
-    again = encode_task_call(call)
+    call = decode(original, accept=["json"])
+    again = encode(call)
     assert list(again.headers.items()) == list(original.headers.items())
     assert again.body == original.body
     assert loads(again.body, again.content_type) == loads(original.body, original.content_type)
@@ -166,9 +161,7 @@ def _rebuild_tuple(value: Any) -> Any:
 
 
 def test_vectors_were_found() -> None:
-    if not VECTORS.is_dir():
-        pytest.skip(_MISSING)
-    files = sorted(VECTORS.glob("*.json"))
+    files = vector_files()
     assert len(files) >= 24
     # Lower bounds from the 2026-11-22 capture: a walker regression shows up here.
     assert len(FOUND["envelope"]) >= 181
@@ -218,10 +211,10 @@ def test_amqp_message_round_trips(captured: dict[str, Any]) -> None:
         headers=captured["application_headers"],
         properties=props,
     )
-    call = decode_task_message(message, accept=["application/json"])
+    call = decode(message, accept=["application/json"])
     assert [call.args, call.kwargs] == captured["body_decoded"][:2]
     assert call.priority == props["priority"]
-    again = encode_task_call(call)
+    again = encode(call)
     assert list(again.headers.items()) == list(message.headers.items())
     assert again.body == message.body
     for key, value in props.items():
@@ -262,18 +255,20 @@ def test_result_meta_parses_and_rebuilds_equal(meta: dict[str, Any]) -> None:
 @pytest.mark.parametrize("body", _params("task_body"))
 def test_task_body_builds_and_decodes(body: list[Any]) -> None:
     args, kwargs, embed = body
-    message = build_task_message(
-        "tasks.any",
-        "00000000-0000-0000-0000-000000000000",
-        args,
-        kwargs,
-        callbacks=embed["callbacks"],
-        errbacks=embed["errbacks"],
-        chain=embed["chain"],
-        chord=embed["chord"],
+    message = encode(
+        TaskMessage(
+            id="00000000-0000-0000-0000-000000000000",
+            name="tasks.any",
+            args=args,
+            kwargs=kwargs,
+            callbacks=embed["callbacks"],
+            errbacks=embed["errbacks"],
+            chain=embed["chain"],
+            chord=embed["chord"],
+        )
     )
     assert loads(message.body, message.content_type) == body
-    call = decode_task_message(message)
+    call = decode(message)
     assert [call.args, call.kwargs] == [args, kwargs]
     assert (call.callbacks, call.errbacks, call.chain, call.chord) == (
         embed["callbacks"],
@@ -284,14 +279,9 @@ def test_task_body_builds_and_decodes(body: list[Any]) -> None:
 
 
 def test_saved_group_result_is_a_group_tuple() -> None:
-    file = VECTORS / "09-redis-result-chord-group-chain.json"
-    if not file.is_file():
-        pytest.skip(_MISSING)
-    saved = json.loads(file.read_text())["group_saved_result"]["value"]["result"]
+    captured = load_vector("09-redis-result-chord-group-chain.json")["group_saved_result"]
+    saved = captured["value"]["result"]
     (group_id, _), members = saved
     rebuilt = group_tuple(group_id, [result_tuple(member[0][0]) for member in members])
     assert rebuilt == saved
-    assert (
-        json.dumps({"result": rebuilt})
-        == json.loads(file.read_text())["group_saved_result"]["raw_value"]
-    )
+    assert json.dumps({"result": rebuilt}) == captured["raw_value"]

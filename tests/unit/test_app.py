@@ -83,6 +83,31 @@ def test_apply_applies_link_and_link_error(app):
     assert seen == [4, "fails"]
 
 
+def test_apply_calls_errbacks_by_their_signature(app):
+    """A new-style errback ``(request, exc, traceback)`` gets those (Celery's way); the
+    old single-argument form gets the failed task's id."""
+    seen: list[object] = []
+
+    @app.task
+    def on_error(request, exc, traceback) -> None:  # type: ignore[no-untyped-def]
+        seen.append((request.id, request.task, exc, traceback))
+
+    @app.task
+    def record(value: object) -> None:
+        seen.append(value)
+
+    @app.task
+    def fail() -> None:
+        raise Boom("eager boom")
+
+    failed = fail.apply(task_id="fails", link_error=[on_error.s(), record.s()])
+    assert failed.state == "FAILURE"
+    [(task_id, name, exc, traceback), old_style] = seen
+    assert (task_id, name) == ("fails", fail.name)
+    assert isinstance(exc, Boom) and "Boom: eager boom" in traceback
+    assert old_style == "fails"
+
+
 def test_apply_failure_and_propagation(app):
     @app.task
     def fail() -> None:
@@ -399,3 +424,19 @@ def test_eager_group_members_know_their_group(make_app):
     assert sent.get() == [[sent.id, 0, 0], [sent.id, 1, 1]]
     applied = group(member.s(n) for n in range(2)).apply()
     assert applied.get() == [[applied.id, 0, 0], [applied.id, 1, 1]]
+
+
+# -- settings as the worker reads them -----------------------------------------------------
+def test_worker_concurrency_given_as_a_string_is_a_number(app):
+    # The table takes "4" (as from an environment variable); the worker used to keep
+    # the string, so a prefork worker multiplied it ("4" * 4 == "4444" prefetch).
+    from celeriac.exceptions import ImproperlyConfigured
+    from celeriac.worker.worker import Worker, WorkerOptions
+
+    app.conf.worker_concurrency = "3"
+    node = Worker(app, WorkerOptions(pool="threads", quiet=True))
+    assert node.concurrency == 3
+    assert Worker(app, WorkerOptions(pool="threads", concurrency=2, quiet=True)).concurrency == 2
+    app.conf.worker_concurrency = "auto"
+    with pytest.raises(ImproperlyConfigured, match="'worker_concurrency' expects a number"):
+        Worker(app, WorkerOptions(pool="threads", quiet=True))

@@ -128,3 +128,19 @@ def test_malformed_paths(path):
 def test_non_string_is_rejected():
     with pytest.raises(ImportStringError, match="expected a string"):
         import_from_string(42)  # type: ignore[arg-type]
+
+
+def test_import_class_checks_the_base_class():
+    from celeriac import Celery, Task
+    from celeriac.utils.imports import import_class
+
+    assert import_class("celeriac:Task", Task) is Task
+    assert import_class("collections.OrderedDict", dict) is __import__("collections").OrderedDict
+    with pytest.raises(TypeError, match=r"'os.path:join' is not a celeriac.app.task.Task subclass"):
+        import_class("os.path:join", Task)
+    with pytest.raises(ImportStringError):
+        import_class("no_such_module_here:Task", Task)
+    # Celery(task_cls="...") imports the class the string names and checks it is a Task
+    assert Celery("ok", task_cls="celeriac:Task", set_as_current=False).Task is Task
+    with pytest.raises(TypeError, match=r"is not a celeriac\.app\.task\.Task subclass"):
+        Celery("bad", task_cls="collections:OrderedDict", set_as_current=False)

@@ -1,5 +1,5 @@
-"""Malformed input on a real SQLite queue: each bad message is logged once, dead-lettered
-with its reason, and the worker goes on to run the good tasks queued after it."""
+"""Malformed input on a real SQLite queue and on Redis: each bad message is logged once,
+dead-lettered with its reason, and the worker goes on to run the good tasks queued after it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from celeriac.exceptions import MessageTooLarge, NotRegistered
 from celeriac.protocol.message import Message
-from helpers.processes import Project, wait_until
+from helpers.processes import PROCESS_TRANSPORTS, Project, project_on, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -27,9 +27,9 @@ def size(data):
 """
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Iterator[Project]:
-    with Project(tmp_path, TASKS) as proj:
+@pytest.fixture(params=PROCESS_TRANSPORTS)
+def project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]:
+    with project_on(request.param, tmp_path, TASKS) as proj:
         yield proj
 
 

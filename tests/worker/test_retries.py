@@ -8,6 +8,7 @@ import time
 import pytest
 
 from celeriac.exceptions import MaxRetriesExceededError
+from celeriac.protocol.task_message import TaskMessage, encode
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -169,6 +170,65 @@ def test_retry_keeps_headers_parent_and_root(app, worker):
     parent = top.delay()
     leaf_id = parent.get(timeout=5)
     assert app.AsyncResult(leaf_id).get(timeout=5) == ["acme", parent.id, parent.id, 1]
+
+
+def test_a_retry_is_a_copy_of_the_message(app, worker):
+    """Every field of the message survives a retry (it is a copy with retries + 1):
+    stamps, the sender's reply_to, custom headers, origin, a sender's own argsrepr."""
+    seen: list[tuple] = []
+
+    @app.task(bind=True, max_retries=1)
+    def once_more(self, x: int) -> int:
+        r = self.request
+        seen.append(
+            (
+                r.retries,
+                r.stamps,
+                r.stamped_headers,
+                r.replaced_task_nesting,
+                r.reply_to,
+                r.headers.get("x-keep"),
+                r.origin,
+                r.argsrepr,
+                r.shadow,
+            )
+        )
+        if not r.retries:
+            raise self.retry(countdown=0)
+        return x
+
+    message = TaskMessage(
+        id="copy-1",
+        name=once_more.name,
+        args=[5],
+        stamps={"s": "v"},
+        stamped_headers=["s"],
+        replaced_task_nesting=1,
+        reply_to="the-sender",
+        headers={"x-keep": "yes"},
+        origin="gen1@elsewhere",
+        argsrepr="<hidden>",
+        shadow="alias",
+    )
+    app.transport.publish(encode(message), "celery")
+    worker(app)
+    assert app.AsyncResult("copy-1").get(timeout=10) == 5
+    first, second = seen
+    assert (first[0], second[0]) == (0, 1)
+    assert (
+        first[1:]
+        == second[1:]
+        == (
+            {"s": "v"},
+            ["s"],
+            1,
+            "the-sender",
+            "yes",
+            "gen1@elsewhere",
+            "<hidden>",
+            "alias",
+        )
+    )
 
 
 def test_retry_options_override_the_call(app, worker):

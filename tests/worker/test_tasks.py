@@ -3,6 +3,7 @@ tasks sent by name, and the signals sent around each execution."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -131,6 +132,35 @@ def test_unknown_task_fails_and_is_dead_lettered(make_app, worker):
     while not any("nobody.has.this" in d.reason for d in consumer_app.transport.dead_letters()):
         assert time.monotonic() < deadline
         time.sleep(0.01)
+
+
+def test_dead_letters_are_listed_in_the_order_the_worker_rejected_them(
+    make_app, worker, monkeypatch
+):
+    """The writes may finish in any order (on Redis each goes out on a pooled connection);
+    the store lists the letters as the worker rejected and logged them."""
+    producer = make_app("producer")
+    consumer_app = make_app("consumer")
+    transport_class = type(consumer_app.transport)
+    dead_letter = transport_class.dead_letter
+    delays = iter([0.3, 0.15])  # the first write is the slowest
+
+    async def slow_first(self, delivery, reason):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(next(delays, 0.0))
+        await dead_letter(self, delivery, reason)
+
+    monkeypatch.setattr(transport_class, "dead_letter", slow_first)
+    names = [f"nobody.has.this.{n}" for n in range(3)]
+    for name in names:
+        producer.send_task(name)
+    worker(consumer_app)
+    deadline = time.monotonic() + 5
+    while len(letters := consumer_app.transport.dead_letters()) < len(names):
+        assert time.monotonic() < deadline, letters
+        time.sleep(0.01)
+    assert [letter.reason for letter in letters] == [
+        f"unknown task {name!r} (not registered in this worker)" for name in names
+    ]
 
 
 def test_shared_task_runs_in_two_apps(make_app, worker):

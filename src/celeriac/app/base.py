@@ -7,29 +7,45 @@ import importlib
 import logging
 import os
 import socket
-import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar, overload
 
 from celeriac import states
-from celeriac.app import context
+from celeriac.app import connections, publish
+from celeriac.app.amqp import AMQP
+from celeriac.app.builtins import register_builtins
 from celeriac.app.control import Control
-from celeriac.app.registry import TaskRegistry, find_related_modules
-from celeriac.app.routing import resolve_route
+from celeriac.app.extras import AppExtras
+from celeriac.app.fixups import Discovery, Fixup, load_fixups
+from celeriac.app.periodic import PeriodicTasks
+from celeriac.app.pydantic_args import PYDANTIC_OPTIONS, use_models
+from celeriac.app.registry import TaskRegistry
+from celeriac.app.sent_events import SentEvents
+from celeriac.app.shared import finalize_callbacks, registered_apps
 from celeriac.app.task import Task as BaseTask
-from celeriac.backends.base import Backend, BackendOptions
+from celeriac.backends.base import REPLY_ROUTE, Backend
 from celeriac.backends.registry import create_backend
 from celeriac.config.loader import settings_from_envvar, settings_from_object
 from celeriac.config.settings import Settings
-from celeriac.exceptions import BrokerError, ImproperlyConfigured, MessageTooLarge
+from celeriac.events import Events
+from celeriac.exceptions import ImproperlyConfigured
+from celeriac.execution import context
+from celeriac.execution.request import Context
+from celeriac.middleware.base import Middleware
+from celeriac.middleware.error_mails import ErrorMails
+from celeriac.middleware.signals import Signals
 from celeriac.middleware.stack import MiddlewareStack
 from celeriac.protocol import results as result_protocol
 from celeriac.protocol.message import Message
-from celeriac.protocol.task import build_task_message
+from celeriac.results import result as results
+from celeriac.security.setup import SignerCache, configure_auth
+from celeriac.security.signing import Signer
 from celeriac.transports.base import Transport, TransportOptions
 from celeriac.transports.registry import create_transport
+from celeriac.utils.clock import LamportClock
+from celeriac.utils.imports import import_class
 
 __all__ = ["DEFAULT_SQLITE_URL", "Celery"]
 
@@ -41,43 +57,8 @@ R = TypeVar("R")
 #: Where the embedded broker and result store live when nothing is configured.
 DEFAULT_SQLITE_URL = "sqlite:///celeriac.sqlite3"
 
-_DEFAULT_RETRY_POLICY = {
-    "max_retries": 3,
-    "interval_start": 0.0,
-    "interval_step": 0.2,
-    "interval_max": 0.2,
-}
 
-
-def _signature_dicts(value: Any) -> list[dict[str, Any]] | None:
-    """Normalize ``link``/``link_error`` (one signature or a list) to a list of dicts."""
-    if value is None:
-        return None
-    items = value if isinstance(value, list | tuple) else [value]
-    return [dict(item) for item in items]
-
-
-def _seconds(value: float | timedelta | None) -> float | None:
-    """A duration setting in seconds; ``None`` stays ``None``."""
-    if value is None:
-        return None
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
-
-
-def _as_datetime(value: Any, now: datetime) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, int | float):
-        return now + timedelta(seconds=float(value))
-    if isinstance(value, str):
-        parsed = datetime.fromisoformat(value)
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    raise TypeError(f"expected a datetime or seconds, got {value!r}")
-
-
-class Celery:
+class Celery(PeriodicTasks, AppExtras):
     """A celeriac application: where tasks are registered and configuration lives.
 
     Args:
@@ -90,7 +71,7 @@ class Celery:
     """
 
     #: The base class of tasks made with ``@app.task`` (replace with ``task_cls=``).
-    Task: type[BaseTask[Any, Any]] = BaseTask
+    Task: type[BaseTask[..., object]] = BaseTask
 
     def __init__(
         self,
@@ -100,31 +81,34 @@ class Celery:
         include: Iterable[str] | None = None,
         *,
         set_as_current: bool = True,
-        task_cls: type[BaseTask[Any, Any]] | str | None = None,
-        config_source: Any = None,
+        task_cls: type[BaseTask[..., object]] | str | None = None,
+        config_source: object = None,
         namespace: str | None = None,
-        **settings: Any,
+        **settings: object,
     ) -> None:
         self.main = main
         self.conf = Settings()
         self.tasks = TaskRegistry()
         self.middleware = MiddlewareStack(self._default_middleware())
         self.reply_to = str(uuid.uuid4())
+        #: this process's Lamport clock (events, Celery's ``app.clock``)
+        self.clock = LamportClock()
         self._transport: Transport | None = None
         self._backend: Backend | None = None
+        self._signers = SignerCache()
         self._pid = os.getpid()
         self._origin_cache: tuple[int, str] = (0, "")
         #: settings made before the first config source; they win over it (Celery's rule)
-        self._preconf: dict[str, Any] | None = None
+        self._preconf: dict[str, object] | None = None
         self._finalized = False
-        self._pending: list[tuple[Callable[..., Any], dict[str, Any]]] = []
         self._init_periodic()
         if isinstance(task_cls, str):
-            from celeriac.utils.imports import import_from_string
-
-            self.Task = import_from_string(task_cls)
+            self.Task = import_class(task_cls, BaseTask)
         elif task_cls is not None:
             self.Task = task_cls
+        #: framework integrations found by entry point (Django's, when it is in use)
+        self.fixups: list[Fixup] = load_fixups(self)
+        self._discovery = Discovery(self.fixups)
         if config_source is not None:
             self.config_from_object(config_source, namespace=namespace)
         if broker is not None:
@@ -135,21 +119,15 @@ class Celery:
             settings["include"] = list(include)
         if settings:
             self.conf.update(settings)
-        context.registered_apps.append(self)
+        registered_apps.append(self)
         if set_as_current:
             self.set_current()
         self._register_builtins()
 
-    @staticmethod
-    def _default_middleware() -> list[Any]:
-        from celeriac.middleware.error_mails import ErrorMails
-        from celeriac.middleware.signals import Signals
-
-        return [Signals(), ErrorMails()]
+    def _default_middleware(self) -> list[Middleware]:
+        return [Signals(), ErrorMails(), SentEvents(self)]
 
     def _register_builtins(self) -> None:
-        from celeriac.app.builtins import register_builtins
-
         register_builtins(self)
 
     def __repr__(self) -> str:
@@ -163,6 +141,22 @@ class Celery:
             control = self.__dict__["_control"] = Control(self)
         return control
 
+    @property
+    def amqp(self) -> AMQP:
+        """The app's queues and routing defaults (Celery's ``app.amqp``: ``queues``)."""
+        amqp: AMQP | None = self.__dict__.get("_amqp")
+        if amqp is None:
+            amqp = self.__dict__["_amqp"] = AMQP(self)
+        return amqp
+
+    @property
+    def events(self) -> Events:
+        """Monitoring events (Celery's ``app.events``: ``Receiver``, ``Dispatcher``, ``State``)."""
+        events: Events | None = self.__dict__.get("_events")
+        if events is None:
+            events = self.__dict__["_events"] = Events(self)
+        return events
+
     # -- current app -----------------------------------------------------------------
     def set_current(self) -> None:
         """Make this the current app (``current_app``)."""
@@ -174,7 +168,7 @@ class Celery:
 
     # -- configuration ---------------------------------------------------------------
     def config_from_object(
-        self, obj: Any, silent: bool = False, force: bool = True, namespace: str | None = None
+        self, obj: object, silent: bool = False, force: bool = True, namespace: str | None = None
     ) -> None:
         """Load settings from an object, a module, a module path or ``"module:attr"``.
 
@@ -189,7 +183,7 @@ class Celery:
             return
         self._apply_config_source(loaded)
 
-    def _apply_config_source(self, loaded: dict[str, Any]) -> None:
+    def _apply_config_source(self, loaded: Mapping[str, object]) -> None:
         """Apply a config source under the settings given before it, as Celery does.
 
         ``Celery(broker=...)`` and ``app.conf`` values set before the first config
@@ -218,18 +212,12 @@ class Celery:
         related_name: str = "tasks",
         force: bool = True,
     ) -> list[str]:
-        """Import ``<package>.tasks`` for each package (default: the installed Django apps)."""
-        if packages is None:
-            packages = self._django_apps
-        return find_related_modules(packages, related_name)
+        """Import ``<package>.tasks`` for each package (default: the installed Django apps).
 
-    @staticmethod
-    def _django_apps() -> list[str]:
-        try:
-            apps = importlib.import_module("django.apps").apps
-            return [config.name for config in apps.get_app_configs()]
-        except Exception:
-            return []
+        While a fixup is not ready for it (Django's apps are not loaded yet), the search
+        waits until :meth:`finalize` (the worker and beat call it); it then returns [].
+        """
+        return self._discovery.request(packages, related_name)
 
     def finalize(self) -> None:
         """Import the modules listed in ``include``/``imports`` (done by the worker and beat).
@@ -239,60 +227,16 @@ class Celery:
         if self._finalized:
             return
         self._finalized = True
+        for callback in list(finalize_callbacks):
+            callback(self)
+        self._discovery.run_pending()
         for module in [*(self.conf.imports or ()), *(self.conf.include or ())]:
             importlib.import_module(module)
+        if self.conf.task_annotations:
+            for task in list(self.tasks.values()):
+                task.annotate()
         self._configured()
         self.on_after_finalize.send(sender=self)
-
-    # -- periodic tasks (beat) -------------------------------------------------------
-    def _init_periodic(self) -> None:
-        from celeriac.signals import Signal
-
-        #: Celery's app signals: sent with ``sender=app`` once the configuration is read
-        #: (when the app is finalized, by the worker or beat) and once finalized.
-        self.on_configure = Signal("on_configure")
-        self.on_after_configure = Signal("on_after_configure")
-        self.on_after_finalize = Signal("on_after_finalize")
-        self._configured_sent = False
-        #: entries added with :meth:`add_periodic_task`, read by beat beside ``beat_schedule``
-        self._periodic_tasks: dict[str, dict[str, Any]] = {}
-
-    def _configured(self) -> None:
-        if not self._configured_sent:
-            self._configured_sent = True
-            self.on_configure.send(sender=self)
-            self.on_after_configure.send(sender=self, source=self.conf)
-
-    def add_periodic_task(
-        self,
-        schedule: Any,
-        sig: Any,
-        args: Sequence[Any] = (),
-        kwargs: dict[str, Any] | None = None,
-        name: str | None = None,
-        **opts: Any,
-    ) -> str:
-        """Add a beat entry that calls the signature ``sig`` on ``schedule`` (Celery's API).
-
-        ``schedule`` is seconds, a timedelta, ``schedule()``, ``crontab()`` or ``solar()``;
-        ``opts`` are ``apply_async`` options (``queue``, ``expires``...) and ``relative``.
-        Returns the entry's name (``name``, else the signature's repr).
-        """
-        sig_dict: dict[str, Any] = dict(sig) if not isinstance(sig, str) else {"task": sig}
-        key = name or repr(sig)
-        relative = bool(opts.pop("relative", False))
-        options = {**dict(sig_dict.get("options") or {}), **opts}
-        for internal in ("subtask_type", "immutable"):
-            options.pop(internal, None)
-        self._periodic_tasks[key] = {
-            "task": sig_dict["task"],
-            "schedule": schedule,
-            "args": tuple(args or sig_dict.get("args") or ()),
-            "kwargs": dict(kwargs or sig_dict.get("kwargs") or {}),
-            "options": options,
-            "relative": relative,
-        }
-        return key
 
     @property
     def broker_url(self) -> str:
@@ -320,6 +264,8 @@ class Celery:
             self._pid = os.getpid()
             self._transport = None
             self._backend = None
+            # results sent to this process (rpc://) must not go to the parent's queue
+            self.reply_to = str(uuid.uuid4())
 
     def _reset_connections(self) -> None:
         if self._transport is not None:
@@ -331,50 +277,7 @@ class Celery:
 
     def transport_options(self) -> TransportOptions:
         """The transport options from ``broker_transport_options`` and task settings."""
-        extra = {**self._broker_settings(), **(self.conf.broker_transport_options or {})}
-        return TransportOptions(
-            visibility_timeout=float(extra.get("visibility_timeout", 3600.0)),
-            max_deliveries=int(self.conf.task_max_deliveries),
-            polling_interval=float(extra.get("polling_interval", 0.02)),
-            extra=extra,
-        )
-
-    def _broker_settings(self) -> dict[str, Any]:
-        """Connection settings (``broker_use_ssl``, retries …) as transport option keys.
-
-        Keys given in ``broker_transport_options`` win over these.
-        """
-        conf = self.conf
-        options: dict[str, Any] = {
-            "broker_connection_max_retries": conf.broker_connection_max_retries,
-            "socket_connect_timeout": conf.broker_connection_timeout,
-        }
-        on_startup = conf.broker_connection_retry_on_startup
-        options["broker_connection_retry_on_startup"] = (
-            conf.broker_connection_retry if on_startup is None else on_startup
-        )
-        if conf.broker_use_ssl:
-            options["broker_use_ssl"] = conf.broker_use_ssl
-        return options
-
-    def _result_backend_settings(self) -> dict[str, Any]:
-        """The ``redis_*`` result settings as backend option keys (the URL and
-        ``result_backend_transport_options`` win)."""
-        conf = self.conf
-        names = {
-            "redis_socket_timeout": "socket_timeout",
-            "redis_socket_connect_timeout": "socket_connect_timeout",
-            "redis_socket_keepalive": "socket_keepalive",
-            "redis_retry_on_timeout": "retry_on_timeout",
-            "redis_max_connections": "max_connections",
-            "redis_backend_health_check_interval": "health_check_interval",
-            "redis_client_name": "client_name",
-            "redis_username": "username",
-            "redis_password": "password",
-            "redis_backend_use_ssl": "redis_backend_use_ssl",
-            "redis_backend_credential_provider": "credential_provider",
-        }
-        return {key: conf[name] for name, key in names.items() if conf[name] is not None}
+        return connections.transport_options(self.conf)
 
     @property
     def transport(self) -> Transport:
@@ -384,9 +287,48 @@ class Celery:
             self._transport = create_transport(self.broker_url, self.transport_options())
         return self._transport
 
-    def connection(self) -> Transport:
-        """Celery's name for the broker connection: returns :attr:`transport`."""
-        return self.transport
+    def connection(
+        self,
+        hostname: str | None = None,
+        userid: str | None = None,
+        password: str | None = None,
+        virtual_host: str | None = None,
+        port: int | None = None,
+        ssl: bool = False,
+        connect_timeout: float | None = None,
+        transport: str | None = None,
+        transport_options: Mapping[str, Any] | None = None,
+        heartbeat: float | None = None,
+        login_method: str | None = None,
+        failover_strategy: str | None = None,
+        **kwargs: Any,
+    ) -> Transport:
+        """Celery's name for the broker connection: :attr:`transport`, or a new transport
+        to the broker URL ``hostname`` (Celery's ``connection``/``connection_for_write``).
+
+        ``ssl``, ``connect_timeout``, ``heartbeat`` and ``failover_strategy`` are accepted
+        for Celery's signature; the transport takes them from the URL and the broker
+        settings (``broker_use_ssl``, ``broker_connection_timeout``, ``broker_heartbeat``).
+
+        Raises:
+            NotImplementedError: URL parts given one by one (``userid``, ``port`` …);
+                give the whole URL as ``hostname``.
+        """
+        parts: dict[str, object] = {"userid": userid, "password": password}
+        parts["virtual_host"] = virtual_host
+        parts.update(port=port, transport=transport, login_method=login_method)
+        given = sorted(k for k, v in {**parts, **kwargs}.items() if v is not None)
+        if given or transport_options:
+            raise NotImplementedError(
+                f"app.connection({', '.join(given or ['transport_options'])}=...): give the "
+                "whole broker URL as hostname (options come from broker_transport_options)"
+            )
+        if hostname is None or hostname == self.broker_url:
+            return self.transport
+        return create_transport(hostname, self.transport_options())
+
+    #: Celery's other names of :meth:`connection`.
+    broker_connection = connection_for_read = connection_for_write = connection
 
     def new_transport(self) -> Transport:
         """A fresh transport instance (a worker consumes on its own)."""
@@ -399,19 +341,21 @@ class Celery:
         """The result backend of this process (created on first use, renewed after fork)."""
         self._check_fork()
         if self._backend is None:
-            expires = _seconds(self.conf.result_expires)
-            options = BackendOptions(
-                expires=expires or None,
-                serializer=self.conf.result_serializer,
-                accept=self.conf.result_accept_content or self.conf.accept_content,
-                extra={
-                    **self._result_backend_settings(),
-                    **(self.conf.result_backend_transport_options or {}),
-                },
-                failure_expires=_seconds(self.conf.result_failure_expires),
-            )
+            options = connections.backend_options(self.conf)
+            options.reply_to = self.reply_to
             self._backend = create_backend(self.result_backend_url, options)
         return self._backend
+
+    @property
+    def signer(self) -> Signer | None:
+        """The message signer the settings ask for (``task_serializer='auth'`` or
+        ``security_keys``), or None when signing is off (see docs/security.md)."""
+        return self._signers.get(self.conf)
+
+    def setup_security(self, *args: Any, **kwargs: Any) -> None:
+        """Celery's ``setup_security``: sign with ``auth`` (X.509), accept only signed
+        messages; arguments as :func:`celeriac.security.setup.configure_auth`."""
+        configure_auth(self.conf, *args, **kwargs)
 
     def close(self) -> None:
         """Close the transport and backend connections of this process."""
@@ -419,7 +363,7 @@ class Celery:
 
     # -- tasks -----------------------------------------------------------------------
     @overload
-    def task(self, fun: Callable[P, Coroutine[Any, Any, R]], /) -> BaseTask[P, R]: ...
+    def task(self, fun: Callable[P, Coroutine[object, object, R]], /) -> BaseTask[P, R]: ...
 
     @overload
     def task(self, fun: Callable[P, R], /) -> BaseTask[P, R]: ...
@@ -434,7 +378,9 @@ class Celery:
         **options: Any,
     ) -> Callable[[Callable[..., Any]], BaseTask[Any, Any]]: ...
 
-    def task(self, *args: Any, **options: Any) -> Any:
+    def task(
+        self, *args: Callable[..., object], **options: object
+    ) -> BaseTask[..., object] | Callable[[Callable[..., object]], BaseTask[..., object]]:
         """Register a function as a task: ``@app.task`` or ``@app.task(name=..., bind=True)``.
 
         ``async def`` functions become async tasks that run on the worker's event loop.
@@ -444,28 +390,36 @@ class Celery:
         if args:
             raise TypeError("app.task() takes a function or keyword options only")
 
-        def decorator(fun: Callable[..., Any]) -> BaseTask[Any, Any]:
+        def decorator(fun: Callable[..., object]) -> BaseTask[..., object]:
             return self._create_task(fun, options)
 
         return decorator
 
-    def _create_task(self, fun: Callable[..., Any], options: dict[str, Any]) -> BaseTask[Any, Any]:
+    def _create_task(
+        self, fun: Callable[..., object], options: Mapping[str, object]
+    ) -> BaseTask[..., object]:
         options = dict(options)
         base = options.pop("base", None) or self.Task
+        if not (isinstance(base, type) and issubclass(base, BaseTask)):
+            raise TypeError(f"a task's base must be a Task subclass, not {base!r}")
         options.pop("shared", None)
         name = options.pop("name", None)
         if name is None and fun.__module__ == "__main__" and self.main:
-            name = f"{self.main}.{fun.__name__}"
-        existing = self.tasks.get(name) if name else None
-        task = base(fun, app=self, name=name, **options)
-        if existing is not None and getattr(existing, "_fun", None) is fun:
-            return existing  # type: ignore[no-any-return]
+            name = f"{self.main}.{getattr(fun, '__name__', 'task')}"
+        existing = self.tasks.get(str(name)) if name else None
+        bind = bool(options.pop("bind", False))
+        models = {key: options.pop(key) for key in PYDANTIC_OPTIONS if key in options}
+        task = base(fun, app=self, name=None if name is None else str(name), bind=bind, **options)
+        if existing is not None and existing._decorated_fun is fun:
+            return existing
+        task._decorated_fun = fun
+        use_models(task, fun, models)
         self.tasks.register(task)
         return task
 
     def register_task(
-        self, task: BaseTask[Any, Any] | type[BaseTask[Any, Any]], **options: Any
-    ) -> Any:
+        self, task: BaseTask[..., object] | type[BaseTask[..., object]], **options: object
+    ) -> BaseTask[..., object]:
         """Register a class-based task (an instance or a Task subclass with ``run``)."""
         instance = task() if isinstance(task, type) else task
         instance.app = self
@@ -489,229 +443,89 @@ class Celery:
             self._origin_cache = (pid, f"gen{pid}@{socket.gethostname()}")
         return self._origin_cache[1]
 
-    def _route(
-        self,
-        name: str,
-        args: Any,
-        kwargs: Any,
-        options: dict[str, Any],
-        task: BaseTask[Any, Any] | None,
-    ) -> tuple[str, str, str]:
-        route = resolve_route(self.conf.task_routes, name, args, kwargs, options, task)
-        queue = (
-            options.get("queue")
-            or route.get("queue")
-            or (task.queue if task else None)
-            or self.conf.task_default_queue
-        )
-        if isinstance(queue, dict):
-            queue = queue.get("name", self.conf.task_default_queue)
-        queue = getattr(queue, "name", queue)
-        routing_key = options.get("routing_key") or route.get("routing_key") or queue
-        exchange = options.get("exchange") or route.get("exchange") or ""
-        if "priority" in route and options.get("priority") is None:
-            options["priority"] = route["priority"]
-        return str(queue), str(routing_key), str(getattr(exchange, "name", exchange))
-
     def prepare_task_message(
         self,
         name: str,
-        args: Sequence[Any] | None = None,
-        kwargs: dict[str, Any] | None = None,
+        args: Sequence[object] | None = None,
+        kwargs: Mapping[str, object] | None = None,
         *,
-        task_type: BaseTask[Any, Any] | None = None,
-        **options: Any,
+        task_type: BaseTask[..., object] | None = None,
+        **options: object,
     ) -> tuple[Message, str, float | None]:
         """Build the protocol-v2 message for a call; return ``(message, queue, eta_epoch)``.
 
         Raises:
             MessageTooLarge: the message exceeds ``task_message_max_size``.
         """
-        conf = self.conf
         task = task_type if task_type is not None else self.tasks.get(name)
-        queue, routing_key, exchange = self._route(name, args, kwargs, options, task)
-        now = self.now()
-        countdown = options.get("countdown")
-        eta = _as_datetime(options.get("eta"), now)
-        if countdown is not None:
-            eta = now + timedelta(seconds=float(countdown))
-        expires = options.get("expires")
-        if expires is None and task is not None:
-            expires = task.expires
-        if expires is None:
-            expires = conf.task_default_expires if "task_default_expires" in conf else None
-        parent = context.get_executing_request()
-        parent_id = options.get("parent_id")
-        root_id = options.get("root_id")
-        if parent is not None and parent.id and not parent.called_directly:
-            parent_id = parent_id or parent.id
-            root_id = root_id or parent.root_id or parent.id
-        ignore_result = options.get("ignore_result")
-        if ignore_result is None:
-            ignore_result = task.resolve_ignore_result() if task else conf.task_ignore_result
-        priority = options.get("priority")
-        if priority is None and task is not None:
-            priority = task.priority
-        if priority is None:
-            priority = conf.task_default_priority
-        serializer = (
-            options.get("serializer") or (task.serializer if task else None) or conf.task_serializer
-        )
-        compression = (
-            options.get("compression")
-            or (task.compression if task else None)
-            or conf.task_compression
-        )
-        time_limit = options.get("time_limit", task.time_limit if task else None)
-        soft_time_limit = options.get("soft_time_limit", task.soft_time_limit if task else None)
-        task_id = options.get("task_id") or str(uuid.uuid4())
-        message = build_task_message(
-            name,
-            task_id,
-            list(args or ()),
-            dict(kwargs or {}),
-            eta=eta,
-            expires=_as_datetime(expires, now),
-            retries=int(options.get("retries", 0)),
-            time_limit=time_limit,
-            soft_time_limit=soft_time_limit,
-            root_id=root_id,
-            parent_id=parent_id,
-            group_id=options.get("group_id"),
-            group_index=options.get("group_index"),
-            shadow=options.get("shadow"),
-            origin=options.get("origin") or self._origin(),
-            ignore_result=bool(ignore_result),
-            callbacks=_signature_dicts(options.get("link")),
-            errbacks=_signature_dicts(options.get("link_error")),
-            chain=options.get("chain"),
-            chord=options.get("chord"),
-            headers=options.get("headers"),
-            reply_to=options.get("reply_to") or self.reply_to,
-            priority=priority,
-            exchange=exchange,
-            routing_key=routing_key,
-            serializer=serializer,
-            compression=compression,
-            replaced_task_nesting=int(options.get("replaced_task_nesting", 0)),
-        )
-        limit = conf.task_message_max_size
-        if limit and len(message.body) > limit:
-            raise MessageTooLarge(
-                f"task {name} message is {len(message.body):,} bytes, more than "
-                f"task_message_max_size ({limit:,} bytes); pass large data by reference "
-                f"or raise the setting"
-            )
-        return message, queue, eta.timestamp() if eta is not None else None
+        outgoing = publish.prepare(self, name, args, kwargs, options, task)
+        return outgoing.message, outgoing.queue, outgoing.eta
 
     def send_task(
         self,
         name: str,
-        args: Sequence[Any] | None = None,
-        kwargs: dict[str, Any] | None = None,
+        args: Sequence[object] | None = None,
+        kwargs: Mapping[str, object] | None = None,
         *,
-        task_type: BaseTask[Any, Any] | None = None,
-        **options: Any,
-    ) -> Any:
+        task_type: BaseTask[..., object] | None = None,
+        **options: object,
+    ) -> results.AsyncResult[object]:
         """Send a task by name (the task need not be registered in this process).
 
         Takes the same options as :meth:`Task.apply_async`. Returns an AsyncResult.
         """
-        message, queue, eta = self.prepare_task_message(
-            name, args, kwargs, task_type=task_type, **options
-        )
-        self.middleware.before_publish(message, queue)
-        retry = options.get("retry", self.conf.task_publish_retry)
-        policy = {
-            **_DEFAULT_RETRY_POLICY,
-            **(self.conf.task_publish_retry_policy or {}),
-            **(options.get("retry_policy") or {}),
-        }
-        self._publish_with_retry(message, queue, eta, retry=bool(retry), policy=policy)
-        self.middleware.after_publish(message, queue)
-        return self._result_for(message, name)
+        task = task_type if task_type is not None else self.tasks.get(name)
+        return publish.send(self, name, args, kwargs, options, task)
 
     async def asend_task(
         self,
         name: str,
-        args: Sequence[Any] | None = None,
-        kwargs: dict[str, Any] | None = None,
+        args: Sequence[object] | None = None,
+        kwargs: Mapping[str, object] | None = None,
         *,
-        task_type: BaseTask[Any, Any] | None = None,
-        **options: Any,
-    ) -> Any:
-        """Async twin of :meth:`send_task`."""
-        message, queue, eta = self.prepare_task_message(
-            name, args, kwargs, task_type=task_type, **options
-        )
-        self.middleware.before_publish(message, queue)
-        await self.transport.apublish(message, queue, priority=message.priority, eta=eta)
-        self.middleware.after_publish(message, queue)
-        return self._result_for(message, name)
+        task_type: BaseTask[..., object] | None = None,
+        **options: object,
+    ) -> results.AsyncResult[object]:
+        """Async twin of :meth:`send_task` (with the same publish retry policy)."""
+        task = task_type if task_type is not None else self.tasks.get(name)
+        return await publish.asend(self, name, args, kwargs, options, task)
 
-    def _result_for(self, message: Message, name: str) -> Any:
-        from celeriac.results.result import AsyncResult
-
-        parent_id = message.headers.get("parent_id")
-        parent: AsyncResult[Any] | None = AsyncResult(parent_id, app=self) if parent_id else None
-        return AsyncResult(message.headers["id"], app=self, task_name=name, parent=parent)
-
-    def _publish_with_retry(
-        self,
-        message: Message,
-        queue: str,
-        eta: float | None,
-        *,
-        retry: bool,
-        policy: dict[str, Any],
-    ) -> None:
-        attempts = 0
-        interval = float(policy.get("interval_start", 0.0))
-        while True:
-            try:
-                self.transport.publish(message, queue, priority=message.priority, eta=eta)
-                return
-            except BrokerError as exc:
-                max_retries = policy.get("max_retries")
-                if not retry or (max_retries is not None and attempts >= int(max_retries)):
-                    raise
-                attempts += 1
-                logger.warning(
-                    "Publishing %s failed (%s); retry %d in %.2fs",
-                    message.headers.get("id"),
-                    exc,
-                    attempts,
-                    interval,
-                )
-                time.sleep(interval)
-                interval = min(
-                    interval + float(policy.get("interval_step", 0.2)),
-                    float(policy.get("interval_max", 0.2)),
-                )
+    def send_many(self, calls: Sequence[publish.Call]) -> list[results.AsyncResult[object]]:
+        """Send plain task calls ``(name, args, kwargs, options)`` (a group's members) in a
+        few broker round trips where the transport can; results in the order of ``calls``."""
+        return publish.send_many(self, calls)
 
     # -- results ---------------------------------------------------------------------
-    def AsyncResult(self, task_id: str, **kwargs: Any) -> Any:
+    def AsyncResult(
+        self,
+        task_id: str,
+        *,
+        task_name: str | None = None,
+        parent: results.AsyncResult[object] | None = None,
+        backend: Backend | None = None,
+    ) -> results.AsyncResult[object]:
         """A result handle for a task id."""
-        from celeriac.results.result import AsyncResult
+        return results.AsyncResult(task_id, backend, task_name=task_name, app=self, parent=parent)
 
-        return AsyncResult(task_id, app=self, **kwargs)
-
-    def GroupResult(self, group_id: str, results: Any = None, **kwargs: Any) -> Any:
+    def GroupResult(
+        self,
+        group_id: str,
+        members: Iterable[results.AsyncResult[object]] | None = None,
+        parent: results.AsyncResult[object] | None = None,
+    ) -> results.GroupResult[object]:
         """A group result handle."""
-        from celeriac.results.result import GroupResult
-
-        return GroupResult(group_id, results, app=self, **kwargs)
+        return results.GroupResult(group_id, members, parent=parent, app=self)
 
     def result_meta(
         self,
         task_id: str,
         state: str,
-        result: Any,
+        result: object,
         *,
-        request: Any = None,
+        request: Context | None = None,
         traceback: str | None = None,
-        children: list[Any] | None = None,
-    ) -> dict[str, Any]:
+        children: list[object] | None = None,
+    ) -> dict[str, object]:
         """Build the stored meta for a state change, in Celery's shape."""
         if isinstance(result, BaseException):
             result = result_protocol.encode_exception(result)
@@ -725,7 +539,7 @@ class Celery:
                 "retries": request.retries,
                 "queue": (request.delivery_info or {}).get("routing_key"),
             }
-        return result_protocol.build_meta(
+        meta = result_protocol.build_meta(
             task_id,
             state,
             result,
@@ -736,14 +550,18 @@ class Celery:
             parent_id=getattr(request, "parent_id", None),
             extended=extended,
         )
+        if request is not None and request.reply_to and self.backend.replies_to_caller:
+            # rpc://: the result goes to the caller's reply queue (the backend strips this)
+            meta[REPLY_ROUTE] = [request.reply_to, request.correlation_id or task_id]
+        return meta
 
     def store_state(
         self,
         task_id: str,
         state: str,
-        meta: Any,
+        meta: object,
         *,
-        request: Any = None,
+        request: Context | None = None,
         traceback: str | None = None,
     ) -> None:
         """Store a state for a task (``update_state``, STARTED, REVOKED …)."""
@@ -763,3 +581,13 @@ class Celery:
         except RuntimeError:
             return False
         return True
+
+
+def _default_app() -> Celery:
+    return Celery("default", set_as_current=True)
+
+
+# The one import-time registration (a documented exception to "no import-time side
+# effects"): ``current_app`` creates this app when none exists, and the context module
+# below ``app`` need not import it.
+context.set_default_app_factory(_default_app)

@@ -15,9 +15,12 @@ import functools
 import logging
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
+from celeriac.config.queues import declared_queues
+from celeriac.exceptions import DuplicateNodenameWarning
 from celeriac.protocol.control import (
     build_request,
     exchange_names,
@@ -25,19 +28,72 @@ from celeriac.protocol.control import (
     parse_reply,
     reply_queue_name,
 )
+from celeriac.protocol.message import Message
+from celeriac.security.setup import AUTH
+from celeriac.transports.contracts import Broadcast, unsupported
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
+    from celeriac.transports.base import Transport
 
-__all__ = ["Control", "Inspect"]
+__all__ = [
+    "BroadcastOptions",
+    "Control",
+    "Inspect",
+    "Replies",
+    "Reply",
+    "RouteOptions",
+    "flatten_reply",
+]
 
 logger = logging.getLogger(__name__)
 
+#: One worker's reply: ``{node name: what its handler returned}`` (JSON data).
+Reply = dict[str, object]
+#: The replies that arrived, one per worker.
+Replies = list[Reply]
+#: Called with each reply as it arrives.
+ReplyCallback = Callable[[Reply], None]
 
-def _flatten_reply(replies: list[dict[str, Any]]) -> dict[str, Any]:
-    merged: dict[str, Any] = {}
-    for item in replies:
+
+class RouteOptions(TypedDict, total=False):
+    """Where :meth:`Control.broadcast` sends a command, and how many replies it takes."""
+
+    connection: Transport | None
+    limit: int | None
+    callback: ReplyCallback | None
+    channel: object
+    pattern: str | None
+    matcher: str | None
+
+
+class BroadcastOptions(RouteOptions, total=False):
+    """:class:`RouteOptions`, and whether (and how long) to wait for replies."""
+
+    reply: bool
+    timeout: float
+
+
+def flatten_reply(reply: Replies) -> Reply:
+    """Merge ``[{node: reply}, ...]`` into ``{node: reply, ...}``, as Celery's.
+
+    Two replies from the same node name warn (:exc:`DuplicateNodenameWarning`): two
+    workers share a name, so only the last one's reply is kept.
+    """
+    merged: Reply = {}
+    dupes: set[str] = set()
+    for item in reply:
+        dupes.update(name for name in item if name in merged)
         merged.update(item)
+    if dupes:
+        warnings.warn(
+            DuplicateNodenameWarning(
+                f"Received multiple replies from node name(s): {', '.join(sorted(dupes))}. "
+                "Please make sure you give each node a unique nodename using the "
+                "celeriac worker `-n` option."
+            ),
+            stacklevel=2,
+        )
     return merged
 
 
@@ -48,8 +104,8 @@ class Inspect:
         self,
         destination: str | list[str] | None = None,
         timeout: float = 1.0,
-        callback: Callable[[dict[str, Any]], None] | None = None,
-        connection: Any = None,
+        callback: ReplyCallback | None = None,
+        connection: Transport | None = None,
         app: Celery | None = None,
         limit: int | None = None,
         pattern: str | None = None,
@@ -64,7 +120,7 @@ class Inspect:
         self.pattern = pattern
         self.matcher = matcher
 
-    def _request(self, command: str, **kwargs: Any) -> dict[str, Any] | None:
+    def _request(self, command: str, **kwargs: object) -> Reply | None:
         assert self.app is not None
         replies = self.app.control.broadcast(
             command,
@@ -78,59 +134,75 @@ class Inspect:
             matcher=self.matcher,
             connection=self.connection,
         )
-        merged = _flatten_reply(replies or [])
+        merged = flatten_reply(replies or [])
         return merged or None  # Celery returns None when nobody answered
 
-    def ping(self, destination: Any = None) -> dict[str, Any] | None:
+    def ping(self, destination: object = None) -> Reply | None:
         """``{node: {"ok": "pong"}}`` for every worker that answered."""
         return self._request("ping")
 
-    def active(self, safe: bool | None = None) -> dict[str, Any] | None:
+    def active(self, safe: bool | None = None) -> Reply | None:
         """Tasks being executed, per node."""
         return self._request("active", safe=safe)
 
-    def reserved(self, safe: bool | None = None) -> dict[str, Any] | None:
+    def reserved(self, safe: bool | None = None) -> Reply | None:
         """Tasks prefetched and not started yet, per node."""
         return self._request("reserved")
 
-    def scheduled(self, safe: bool | None = None) -> dict[str, Any] | None:
+    def scheduled(self, safe: bool | None = None) -> Reply | None:
         """Tasks held for their ETA, per node."""
         return self._request("scheduled")
 
-    def revoked(self) -> dict[str, Any] | None:
+    def revoked(self) -> Reply | None:
         """Revoked task ids, per node."""
         return self._request("revoked")
 
-    def registered(self, *taskinfoitems: str) -> dict[str, Any] | None:
+    def registered(self, *taskinfoitems: str) -> Reply | None:
         """Registered task names, per node."""
         return self._request("registered", taskinfoitems=list(taskinfoitems))
 
     registered_tasks = registered
 
-    def stats(self) -> dict[str, Any] | None:
+    def stats(self) -> Reply | None:
         """Worker statistics, per node."""
         return self._request("stats")
 
-    def active_queues(self) -> dict[str, Any] | None:
+    def active_queues(self) -> Reply | None:
         """Queues each node consumes."""
         return self._request("active_queues")
 
-    def report(self) -> dict[str, Any] | None:
+    def report(self) -> Reply | None:
         """A bug-report text, per node."""
         return self._request("report")
 
-    def conf(self, with_defaults: bool = False) -> dict[str, Any] | None:
+    def hello(self, from_node: str, revoked: object = None) -> Reply | None:
+        """Celery's worker greeting (``mingle``): each node's revoked ids and clock."""
+        return self._request("hello", from_node=from_node, revoked=revoked)
+
+    def memsample(self) -> Reply | None:
+        """Each node's resident memory now."""
+        return self._request("memsample")
+
+    def memdump(self, samples: int = 10) -> Reply | None:
+        """Each node's memory use."""
+        return self._request("memdump", samples=samples)
+
+    def objgraph(self, type: str = "Request", n: int = 200, max_depth: int = 10) -> Reply | None:
+        """Each node's count of live objects of ``type``."""
+        return self._request("objgraph", num=n, max_depth=max_depth, type=type)
+
+    def conf(self, with_defaults: bool = False) -> Reply | None:
         """Each node's non-default settings."""
         return self._request("conf", with_defaults=with_defaults)
 
-    def query_task(self, *ids: str) -> dict[str, Any] | None:
+    def query_task(self, *ids: str) -> Reply | None:
         """What each node knows of these task ids."""
         flat: list[str] = []
         for item in ids:
             flat.extend([item] if isinstance(item, str) else list(item))
         return self._request("query_task", ids=flat)
 
-    def clock(self) -> dict[str, Any] | None:
+    def clock(self) -> Reply | None:
         """Each node's logical clock."""
         return self._request("clock")
 
@@ -151,8 +223,8 @@ class Control:
         self,
         destination: str | list[str] | None = None,
         timeout: float = 1.0,
-        callback: Callable[[dict[str, Any]], None] | None = None,
-        connection: Any = None,
+        callback: ReplyCallback | None = None,
+        connection: Transport | None = None,
         limit: int | None = None,
         pattern: str | None = None,
         matcher: str | None = None,
@@ -176,15 +248,15 @@ class Control:
         destination: str | list[str] | None = None,
         terminate: bool = False,
         signal: str = "SIGTERM",
-        **kwargs: Any,
-    ) -> list[dict[str, Any]] | None:
+        **kwargs: Unpack[BroadcastOptions],
+    ) -> Replies | None:
         """Tell workers to never run these task ids (and, with ``terminate``, stop them).
 
         Without ``reply=True`` this returns at once (Celery's default); workers that are
         not running now do not learn of it unless they keep a ``--statedb`` (see
         ``docs/control.md``).
         """
-        ids: Any = task_id if isinstance(task_id, str) else list(task_id)
+        ids: str | list[str] = task_id if isinstance(task_id, str) else list(task_id)
         return self.broadcast(
             "revoke",
             destination=destination,
@@ -197,16 +269,19 @@ class Control:
         task_id: str | Iterable[str],
         destination: str | list[str] | None = None,
         signal: str = "SIGTERM",
-        **kwargs: Any,
-    ) -> list[dict[str, Any]] | None:
+        **kwargs: Unpack[BroadcastOptions],
+    ) -> Replies | None:
         """Revoke and terminate: ``revoke(task_id, terminate=True, signal=signal)``."""
         return self.revoke(
             task_id, destination=destination, terminate=True, signal=signal, **kwargs
         )
 
     def ping(
-        self, destination: str | list[str] | None = None, timeout: float = 1.0, **kwargs: Any
-    ) -> list[dict[str, Any]] | None:
+        self,
+        destination: str | list[str] | None = None,
+        timeout: float = 1.0,
+        **kwargs: Unpack[RouteOptions],
+    ) -> Replies | None:
         """``[{node: {"ok": "pong"}}, …]`` for every worker that answered."""
         return self.broadcast(
             "ping", reply=True, arguments={}, destination=destination, timeout=timeout, **kwargs
@@ -217,8 +292,8 @@ class Control:
         task_name: str,
         rate_limit: str | int | float | None,
         destination: str | list[str] | None = None,
-        **kwargs: Any,
-    ) -> list[dict[str, Any]] | None:
+        **kwargs: Unpack[BroadcastOptions],
+    ) -> Replies | None:
         """Set a task's rate limit on the workers (``None``/0 disables it)."""
         return self.broadcast(
             "rate_limit",
@@ -233,8 +308,8 @@ class Control:
         soft: float | None = None,
         hard: float | None = None,
         destination: str | list[str] | None = None,
-        **kwargs: Any,
-    ) -> list[dict[str, Any]] | None:
+        **kwargs: Unpack[BroadcastOptions],
+    ) -> Replies | None:
         """Set a task's soft and hard time limits on the workers."""
         return self.broadcast(
             "time_limit",
@@ -244,29 +319,32 @@ class Control:
         )
 
     def shutdown(
-        self, destination: str | list[str] | None = None, **kwargs: Any
-    ) -> list[dict[str, Any]] | None:
+        self, destination: str | list[str] | None = None, **kwargs: Unpack[BroadcastOptions]
+    ) -> Replies | None:
         """Ask workers to shut down (warm). Workers never reply to this."""
         return self.broadcast("shutdown", destination=destination, **kwargs)
 
-    def heartbeat(self, destination: str | list[str] | None = None, **kwargs: Any) -> Any:
+    def heartbeat(
+        self, destination: str | list[str] | None = None, **kwargs: Unpack[BroadcastOptions]
+    ) -> Replies | None:
         """Ask workers to send a heartbeat event now."""
         return self.broadcast("heartbeat", destination=destination, **kwargs)
 
-    def enable_events(self, destination: str | list[str] | None = None, **kwargs: Any) -> Any:
+    def enable_events(
+        self, destination: str | list[str] | None = None, **kwargs: Unpack[BroadcastOptions]
+    ) -> Replies | None:
         """Ask workers to send task events."""
         return self.broadcast("enable_events", destination=destination, **kwargs)
 
-    def disable_events(self, destination: str | list[str] | None = None, **kwargs: Any) -> Any:
+    def disable_events(
+        self, destination: str | list[str] | None = None, **kwargs: Unpack[BroadcastOptions]
+    ) -> Replies | None:
         """Ask workers to stop sending task events."""
         return self.broadcast("disable_events", destination=destination, **kwargs)
 
     def purge(self) -> int:
         """Delete every waiting message of the app's queues; return how many (no workers asked)."""
-        conf = self.app.conf
-        declared = conf.task_queues or []
-        names = [getattr(q, "name", q.get("name") if isinstance(q, dict) else q) for q in declared]
-        queues = [str(name) for name in names] or [conf.task_default_queue]
+        queues = declared_queues(self.app.conf)
         return sum(self.app.transport.purge(queue) for queue in queues)
 
     discard_all = purge
@@ -279,10 +357,10 @@ class Control:
         exchange: str | None = None,
         exchange_type: str = "direct",
         routing_key: str | None = None,
-        options: dict[str, Any] | None = None,
+        options: dict[str, object] | None = None,
         destination: str | list[str] | None = None,
-        **kwargs: Any,
-    ) -> list[dict[str, Any]] | None:
+        **kwargs: Unpack[BroadcastOptions],
+    ) -> Replies | None:
         """Ask workers to start consuming ``queue``."""
         return self.broadcast(
             "add_consumer",
@@ -297,29 +375,58 @@ class Control:
             **kwargs,
         )
 
+    def revoke_by_stamped_headers(
+        self,
+        headers: dict[str, object],
+        destination: str | list[str] | None = None,
+        terminate: bool = False,
+        signal: str = "SIGTERM",
+        **kwargs: Unpack[BroadcastOptions],
+    ) -> Replies | None:
+        """Revoke the tasks whose stamps match ``headers`` (``Signature.stamp``)."""
+        return self.broadcast(
+            "revoke_by_stamped_headers",
+            destination=destination,
+            arguments={"headers": headers, "terminate": terminate, "signal": signal},
+            **kwargs,
+        )
+
     def cancel_consumer(
-        self, queue: str, destination: str | list[str] | None = None, **kwargs: Any
-    ) -> list[dict[str, Any]] | None:
+        self,
+        queue: str,
+        destination: str | list[str] | None = None,
+        **kwargs: Unpack[BroadcastOptions],
+    ) -> Replies | None:
         """Ask workers to stop consuming ``queue``."""
         return self.broadcast(
             "cancel_consumer", destination=destination, arguments={"queue": queue}, **kwargs
         )
 
     def pool_grow(
-        self, n: int = 1, destination: str | list[str] | None = None, **kwargs: Any
-    ) -> list[dict[str, Any]] | None:
+        self,
+        n: int = 1,
+        destination: str | list[str] | None = None,
+        **kwargs: Unpack[BroadcastOptions],
+    ) -> Replies | None:
         """Ask workers to add ``n`` pool processes."""
         return self.broadcast("pool_grow", destination=destination, arguments={"n": n}, **kwargs)
 
     def pool_shrink(
-        self, n: int = 1, destination: str | list[str] | None = None, **kwargs: Any
-    ) -> list[dict[str, Any]] | None:
+        self,
+        n: int = 1,
+        destination: str | list[str] | None = None,
+        **kwargs: Unpack[BroadcastOptions],
+    ) -> Replies | None:
         """Ask workers to remove ``n`` pool processes."""
         return self.broadcast("pool_shrink", destination=destination, arguments={"n": n}, **kwargs)
 
     def autoscale(
-        self, max: int, min: int, destination: str | list[str] | None = None, **kwargs: Any
-    ) -> list[dict[str, Any]] | None:
+        self,
+        max: int,
+        min: int,
+        destination: str | list[str] | None = None,
+        **kwargs: Unpack[BroadcastOptions],
+    ) -> Replies | None:
         """Change the autoscaler's bounds."""
         return self.broadcast(
             "autoscale", destination=destination, arguments={"max": max, "min": min}, **kwargs
@@ -329,10 +436,10 @@ class Control:
         self,
         modules: list[str] | None = None,
         reload: bool = False,
-        reloader: Any = None,
+        reloader: object = None,
         destination: str | list[str] | None = None,
-        **kwargs: Any,
-    ) -> list[dict[str, Any]] | None:
+        **kwargs: Unpack[BroadcastOptions],
+    ) -> Replies | None:
         """Ask workers to restart their pool."""
         return self.broadcast(
             "pool_restart",
@@ -345,18 +452,18 @@ class Control:
     def broadcast(
         self,
         command: str,
-        arguments: dict[str, Any] | None = None,
+        arguments: dict[str, object] | None = None,
         destination: str | list[str] | None = None,
-        connection: Any = None,
+        connection: Transport | None = None,
         reply: bool = False,
         timeout: float = 1.0,
         limit: int | None = None,
-        callback: Callable[[dict[str, Any]], None] | None = None,
-        channel: Any = None,
+        callback: ReplyCallback | None = None,
+        channel: object = None,
         pattern: str | None = None,
         matcher: str | None = None,
-        **extra_kwargs: Any,
-    ) -> list[dict[str, Any]] | None:
+        **extra_kwargs: object,
+    ) -> Replies | None:
         """Send ``command`` to the workers; with ``reply=True`` collect ``[{node: result}]``.
 
         Args:
@@ -376,7 +483,11 @@ class Control:
         transport = connection if connection is not None else self.app.transport
         exchange, reply_exchange = self.exchanges
         serializer = str(self.app.conf.task_serializer or "json")
+        if serializer == AUTH:
+            serializer = "json"  # Celery's auth: JSON inside the signature
         self.clock += 1
+        if not isinstance(transport, Broadcast):
+            raise unsupported(transport, "ReplyQueues" if reply else "Broadcast")
         if not reply:
             message = build_request(
                 command,
@@ -388,7 +499,7 @@ class Control:
                 timeout=timeout,
                 serializer=serializer,
             )
-            transport.publish_fanout(message, exchange)
+            transport.publish_fanout(self._signed(message), exchange)
             return None
         oid = make_oid()
         queue = reply_queue_name(oid, str(self.app.conf.control_exchange or "celery"))
@@ -409,7 +520,7 @@ class Control:
             limit = len(destination)
         transport.bind_queue(reply_exchange, oid, queue)
         try:
-            transport.publish_fanout(message, exchange)
+            transport.publish_fanout(self._signed(message), exchange)
             return self._collect(transport, queue, ticket, timeout, limit, callback)
         finally:
             try:
@@ -418,34 +529,62 @@ class Control:
                 logger.debug("deleting reply queue %s failed: %r", queue, exc)
 
     # -- async twins (the client's calls block: they run on a thread here) ------------
-    async def abroadcast(self, command: str, **kwargs: Any) -> list[dict[str, Any]] | None:
+    async def abroadcast(
+        self,
+        command: str,
+        arguments: dict[str, object] | None = None,
+        destination: str | list[str] | None = None,
+        **kwargs: Unpack[BroadcastOptions],
+    ) -> Replies | None:
         """Async twin of :meth:`broadcast`."""
-        return await asyncio.to_thread(functools.partial(self.broadcast, command, **kwargs))
+        return await asyncio.to_thread(
+            functools.partial(self.broadcast, command, arguments, destination, **kwargs)
+        )
 
-    async def aping(self, **kwargs: Any) -> list[dict[str, Any]] | None:
+    async def aping(
+        self, destination: str | list[str] | None = None, timeout: float = 1.0
+    ) -> Replies | None:
         """Async twin of :meth:`ping`."""
-        return await asyncio.to_thread(functools.partial(self.ping, **kwargs))
+        return await asyncio.to_thread(functools.partial(self.ping, destination, timeout))
 
-    async def arevoke(self, task_id: str | Iterable[str], **kwargs: Any) -> Any:
+    async def arevoke(
+        self,
+        task_id: str | Iterable[str],
+        destination: str | list[str] | None = None,
+        terminate: bool = False,
+        signal: str = "SIGTERM",
+        **kwargs: Unpack[BroadcastOptions],
+    ) -> Replies | None:
         """Async twin of :meth:`revoke`."""
-        return await asyncio.to_thread(functools.partial(self.revoke, task_id, **kwargs))
+        return await asyncio.to_thread(
+            functools.partial(self.revoke, task_id, destination, terminate, signal, **kwargs)
+        )
+
+    def _signed(self, message: Message) -> Message:
+        signer = self.app.signer
+        return message if signer is None else signer.sign(message, "control")
 
     def _collect(
         self,
-        transport: Any,
+        transport: Broadcast,
         queue: str,
         ticket: str,
         timeout: float,
         limit: int | None,
-        callback: Callable[[dict[str, Any]], None] | None,
-    ) -> list[dict[str, Any]]:
+        callback: ReplyCallback | None,
+    ) -> Replies:
+        signer = self.app.signer
         accept = list(self.app.conf.accept_content or ["json"])
-        replies: list[dict[str, Any]] = []
+        if signer is not None and signer.inner_accept is not None:
+            accept = list(signer.inner_accept)
+        replies: Replies = []
         while limit is None or len(replies) < limit:
             message = transport.pop_message(queue, timeout)
             if message is None:
                 break
             try:
+                if signer is not None:
+                    message = signer.verify(message, "control")
                 parsed = parse_reply(message, accept=accept)
             except Exception as exc:
                 logger.warning("Ignoring a malformed control reply: %s", exc)

@@ -1,97 +1,64 @@
-"""Eager execution (``Task.apply``, ``task_always_eager``) through the worker's trace step."""
+"""Eager execution (``Task.apply``, ``task_always_eager``) through the worker's trace step.
+
+The call becomes the same :class:`TaskMessage` a worker would receive (built by the send
+path, not encoded, not routed) and the same request (``context_from_message``); its
+follow-ups (callbacks, errbacks) go through :mod:`celeriac.canvas.workflow`.
+"""
 
 from __future__ import annotations
 
-import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from celeriac import states
-from celeriac.app import context
-from celeriac.app.request import Context
+from celeriac.app import publish
 from celeriac.app.trace import call_sync
+from celeriac.canvas import workflow
+from celeriac.execution.outcome import OutcomeKind
+from celeriac.execution.request import context_from_message
+from celeriac.results.result import EagerResult
 
 if TYPE_CHECKING:
     from celeriac.app.task import Task
-    from celeriac.results.result import EagerResult
 
 __all__ = ["apply_eagerly"]
 
 
-def _apply_callbacks(task: Task[Any, Any], signatures: Any, value: Any, *, errback: bool) -> None:
-    from celeriac.canvas.signature import Signature
-
-    for item in signatures or ():
-        sig = Signature.from_dict(item, app=task.app)
-        if errback:
-            sig.apply((value,) if not sig.immutable else ())
-        else:
-            sig.apply((value,))
-
-
 def apply_eagerly(
-    task: Task[Any, Any],
-    args: list[Any],
-    kwargs: dict[str, Any],
+    task: Task[..., object],
+    args: Sequence[object] | None,
+    kwargs: Mapping[str, object] | None,
+    options: Mapping[str, object],
     *,
-    task_id: str | None,
-    link: Any,
-    link_error: Any,
     throw: bool | None,
-    retries: int,
-    options: dict[str, Any],
-) -> EagerResult[Any]:
-    """Run a task now in this thread, retrying at once on Retry; return an EagerResult."""
-    from celeriac.app.base import _signature_dicts
-    from celeriac.results.result import EagerResult
+) -> EagerResult[object]:
+    """Run a task now in this thread, retrying at once on Retry; return an EagerResult.
 
-    task_id = task_id or str(uuid.uuid4())
-    parent = context.get_executing_request()
+    ``options`` are ``apply_async``'s (``task_id``, ``link``, ``link_error``,
+    ``retries`` …). Exceptions propagate when ``throw`` (default:
+    ``task_eager_propagates``).
+    """
+    app = task.app
     if throw is None:
-        throw = bool(task.app.conf.task_eager_propagates)
+        throw = bool(app.conf.task_eager_propagates)
+    message, _, _ = publish.build_message(
+        app, task.name, args, kwargs, options, task, now=app.now(), eager=True
+    )
     while True:
-        request = Context(
-            id=task_id,
-            task=task.name,
-            args=args,
-            kwargs=kwargs,
-            retries=retries,
-            is_eager=True,
-            called_directly=False,
-            root_id=(parent.root_id or parent.id) if parent is not None and parent.id else task_id,
-            parent_id=parent.id if parent is not None else None,
-            group=options.get("group_id"),
-            group_index=options.get("group_index"),
-            callbacks=_signature_dicts(link),
-            errbacks=_signature_dicts(link_error),
-            delivery_info={
-                "is_eager": True,
-                "exchange": options.get("exchange"),
-                "routing_key": options.get("routing_key"),
-                "priority": options.get("priority"),
-            },
-            headers=dict(options.get("headers") or {}),
-            # seen by the task, not enforced: eager calls run to the end, as in Celery
-            timelimit=(
-                options.get("time_limit", task.time_limit),
-                options.get("soft_time_limit", task.soft_time_limit),
-            ),
-        )
+        request = context_from_message(message, is_eager=True)
         outcome = call_sync(task, request)
-        if outcome.state == states.RETRY and outcome.retry is not None:
-            sig = outcome.retry.sig or {}
-            args = list(sig.get("args", args))
-            kwargs = dict(sig.get("kwargs", kwargs))
-            retries += 1
+        if outcome.kind is OutcomeKind.RETRY and outcome.retry is not None:
+            message, _, _ = publish.retry_message(app, message, outcome.retry, task, "")
             continue
         break
-    if outcome.state == states.SUCCESS:
-        _apply_callbacks(task, request.callbacks, outcome.retval, errback=False)
-        return EagerResult(task_id, outcome.retval, states.SUCCESS, name=task.name)
-    if outcome.exc is not None and outcome.state == states.FAILURE:
-        _apply_callbacks(task, request.errbacks, task_id, errback=True)
+    if outcome.kind is OutcomeKind.SUCCESS:
+        workflow.apply_callbacks(app, request, outcome.retval)
+        return EagerResult(message.id, outcome.retval, states.SUCCESS, name=task.name)
+    if outcome.exc is not None and outcome.kind is OutcomeKind.FAILURE:
+        workflow.apply_errbacks(app, request, outcome.exc, outcome.traceback)
         if throw:
             raise outcome.exc
         return EagerResult(
-            task_id, outcome.exc, states.FAILURE, traceback=outcome.traceback, name=task.name
+            message.id, outcome.exc, states.FAILURE, traceback=outcome.traceback, name=task.name
         )
-    return EagerResult(task_id, outcome.exc, outcome.state, name=task.name)
+    return EagerResult(message.id, outcome.exc, outcome.state, name=task.name)

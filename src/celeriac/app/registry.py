@@ -5,8 +5,9 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import NoReturn
 
+from celeriac.app.task import Task
 from celeriac.exceptions import NotRegistered
 
 __all__ = ["TaskRegistry", "find_related_modules"]
@@ -14,21 +15,21 @@ __all__ = ["TaskRegistry", "find_related_modules"]
 logger = logging.getLogger(__name__)
 
 
-class TaskRegistry(dict[str, Any]):
+class TaskRegistry(dict[str, Task[..., object]]):
     """Registered tasks by name; a missing name raises :class:`NotRegistered`."""
 
-    def __missing__(self, key: str) -> Any:
+    def __missing__(self, key: str) -> NoReturn:
         raise NotRegistered(key)
 
-    def register(self, task: Any) -> None:
+    def register(self, task: Task[..., object]) -> None:
         """Add a task under its name."""
         self[task.name] = task
 
-    def unregister(self, name: str) -> None:
+    def unregister(self, name: str | Task[..., object]) -> None:
         """Remove a task by name (or task object)."""
-        self.pop(getattr(name, "name", name), None)
+        self.pop(name.name if isinstance(name, Task) else name, None)
 
-    def regular(self) -> dict[str, Any]:
+    def regular(self) -> dict[str, Task[..., object]]:
         """Tasks that are not celeriac's built-ins."""
         return {name: task for name, task in self.items() if not name.startswith("celery.")}
 

@@ -4,31 +4,42 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import inspect
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar, cast
 
 from celeriac import states
-from celeriac.app import context
-from celeriac.app.request import Context
+from celeriac.app.fixups import on_commit
+from celeriac.app.replace import replacement_for
+from celeriac.app.task_requests import TaskRequests
+from celeriac.backends.base import Backend, ChordBackend
+from celeriac.canvas import chunks, maybe_signature, xmap, xstarmap
+from celeriac.canvas.signature import ResultHandle, Signature
 from celeriac.exceptions import (
     Ignore,
     MaxRetriesExceededError,
     Reject,
     Retry,
 )
+from celeriac.execution import context
+from celeriac.execution.options import CallOptions, resolve
+from celeriac.execution.request import Context
+from celeriac.execution.retry_args import retry_arguments
+from celeriac.results.result import AsyncResult, EagerResult
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
-    from celeriac.canvas.signature import Signature
-    from celeriac.results.result import AsyncResult, EagerResult
 
 __all__ = ["Task"]
 
 P = ParamSpec("P")
-R = TypeVar("R")
+R = TypeVar("R", covariant=True)
+
+#: No call options: what a task's own attributes and the settings decide.
+_NO_OPTIONS = CallOptions()
 
 #: Options ``apply_async`` understands; anything else is passed through as message properties.
 _TASK_OPTION_NAMES = (
@@ -62,7 +73,7 @@ _TASK_OPTION_NAMES = (
 )
 
 
-class Task(Generic[P, R]):
+class Task(TaskRequests, Generic[P, R]):
     """A task: a function (``run``) registered under a name, with Celery's options.
 
     Create tasks with ``@app.task`` or ``@shared_task``; subclass ``Task`` (or
@@ -100,7 +111,7 @@ class Task(Generic[P, R]):
     exchange: str | None = None
     autoretry_for: tuple[type[BaseException], ...] = ()
     dont_autoretry_for: tuple[type[BaseException], ...] = ()
-    retry_kwargs: dict[str, Any] = {}
+    retry_kwargs: dict[str, Any] = {}  # passed on as retry(**retry_kwargs)
     retry_backoff: bool | float = False
     retry_backoff_max: float = 600
     retry_jitter: bool = True
@@ -109,32 +120,34 @@ class Task(Generic[P, R]):
     send_error_emails: bool | None = None
     #: The class that decides about and words error e-mails (default:
     #: ``celeriac.middleware.error_mails.ErrorMail``), as Celery 3's ``Task.ErrorMail``.
-    ErrorMail: Any = None
+    ErrorMail: type | None = None
     #: Whether ``run`` takes the task itself as its first argument.
     bind: bool = False
     #: Whether the registered function is ``async def``.
     is_async: bool = False
+    _decorated_fun: Callable[..., object] | None = None  # the function @app.task was given
+    _dump_pydantic_arguments: Callable[..., tuple[Any, Any]] | None = None  # pydantic=True
     abstract: ClassVar[bool] = False
     Request: ClassVar[str] = ""
 
     def __init__(
         self,
-        fun: Callable[..., Any] | None = None,
+        fun: Callable[..., object] | None = None,
         *,
         app: Celery | None = None,
         name: str | None = None,
         bind: bool = False,
-        **options: Any,
+        **options: object,
     ) -> None:
         if fun is not None:
-            self._fun: Callable[..., Any] | None = fun
+            self._fun: Callable[..., object] | None = fun
             self.__doc__ = fun.__doc__
             self.__wrapped__ = fun
             self.__module__ = fun.__module__
             self.__qualname__ = getattr(fun, "__qualname__", fun.__name__)
         else:
             self._fun = None
-        target: Any = fun if fun is not None else type(self).run
+        target: Callable[..., object] = fun if fun is not None else type(self).run
         self.is_async = inspect.iscoroutinefunction(target)
         self.bind = bind
         for key, value in options.items():
@@ -150,7 +163,10 @@ class Task(Generic[P, R]):
     @property
     def app(self) -> Celery:
         """The app this task belongs to (the current app for a ``shared_task``)."""
-        return self._app if self._app is not None else context.get_current_app()
+        if self._app is not None:
+            return self._app
+        # The only app class registers itself as the default app's factory.
+        return cast("Celery", context.get_current_app())
 
     @app.setter
     def app(self, value: Celery) -> None:
@@ -201,7 +217,7 @@ class Task(Generic[P, R]):
         return current if isinstance(current, Context) else Context(task=self.name)
 
     @property
-    def backend(self) -> Any:
+    def backend(self) -> Backend:
         """The app's result backend."""
         return self.app.backend
 
@@ -210,20 +226,35 @@ class Task(Generic[P, R]):
         """Send the task with these arguments; shortcut for ``apply_async(args, kwargs)``."""
         return self.apply_async(args, kwargs)
 
+    def delay_on_commit(self, *args: P.args, **kwargs: P.kwargs) -> None:
+        """:meth:`delay` once the current database transaction commits (Django's
+        ``transaction.on_commit``; at once outside a transaction). Returns None: the
+        task is not sent yet, and is never sent if the transaction rolls back."""
+        on_commit(self.app.fixups, functools.partial(self.delay, *args, **kwargs))
+
+    def apply_async_on_commit(
+        self,
+        args: Sequence[object] | None = None,
+        kwargs: Mapping[str, object] | None = None,
+        **options: Any,
+    ) -> None:
+        """:meth:`apply_async` once the current database transaction commits."""
+        on_commit(self.app.fixups, functools.partial(self.apply_async, args, kwargs, **options))
+
     async def adelay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult[R]:
         """Async twin of :meth:`delay` for asyncio producers."""
         return await self.aapply_async(args, kwargs)
 
     def apply_async(
         self,
-        args: Sequence[Any] | None = None,
-        kwargs: dict[str, Any] | None = None,
+        args: Sequence[object] | None = None,
+        kwargs: Mapping[str, object] | None = None,
         *,
         task_id: str | None = None,
-        link: Any = None,
-        link_error: Any = None,
+        link: object = None,
+        link_error: object = None,
         shadow: str | None = None,
-        **options: Any,
+        **options: object,
     ) -> AsyncResult[R]:
         """Send the task to a worker.
 
@@ -243,75 +274,73 @@ class Task(Generic[P, R]):
             The task's AsyncResult (an EagerResult when ``task_always_eager`` is set).
         """
         self._check_arguments(args, kwargs)
+        # Any: a Celery subclass may take more send_task options than the base class.
+        call: dict[str, Any] = {**options, "task_id": task_id, "link": link}
+        call["link_error"] = link_error
         if self.app.conf.task_always_eager:
-            return cast(
-                "AsyncResult[R]",
-                self.apply(
-                    args, kwargs, task_id=task_id, link=link, link_error=link_error, **options
-                ),
-            )
-        return cast(
-            "AsyncResult[R]",
-            self.app.send_task(
-                self.name,
-                args,
-                kwargs,
-                task_id=task_id,
-                link=link,
-                link_error=link_error,
-                shadow=shadow,
-                task_type=self,
-                **options,
-            ),
-        )
+            return self._eager(args, kwargs, call)
+        sent = self.app.send_task(self.name, args, kwargs, task_type=self, shadow=shadow, **call)
+        return cast("AsyncResult[R]", sent)  # the result of this task: R
 
     async def aapply_async(
         self,
-        args: Sequence[Any] | None = None,
-        kwargs: dict[str, Any] | None = None,
-        **options: Any,
+        args: Sequence[object] | None = None,
+        kwargs: Mapping[str, object] | None = None,
+        **options: object,
     ) -> AsyncResult[R]:
         """Async twin of :meth:`apply_async`: publishing does not block the event loop."""
         self._check_arguments(args, kwargs)
         if self.app.conf.task_always_eager:
-            return cast(
-                "AsyncResult[R]", await asyncio.to_thread(self.apply, args, kwargs, **options)
-            )
-        return cast(
-            "AsyncResult[R]",
-            await self.app.asend_task(self.name, args, kwargs, task_type=self, **options),
-        )
+            return await asyncio.to_thread(self._eager, args, kwargs, options)
+        call: dict[str, Any] = dict(options)  # as in apply_async
+        sent = await self.app.asend_task(self.name, args, kwargs, task_type=self, **call)
+        return cast("AsyncResult[R]", sent)  # the result of this task: R
 
     def apply(
         self,
-        args: Sequence[Any] | None = None,
-        kwargs: dict[str, Any] | None = None,
+        args: Sequence[object] | None = None,
+        kwargs: Mapping[str, object] | None = None,
         *,
         task_id: str | None = None,
-        link: Any = None,
-        link_error: Any = None,
+        link: object = None,
+        link_error: object = None,
         throw: bool | None = None,
         retries: int = 0,
-        **options: Any,
+        **options: object,
     ) -> EagerResult[R]:
         """Execute the task here and now, through the worker's execution path.
 
         Retries run again at once (no countdown), callbacks are applied eagerly.
         Exceptions are raised when ``throw`` (default: ``task_eager_propagates``).
         """
-        from celeriac.app.eager import apply_eagerly
+        options = {
+            **options,
+            "task_id": task_id,
+            "link": link,
+            "link_error": link_error,
+            "retries": retries,
+            "throw": throw,
+        }
+        return self._eager(args, kwargs, options)
 
-        return apply_eagerly(
-            self,
-            list(args or ()),
-            dict(kwargs or {}),
-            task_id=task_id,
-            link=link,
-            link_error=link_error,
-            throw=throw,
-            retries=retries,
-            options=options,
+    def _eager(
+        self,
+        args: Sequence[object] | None,
+        kwargs: Mapping[str, object] | None,
+        options: Mapping[str, object],
+    ) -> EagerResult[R]:
+        from celeriac.app.eager import apply_eagerly  # eager runs tasks: it imports this
+
+        throw = options.get("throw")
+        result = apply_eagerly(
+            self, args, kwargs, options, throw=None if throw is None else bool(throw)
         )
+        return cast("EagerResult[R]", result)  # the result of this task: R
+
+    @classmethod
+    def sends_itself(cls) -> bool:
+        """Whether this task class overrides ``apply_async`` (its calls are not batched)."""
+        return cls.apply_async is not Task.apply_async
 
     def _call_signature(self) -> inspect.Signature | None:
         """The function's signature, computed once (it is checked on every call)."""
@@ -324,7 +353,9 @@ class Task(Generic[P, R]):
             self.__dict__["_signature_cache"] = cached
         return cached if isinstance(cached, inspect.Signature) else None
 
-    def _check_arguments(self, args: Sequence[Any] | None, kwargs: dict[str, Any] | None) -> None:
+    def _check_arguments(
+        self, args: Sequence[object] | None, kwargs: Mapping[str, object] | None
+    ) -> None:
         if not self.typing or self._fun is None:
             return
         signature = self._call_signature()
@@ -341,87 +372,55 @@ class Task(Generic[P, R]):
     # -- signatures ----------------------------------------------------------------
     def signature(
         self,
-        args: Sequence[Any] | None = None,
-        kwargs: dict[str, Any] | None = None,
-        **options: Any,
+        args: Sequence[object] | None = None,
+        kwargs: Mapping[str, object] | None = None,
+        **options: object,
     ) -> Signature:
         """A signature of this task with partial args, kwargs and options."""
-        from celeriac.canvas.signature import Signature
-
         return Signature(self.name, args, kwargs, options=options, app=self.app)
 
     subtask = signature
 
-    def s(self, *args: Any, **kwargs: Any) -> Signature:
+    def s(self, *args: object, **kwargs: object) -> Signature:
         """Shortcut for ``signature(args, kwargs)``."""
         return self.signature(args, kwargs)
 
-    def si(self, *args: Any, **kwargs: Any) -> Signature:
+    def si(self, *args: object, **kwargs: object) -> Signature:
         """An immutable signature: the parent's result is not prepended to its args."""
-        from celeriac.canvas.signature import Signature
-
         return Signature(self.name, args, kwargs, immutable=True, app=self.app)
 
-    def map(self, it: Any) -> Signature:
+    def map(self, it: Iterable[object]) -> Signature:
         """``xmap``: one message that calls this task for every item of ``it``."""
-        from celeriac.canvas.primitives import xmap
-
         return xmap(self.s(), it, app=self.app)
 
-    def starmap(self, it: Any) -> Signature:
+    def starmap(self, it: Iterable[object]) -> Signature:
         """``xstarmap``: one message that calls this task with ``*item`` for every item."""
-        from celeriac.canvas.primitives import xstarmap
-
         return xstarmap(self.s(), it, app=self.app)
 
-    def chunks(self, it: Any, n: int) -> Signature:
+    def chunks(self, it: Iterable[object], n: int) -> Signature:
         """Split ``it`` into chunks of ``n`` items, one ``starmap`` message each."""
-        from celeriac.canvas.primitives import chunks
-
         return chunks(self.s(), it, n, app=self.app)
 
-    def replace(self, sig: Any) -> None:
+    def replace(self, sig: Signature | Mapping[str, object]) -> Any:
         """Replace this running task by ``sig``, which takes over its id, callbacks, chain
-        and chord membership (Celery's ``Task.replace``). Raises Ignore: this run stores
-        nothing; the replacement's result is stored under this task's id.
+        and chord membership (Celery's ``Task.replace``), then hand it to
+        :meth:`on_replace`. Raises Ignore: this run stores nothing; the replacement's
+        result is stored under this task's id (eagerly: its result is returned).
         """
-        from celeriac.canvas.chord import chord
-        from celeriac.canvas.primitives import chain
-        from celeriac.canvas.signature import group, maybe_signature
+        return self.on_replace(replacement_for(self, sig))
 
-        replacement = maybe_signature(sig, self.app)
-        if replacement is None:
-            raise ValueError("replace() needs a signature")
-        if isinstance(replacement, chord) or "chord" in replacement["options"]:
-            raise ValueError("a task cannot be replaced by a chord")
-        if isinstance(replacement, chain) and not replacement.tasks:
-            raise ValueError("a task cannot be replaced by an empty chain")
-        request = self.request
-        if isinstance(replacement, group):
-            accumulate = self.app.tasks["celery.accumulate"].s(index=0)
-            replacement = chord(replacement, accumulate, app=self.app)
-        for callback in request.callbacks or ():
-            replacement.link(maybe_signature(callback, self.app))  # type: ignore[arg-type]
-        for errback in request.errbacks or ():
-            replacement.link_error(maybe_signature(errback, self.app))  # type: ignore[arg-type]
-        replacement.freeze(request.id)
-        nesting = int(request.headers.get("replaced_task_nesting") or 0) + 1
-        replacement.set(
-            chord=request.chord,
-            group_id=request.group,
-            group_index=request.group_index,
-            root_id=request.root_id,
-            replaced_task_nesting=nesting,
-        )
-        for step in reversed(request.chain or ()):
-            replacement = replacement | maybe_signature(step, self.app)
-        replacement.apply_async()
+    def on_replace(self, sig: Signature) -> Any:
+        """Send the replacement ``sig`` (Celery 5.3+'s hook: a subclass may stamp or change
+        it first, then must return ``super().on_replace(sig)``)."""
+        if self.request.is_eager:
+            return sig.apply().get()
+        sig.apply_async()
         raise Ignore("Replaced by new task")
 
-    def add_to_chord(self, sig: Any, lazy: bool = False) -> Any:
+    def add_to_chord(
+        self, sig: Signature | Mapping[str, object], lazy: bool = False
+    ) -> Signature | ResultHandle:
         """Add ``sig`` to the chord this task belongs to; the body waits for it too."""
-        from celeriac.canvas.signature import maybe_signature
-
         request = self.request
         if not request.chord or not request.group:
             raise ValueError("the current task is not a member of any chord")
@@ -436,28 +435,31 @@ class Task(Generic[P, R]):
         )
         result = added.freeze()
         backend = self.app.backend
-        if not hasattr(backend, "add_to_chord"):
+        if not isinstance(backend, ChordBackend):
             raise NotImplementedError(f"{type(backend).__name__} does not count chord parts")
         backend.add_to_chord(request.group, 1)
-        return added if lazy else (added.apply_async(), result)[1]
+        if lazy:
+            return added
+        added.apply_async()
+        return result
 
-    def AsyncResult(self, task_id: str, **kwargs: Any) -> AsyncResult[R]:
+    def AsyncResult(
+        self, task_id: str, *, parent: AsyncResult[object] | None = None
+    ) -> AsyncResult[R]:
         """The result handle of one of this task's executions."""
-        from celeriac.results.result import AsyncResult
-
-        return AsyncResult(task_id, app=self.app, task_name=self.name, **kwargs)
+        return AsyncResult(task_id, app=self.app, task_name=self.name, parent=parent)
 
     # -- inside a running task -----------------------------------------------------
     def retry(
         self,
-        args: Sequence[Any] | None = None,
-        kwargs: dict[str, Any] | None = None,
+        args: Sequence[object] | None = None,
+        kwargs: Mapping[str, object] | None = None,
         exc: BaseException | None = None,
         throw: bool = True,
         eta: datetime | None = None,
         countdown: float | None = None,
         max_retries: int | None = None,
-        **options: Any,
+        **options: object,
     ) -> Retry:
         """Ask the worker to run this task again later with the same id.
 
@@ -479,11 +481,15 @@ class Task(Generic[P, R]):
             )
         if eta is None and countdown is None:
             countdown = self.default_retry_delay
-        when: Any = eta if eta is not None else countdown
+        when: datetime | float | None = eta if eta is not None else countdown
         signal = Retry(exc=exc, when=when)
+        body = self.__dict__.get("__wrapped__", self.run)
+        if self.__dict__.get("__wrapped__") is not None and getattr(self, "bind", False):
+            body = functools.partial(body, self)  # the signature without ``self``
+        new_args, new_kwargs = retry_arguments(body, request.args, request.kwargs, args, kwargs)
         signal.sig = {
-            "args": list(args) if args is not None else list(request.args),
-            "kwargs": dict(kwargs) if kwargs is not None else dict(request.kwargs),
+            "args": new_args,
+            "kwargs": new_kwargs,
             "eta": eta,
             "countdown": countdown,
             "options": options,
@@ -495,7 +501,7 @@ class Task(Generic[P, R]):
     def retry_delay_for(self, retries: int) -> float:
         """Seconds to wait before the next automatic retry (``retry_backoff`` and jitter)."""
         if not self.retry_backoff:
-            countdown: Any = self.retry_kwargs.get("countdown", self.default_retry_delay)
+            countdown = self.retry_kwargs.get("countdown", self.default_retry_delay)
             return float(countdown)
         factor = 1.0 if self.retry_backoff is True else float(self.retry_backoff)
         delay: float = min(factor * (2.0**retries), float(self.retry_backoff_max))
@@ -504,7 +510,11 @@ class Task(Generic[P, R]):
         return delay
 
     def update_state(
-        self, task_id: str | None = None, state: str | None = None, meta: Any = None, **_: Any
+        self,
+        task_id: str | None = None,
+        state: str | None = None,
+        meta: object = None,
+        **_: object,
     ) -> None:
         """Store a state (e.g. ``PROGRESS``) and meta for this task, visible to its AsyncResult."""
         task_id = task_id or self.request.id
@@ -512,42 +522,71 @@ class Task(Generic[P, R]):
             raise ValueError("update_state() needs a task_id outside of a running task")
         self.app.store_state(task_id, state or states.PENDING, meta, request=self.request)
 
-    def send_event(self, type_: str, **fields: Any) -> None:
-        """Send a custom task event (events arrive in a later release; this is a no-op)."""
+    def send_event(
+        self, type_: str, retry: bool = True, retry_policy: object = None, **fields: Any
+    ) -> None:
+        """Send a custom event about the running task (``self.send_event('task-progress',
+        done=3)``) on the events exchange, as Celery does: from the worker's node name, with
+        the task's id as ``uuid``, whether or not the worker runs with ``-E``. An event that
+        cannot be sent is logged and dropped (``retry``/``retry_policy`` are accepted)."""
+        with self.app.events.Dispatcher(hostname=self.request.hostname) as dispatcher:
+            dispatcher.send(type_, uuid=self.request.id, **fields)
+
+    def annotate(self) -> None:
+        """Set the attributes ``task_annotations`` gives this task (done at finalize)."""
+        from celeriac.app.annotations import apply_annotations
+
+        apply_annotations(self, self.app.conf.task_annotations)
 
     # -- hooks (override in a base class) --------------------------------------------
-    def before_start(self, task_id: str, args: Any, kwargs: Any) -> None:
+    def before_start(
+        self, task_id: str, args: Sequence[object], kwargs: Mapping[str, object]
+    ) -> None:
         """Called before the task body runs."""
 
-    def on_success(self, retval: Any, task_id: str, args: Any, kwargs: Any) -> None:
+    def on_success(
+        self, retval: object, task_id: str, args: Sequence[object], kwargs: Mapping[str, object]
+    ) -> None:
         """Called after the task succeeded."""
 
     def on_failure(
-        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+        self,
+        exc: BaseException,
+        task_id: str,
+        args: Sequence[object],
+        kwargs: Mapping[str, object],
+        einfo: str | None,
     ) -> None:
-        """Called after the task failed."""
+        """Called after the task failed (``einfo``: the formatted traceback)."""
 
     def on_retry(
-        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+        self,
+        exc: BaseException,
+        task_id: str,
+        args: Sequence[object],
+        kwargs: Mapping[str, object],
+        einfo: str | None,
     ) -> None:
         """Called when the task is to be retried."""
 
     def after_return(
-        self, status: str, retval: Any, task_id: str, args: Any, kwargs: Any, einfo: Any
+        self,
+        status: str,
+        retval: object,
+        task_id: str,
+        args: Sequence[object],
+        kwargs: Mapping[str, object],
+        einfo: str | None,
     ) -> None:
         """Called after the task returned, whatever the outcome."""
 
     def resolve_acks_late(self) -> bool:
         """``acks_late`` for this task (its own option, else ``task_acks_late``)."""
-        if self.acks_late is None:
-            return bool(self.app.conf.task_acks_late)
-        return self.acks_late
+        return resolve(_NO_OPTIONS, self, self.app.conf).acks_late
 
     def resolve_ignore_result(self) -> bool:
         """``ignore_result`` for this task (its own option, else ``task_ignore_result``)."""
-        if self.ignore_result is None:
-            return bool(self.app.conf.task_ignore_result)
-        return self.ignore_result
+        return resolve(_NO_OPTIONS, self, self.app.conf).ignore_result
 
 
 # Names Celery re-exports that control flow uses.

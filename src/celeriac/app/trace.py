@@ -3,45 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 import traceback as tb
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
 
-from celeriac import states
-from celeriac.app import context
-from celeriac.app.request import Context
 from celeriac.app.task import Task
 from celeriac.exceptions import Ignore, Reject, Retry
+from celeriac.execution import context
+from celeriac.execution.outcome import Outcome, OutcomeKind
+from celeriac.execution.request import Context
 
-__all__ = ["Outcome", "call_async", "call_sync"]
-
-IGNORED = "IGNORED"
-REJECTED = "REJECTED"
-
-
-@dataclass(slots=True)
-class Outcome:
-    """What running a task body produced.
-
-    Attributes:
-        state: SUCCESS, FAILURE, RETRY, IGNORED or REJECTED.
-        retval: the return value (SUCCESS).
-        exc: the exception (FAILURE; the cause of a RETRY; the Reject).
-        traceback: the formatted traceback (FAILURE, RETRY).
-        runtime: seconds spent in the body.
-        retry: the Retry signal (RETRY) with what to send again.
-    """
-
-    state: str
-    retval: Any = None
-    exc: BaseException | None = None
-    traceback: str | None = None
-    runtime: float = 0.0
-    retry: Retry | None = None
+__all__ = ["call_async", "call_sync"]
 
 
-def _autoretry(task: Task[Any, Any], request: Context, exc: Exception) -> Outcome | None:
+def _autoretry(task: Task[..., object], request: Context, exc: Exception) -> Outcome | None:
     """Turn an exception listed in ``autoretry_for`` into a retry (or the final failure)."""
     if not task.autoretry_for or not isinstance(exc, task.autoretry_for):
         return None
@@ -55,21 +31,21 @@ def _autoretry(task: Task[Any, Any], request: Context, exc: Exception) -> Outcom
         signal = task.retry(exc=exc, countdown=countdown, throw=False, **options)
     except BaseException as final:  # retries exhausted: `exc` (or MaxRetries) is final
         return _failure(final)
-    return Outcome(states.RETRY, exc=exc, traceback=tb.format_exc(), retry=signal)
+    return Outcome(OutcomeKind.RETRY, exc=exc, traceback=tb.format_exc(), retry=signal)
 
 
 def _failure(exc: BaseException) -> Outcome:
     text = "".join(tb.format_exception(type(exc), exc, exc.__traceback__))
-    return Outcome(states.FAILURE, exc=exc, traceback=text)
+    return Outcome(OutcomeKind.FAILURE, exc=exc, traceback=text)
 
 
-def _classify(task: Task[Any, Any], request: Context, exc: BaseException) -> Outcome:
+def _classify(task: Task[..., object], request: Context, exc: BaseException) -> Outcome:
     if isinstance(exc, Retry):
-        return Outcome(states.RETRY, exc=exc.exc or exc, traceback=tb.format_exc(), retry=exc)
+        return Outcome(OutcomeKind.RETRY, exc=exc.exc or exc, traceback=tb.format_exc(), retry=exc)
     if isinstance(exc, Ignore):
-        return Outcome(IGNORED, exc=exc)
+        return Outcome(OutcomeKind.IGNORED, exc=exc)
     if isinstance(exc, Reject):
-        return Outcome(REJECTED, exc=exc)
+        return Outcome(OutcomeKind.REJECTED, exc=exc)
     if isinstance(exc, Exception):
         retried = _autoretry(task, request, exc)
         if retried is not None:
@@ -77,31 +53,32 @@ def _classify(task: Task[Any, Any], request: Context, exc: BaseException) -> Out
     return _failure(exc)
 
 
-def _run_hooks(task: Task[Any, Any], request: Context, outcome: Outcome) -> None:
+def _run_hooks(task: Task[..., object], request: Context, outcome: Outcome) -> None:
     task_id = request.id or ""
     try:
-        if outcome.state == states.SUCCESS:
+        kind = outcome.kind
+        if kind is OutcomeKind.SUCCESS:
             task.on_success(outcome.retval, task_id, request.args, request.kwargs)
-        elif outcome.state == states.RETRY and outcome.exc is not None:
+        elif kind is OutcomeKind.RETRY and outcome.exc is not None:
             task.on_retry(outcome.exc, task_id, request.args, request.kwargs, outcome.traceback)
-        elif outcome.state == states.FAILURE and outcome.exc is not None:
+        elif kind is OutcomeKind.FAILURE and outcome.exc is not None:
             task.on_failure(outcome.exc, task_id, request.args, request.kwargs, outcome.traceback)
-        value = outcome.retval if outcome.state == states.SUCCESS else outcome.exc
+        value = outcome.retval if kind is OutcomeKind.SUCCESS else outcome.exc
         task.after_return(
             outcome.state, value, task_id, request.args, request.kwargs, outcome.traceback
         )
     except Exception as exc:  # a failing hook turns the task into a failure, as in Celery
         failed = _failure(exc)
-        outcome.state, outcome.exc, outcome.traceback = failed.state, failed.exc, failed.traceback
+        outcome.kind, outcome.exc, outcome.traceback = failed.kind, failed.exc, failed.traceback
 
 
-def _body(task: Task[Any, Any]) -> Any:
+def _body(task: Task[..., object]) -> Callable[..., object]:
     """What to call: ``run``, or the task itself when its class overrides ``__call__``
     (Celery runs a custom ``__call__``, e.g. to enter an app context around every task)."""
     return task if type(task).__call__ is not Task.__call__ else task.run
 
 
-def call_sync(task: Task[Any, Any], request: Context) -> Outcome:
+def call_sync(task: Task[..., object], request: Context) -> Outcome:
     """Run a sync task's body with ``request`` as its context; never raises for task errors."""
     task_token = context.push_task(task)
     request_token = context.push_request(request)
@@ -109,7 +86,7 @@ def call_sync(task: Task[Any, Any], request: Context) -> Outcome:
     try:
         task.app.middleware.before_call(task, request)
         task.before_start(request.id or "", request.args, request.kwargs)
-        outcome = Outcome(states.SUCCESS, retval=_body(task)(*request.args, **request.kwargs))
+        outcome = Outcome(OutcomeKind.SUCCESS, retval=_body(task)(*request.args, **request.kwargs))
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             context.pop_request(request_token)
@@ -126,7 +103,7 @@ def call_sync(task: Task[Any, Any], request: Context) -> Outcome:
     return outcome
 
 
-async def call_async(task: Task[Any, Any], request: Context) -> Outcome:
+async def call_async(task: Task[..., object], request: Context) -> Outcome:
     """Run an ``async def`` task's body on the running loop; never raises for task errors."""
     task_token = context.push_task(task)
     request_token = context.push_request(request)
@@ -134,7 +111,10 @@ async def call_async(task: Task[Any, Any], request: Context) -> Outcome:
     try:
         task.app.middleware.before_call(task, request)
         task.before_start(request.id or "", request.args, request.kwargs)
-        outcome = Outcome(states.SUCCESS, retval=await _body(task)(*request.args, **request.kwargs))
+        pending = _body(task)(*request.args, **request.kwargs)
+        if not inspect.isawaitable(pending):
+            raise TypeError(f"async task {task.name} returned {pending!r}, not an awaitable")
+        outcome = Outcome(OutcomeKind.SUCCESS, retval=await pending)
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt | SystemExit | asyncio.CancelledError):
             context.pop_request(request_token)

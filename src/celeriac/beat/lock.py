@@ -1,6 +1,6 @@
 """The leader lock: one beat of a deployment fires entries; the others wait to take over.
 
-The lock lives in the broker (``Transport.acquire_lock``): a Redis key with a TTL, a row
+The lock lives in the broker (its ``LockStore`` capability): a Redis key with a TTL, a row
 with an expiry in the SQLite file, or a dict for ``memory://``. It is taken for ``ttl``
 seconds and renewed every ``ttl / 3``; a follower tries every ``retry_interval``.
 """
@@ -14,6 +14,7 @@ import time
 import uuid
 
 from celeriac.transports.base import Transport
+from celeriac.transports.contracts import LockStore, unsupported
 
 __all__ = ["DEFAULT_LOCK_NAME", "LeaderLock"]
 
@@ -51,7 +52,18 @@ class LeaderLock:
     @property
     def supported(self) -> bool:
         """Whether the transport implements locks (without talking to the broker)."""
-        return type(self.transport).acquire_lock is not Transport.acquire_lock
+        return isinstance(self.transport, LockStore)
+
+    @property
+    def store(self) -> LockStore:
+        """The transport's lock store.
+
+        Raises:
+            NotImplementedError: the transport has no leader lock.
+        """
+        if not isinstance(self.transport, LockStore):
+            raise unsupported(self.transport, "LockStore")
+        return self.transport
 
     def renewed(self, started: float | None = None) -> None:
         """Record a successful take or renewal (started at monotonic ``started``)."""
@@ -70,7 +82,7 @@ class LeaderLock:
         """Take or renew the lock; True while this beat is the leader."""
         started = time.monotonic()
         was = self.held
-        if self.transport.acquire_lock(self.name, self.owner, self.ttl):
+        if self.store.acquire_lock(self.name, self.owner, self.ttl):
             self.renewed(started)
             if not was:
                 logger.info("beat: took the leader lock %s (%s)", self.name, self.owner)
@@ -92,7 +104,7 @@ class LeaderLock:
         """Give the lock up (clean shutdown: a follower takes over at once)."""
         if self.held:
             try:
-                self.transport.release_lock(self.name, self.owner)
+                self.store.release_lock(self.name, self.owner)
             except Exception as exc:  # the lock will expire anyway
                 logger.warning("beat: could not release the leader lock: %s", exc)
             self.held = False

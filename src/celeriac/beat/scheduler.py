@@ -15,11 +15,12 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
 
-from celeriac.beat.schedules import BaseSchedule, maybe_schedule
+from celeriac.beat.celery_api import CelerySchedulerAPI, SchedulingError
+from celeriac.beat.entry import ScheduleEntry
+from celeriac.beat.schedules import BaseSchedule, crontab, maybe_schedule
 from celeriac.beat.shared import SharedSchedule, load_schedule
 from celeriac.beat.stores import EntryState, Store, merge_states
 from celeriac.exceptions import OperationalError
@@ -45,58 +46,31 @@ FIRE_BATCH = 1000
 _HeapItem = tuple[float, int, str, int]
 
 
-class SchedulingError(Exception):
-    """An entry could not be sent (Celery's ``celery.beat.SchedulingError``)."""
-
-
 class LostLeadership(SchedulingError):
     """This beat may no longer fire entries: another beat holds the leader lock."""
 
 
-@dataclass(eq=False, slots=True)
-class ScheduleEntry:
-    """One periodic task (Celery's ``ScheduleEntry``)."""
-
-    name: str
-    task: str
-    schedule: BaseSchedule
-    args: Sequence[Any] = ()
-    kwargs: Mapping[str, Any] = field(default_factory=dict)
-    options: Mapping[str, Any] = field(default_factory=dict)
-    last_run_at: datetime | None = None
-    total_run_count: int = 0
-    #: the next due time (aware UTC), kept by the scheduler
-    next_run_at: datetime | None = None
-    version: int = 0
-
-    def is_due(self, now: datetime | None = None) -> Any:
-        """Celery's ``entry.is_due()``: ``(is_due, seconds until the next check)``."""
-        last = self.last_run_at or now or datetime.now(UTC)
-        return self.schedule.is_due(last, now)
-
-    def __repr__(self) -> str:
-        return f"<ScheduleEntry: {self.name} {self.task}(*{list(self.args)}) {self.schedule!r}>"
-
-
-def _entry_from_dict(app: Any, name: str, spec: Mapping[str, Any]) -> ScheduleEntry:
+def _entry_from_dict(
+    app: Any, name: str, spec: Mapping[str, Any], entry_cls: type[ScheduleEntry] = ScheduleEntry
+) -> ScheduleEntry:
     if not isinstance(spec, Mapping) or "task" not in spec or "schedule" not in spec:
         raise ValueError(f"beat_schedule entry {name!r} needs 'task' and 'schedule' keys")
     unknown = set(spec) - {"task", "schedule", "args", "kwargs", "options", "relative"}
     if unknown:
         raise ValueError(f"beat_schedule entry {name!r} has unknown keys: {sorted(unknown)}")
     sched = maybe_schedule(spec["schedule"], bool(spec.get("relative", False)), app=app)
-    assert sched is not None
-    return ScheduleEntry(
+    return entry_cls(
         name=name,
         task=str(spec["task"]),
         schedule=sched,
+        app=app,
         args=tuple(spec.get("args") or ()),
         kwargs=dict(spec.get("kwargs") or {}),
         options=dict(spec.get("options") or {}),
     )
 
 
-class Scheduler:
+class Scheduler(CelerySchedulerAPI):
     """The scheduler interface (Celery's names) and the in-memory implementation.
 
     A subclass (the Django database scheduler) overrides :meth:`setup_schedule`,
@@ -104,23 +78,42 @@ class Scheduler:
     :meth:`remove` when its source of entries changes (from :meth:`poll`, called at most
     every ``max_interval``).
 
+    A scheduler written for Celery subclasses it too: the constructor takes Celery's
+    arguments, and Celery's methods are there (:class:`CelerySchedulerAPI`).
+
     Args:
         app: the Celery app (``beat_schedule`` and ``add_periodic_task`` entries, settings).
-        stores: where entry states are loaded from and saved to.
+        schedule: initial entries by name (entries or ``beat_schedule``-style dicts).
         max_interval: longest sleep between ticks, seconds.
+        Producer: accepted for Celery's signature (celeriac publishes through the app).
+        lazy: do not call :meth:`setup_schedule` now (Celery's default is to call it).
+        sync_every_tasks: call :meth:`sync` after this many sent tasks
+            (``beat_sync_every``).
+        stores: where entry states are loaded from and saved to.
         missed_run_policy: what to do with a run missed while no beat was running:
             ``run_once`` (fire once on catch-up) or ``skip``.
+        schedule_filename: the schedule file, when beat keeps one (``-s``).
     """
+
+    #: whether beat keeps a schedule file (``-s``) for this scheduler's last runs
+    uses_schedule_file: ClassVar[bool] = True
 
     def __init__(
         self,
         app: Any,
+        schedule: Mapping[str, Any] | None = None,
+        max_interval: float | None = None,
+        Producer: Any = None,
+        lazy: bool = False,
+        sync_every_tasks: int | None = None,
         *,
         stores: Iterable[Store] = (),
-        max_interval: float | None = None,
         missed_run_policy: str | None = None,
+        schedule_filename: str | None = None,
+        **kwargs: Any,
     ) -> None:
         self.app = app
+        self.schedule_filename = schedule_filename
         self.stores = list(stores)
         self.max_interval = float(
             max_interval or app.conf.beat_max_loop_interval or DEFAULT_MAX_INTERVAL
@@ -142,19 +135,38 @@ class Scheduler:
         self.shared: SharedSchedule | None = None
         self._shared_seen: dict[str, str] = {}
         self._next_poll = 0.0
+        self._init_celery_api(sync_every_tasks, Producer)
+        if schedule:
+            self.update_from_dict(schedule)
+        if not lazy:
+            self.setup_schedule()
 
     # -- the interface ---------------------------------------------------------------
-    @property
-    def schedule(self) -> Mapping[str, ScheduleEntry]:
-        """The entries by name (a read-only view)."""
-        return dict(self._entries)
-
     def setup_schedule(self) -> None:
         """Read ``beat_schedule`` and ``add_periodic_task`` entries."""
         for name, spec in dict(self.app.conf.beat_schedule or {}).items():
-            self._put(_entry_from_dict(self.app, name, spec))
+            self._put(_entry_from_dict(self.app, name, spec, self.Entry))
         for name, spec in getattr(self.app, "_periodic_tasks", {}).items():
-            self._put(_entry_from_dict(self.app, name, spec))
+            self._put(_entry_from_dict(self.app, name, spec, self.Entry))
+        cleanup = self.default_entries()
+        for name, spec in cleanup.items():
+            if name not in self._entries:
+                self._put(_entry_from_dict(self.app, name, spec, self.Entry))
+
+    def default_entries(self) -> dict[str, dict[str, Any]]:
+        """Celery's default entry: ``celery.backend_cleanup`` daily at 04:00 when results
+        expire and the backend does not expire them by itself (a database)."""
+        if not self.app.conf.result_expires:
+            return {}
+        if getattr(type(self.app.backend), "supports_autoexpire", True):
+            return {}
+        return {
+            "celery.backend_cleanup": {
+                "task": "celery.backend_cleanup",
+                "schedule": crontab(minute="0", hour="4"),
+                "options": {"expires": 12 * 3600},
+            }
+        }
 
     def poll(self) -> None:
         """Pick up changes made elsewhere, at most every ``max_interval`` (a database
@@ -213,12 +225,16 @@ class Scheduler:
             self._rebuild(now, catch_up=True)
             self._loaded = True
 
-    def tick(self, now: datetime | None = None) -> float:
+    def tick(self, now: datetime | None = None, **_: Any) -> float:
         """Fire every due entry; return the seconds until the next one is due (capped).
+
+        Celery's keyword arguments (``event_t``, ``min``, ``heappop``, ``heappush``) are
+        accepted and not needed.
 
         Raises:
             LostLeadership: a store refused a write (another beat holds the lock).
         """
+        self._adopt_overridden_schedule()
         now = now or self.app.now()
         if not self._loaded:
             self.load_state(now)
@@ -265,27 +281,37 @@ class Scheduler:
             self._push(entry, now)
 
     def apply_entry(
-        self, entry: ScheduleEntry, now: datetime, record: EntryState | None = None
+        self,
+        entry: ScheduleEntry,
+        now: datetime | None = None,
+        record: EntryState | None = None,
+        producer: Any = None,
     ) -> None:
         """Send a due entry's task, its run recorded first (``record``, else recorded here),
-        so a crash can never send it twice.
+        so a crash can never send it twice. A subclass's own :meth:`apply_async` sends it
+        when there is one (``advance=False``: the run is recorded here).
 
         Raises:
             OperationalError: the broker refused the message (the caller takes the record
                 back so the run is tried again).
         """
+        now = now or self.app.now()
         if record is None:
             record = EntryState(now, entry.total_run_count + 1, pending=str(uuid.uuid4()))
             if not self._save({entry.name: record}):
                 raise LostLeadership(entry.name)
+        self._tasks_since_sync += 1
         try:
-            self.app.send_task(
-                entry.task,
-                list(entry.args),
-                dict(entry.kwargs),
-                task_id=record.pending,
-                **dict(entry.options),
-            )
+            if type(self).apply_async is not CelerySchedulerAPI.apply_async:
+                self.apply_async(entry, producer=producer, advance=False, task_id=record.pending)
+            else:
+                self.app.send_task(
+                    entry.task,
+                    list(entry.args),
+                    dict(entry.kwargs),
+                    task_id=record.pending,
+                    **dict(entry.options),
+                )
         except OperationalError as exc:
             logger.error("beat: sending %s (%s) failed: %s", entry.name, entry.task, exc)
             raise
@@ -321,7 +347,7 @@ class Scheduler:
         """Add (or replace) an entry; it is picked up at the next tick."""
         spec = {"task": task, "schedule": schedule, "args": args, "kwargs": kwargs or {}}
         spec.update(options=options or {}, relative=relative)
-        entry = _entry_from_dict(self.app, name, spec)
+        entry = _entry_from_dict(self.app, name, spec, self.Entry)
         with self._mutex:
             old = self._entries.get(name)
             if old is not None:
@@ -375,8 +401,11 @@ class Scheduler:
         if unconfirmed:
             self._save(unconfirmed)
 
-    def next_run(self, entry: ScheduleEntry, now: datetime, *, catch_up: bool = False) -> datetime:
-        """When ``entry`` is due next (applying the missed-run policy when ``catch_up``)."""
+    def next_run(
+        self, entry: ScheduleEntry, now: datetime, *, catch_up: bool = False
+    ) -> datetime | None:
+        """When ``entry`` is due next (applying the missed-run policy when ``catch_up``);
+        ``None`` when it will not run again (a subclass's rule: a one-off that ran)."""
         last = entry.last_run_at or now
         due = entry.schedule.next_run_after(last)
         if catch_up and due <= now and self._skips(entry, last, now):
@@ -391,13 +420,14 @@ class Scheduler:
 
     def _push(self, entry: ScheduleEntry, now: datetime, *, catch_up: bool = False) -> None:
         try:
-            entry.next_run_at = self.next_run(entry, now, catch_up=catch_up)
+            entry.next_run_at = due = self.next_run(entry, now, catch_up=catch_up)
         except ValueError as exc:  # e.g. a solar event that never happens there
             logger.error("beat: %s will not run: %s", entry.name, exc)
             return
-        heapq.heappush(
-            self._heap, (entry.next_run_at.timestamp(), next(self._seq), entry.name, entry.version)
-        )
+        if due is not None:
+            heapq.heappush(
+                self._heap, (due.timestamp(), next(self._seq), entry.name, entry.version)
+            )
 
     def _schedule_added(self, now: datetime) -> None:
         added, self._added = self._added, set()
@@ -432,3 +462,8 @@ class Scheduler:
 
 class PersistentScheduler(Scheduler):
     """The default scheduler (Celery's name): states in the schedule file and the broker."""
+
+    @property
+    def info(self) -> str:
+        """Beat's banner line: the schedule file."""
+        return f"    . db -> {self.schedule_filename}" if self.schedule_filename else ""

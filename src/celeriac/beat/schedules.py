@@ -18,21 +18,23 @@ import functools
 import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 from celeriac.exceptions import ImproperlyConfigured
 
+if TYPE_CHECKING:
+    from celeriac.config.settings import Settings
+
 __all__ = [
     "BaseSchedule",
     "ParseException",
-    "SolarEventNeverHappens",
     "crontab",
     "crontab_parser",
     "maybe_schedule",
+    "ScheduleApp",
     "schedstate",
     "schedule",
-    "solar",
     "resolve_timezone",
 ]
 
@@ -63,6 +65,19 @@ DAYS_IN_MONTH = {
 Cronspec = int | str | Iterable[int]
 
 
+class ScheduleApp(Protocol):
+    """What a schedule needs of an app: its clock and its time-zone settings."""
+
+    @property
+    def conf(self) -> Settings:
+        """The app's settings (``timezone``, ``enable_utc``)."""
+        ...
+
+    def now(self) -> datetime:
+        """The current time, aware."""
+        ...
+
+
 class schedstate(NamedTuple):
     """What ``is_due`` returns: due now?, and seconds until the next check (Celery's)."""
 
@@ -74,11 +89,7 @@ class ParseException(Exception):
     """A crontab field could not be parsed (Celery's ``celery.schedules.ParseException``)."""
 
 
-class SolarEventNeverHappens(ValueError):
-    """The solar event does not happen on that day or in the searched period (polar day/night)."""
-
-
-def resolve_timezone(app: Any = None, tz: str | tzinfo | None = None) -> tzinfo:
+def resolve_timezone(app: ScheduleApp | None = None, tz: str | tzinfo | None = None) -> tzinfo:
     """The time zone schedules are evaluated in: ``tz``, else ``app.conf.timezone``, else UTC.
 
     With ``enable_utc=False`` and no ``timezone``, the system's local zone (Celery's rule).
@@ -105,7 +116,9 @@ def _aware(value: datetime, tz: tzinfo) -> datetime:
 class BaseSchedule:
     """What every schedule has: an app (for ``now`` and the time zone) and Celery's methods."""
 
-    def __init__(self, nowfun: Callable[[], datetime] | None = None, app: Any = None) -> None:
+    def __init__(
+        self, nowfun: Callable[[], datetime] | None = None, app: ScheduleApp | None = None
+    ) -> None:
         self.nowfun = nowfun
         self.app = app
 
@@ -122,9 +135,19 @@ class BaseSchedule:
             return _aware(self.app.now(), UTC)
         return datetime.now(UTC)
 
-    def maybe_make_aware(self, dt: datetime) -> datetime:
-        """Read a naive datetime in this schedule's time zone."""
-        return _aware(dt, self.tz)
+    def maybe_make_aware(self, dt: datetime, naive_as_utc: bool = False) -> datetime:
+        """Read a naive datetime in this schedule's time zone (as UTC with
+        ``naive_as_utc``); an aware one is kept."""
+        return _aware(dt, UTC if naive_as_utc else self.tz)
+
+    def to_local(self, dt: datetime) -> datetime:
+        """``dt`` in this schedule's time zone (a naive one is read in that zone)."""
+        return self.maybe_make_aware(dt).astimezone(self.tz)
+
+    @property
+    def utc_enabled(self) -> bool:
+        """The app's ``enable_utc`` (True without an app)."""
+        return bool(self.app.conf.enable_utc) if self.app is not None else True
 
     def next_run_after(self, last_run_at: datetime) -> datetime:
         """The first time (aware UTC) after ``last_run_at`` at which this schedule fires."""
@@ -153,7 +176,7 @@ class schedule(BaseSchedule):
         run_every: float | timedelta | None = None,
         relative: bool = False,
         nowfun: Callable[[], datetime] | None = None,
-        app: Any = None,
+        app: ScheduleApp | None = None,
     ) -> None:
         if run_every is None:
             raise ValueError("schedule() needs run_every (seconds or a timedelta)")
@@ -171,6 +194,13 @@ class schedule(BaseSchedule):
     def seconds(self) -> float:
         """The interval in seconds."""
         return self.run_every.total_seconds()
+
+    @property
+    def human_seconds(self) -> str:
+        """The interval as text: ``10.00 seconds``, ``2.00 hours``."""
+        from celeriac.utils.time import humanize_seconds
+
+        return humanize_seconds(self.seconds)
 
     def next_run_after(self, last_run_at: datetime) -> datetime:
         """``last_run_at + run_every`` (rounded down first when ``relative``)."""
@@ -190,7 +220,7 @@ class schedule(BaseSchedule):
     def __hash__(self) -> int:
         return hash(self.run_every)
 
-    def __reduce__(self) -> tuple[Any, ...]:
+    def __reduce__(self) -> tuple[object, ...]:
         return self.__class__, (self.run_every, self.relative)
 
 
@@ -347,7 +377,7 @@ class crontab(BaseSchedule):
         month_of_year: Cronspec = "*",
         *,
         nowfun: Callable[[], datetime] | None = None,
-        app: Any = None,
+        app: ScheduleApp | None = None,
         tz: str | tzinfo | None = None,
     ) -> None:
         self._orig = (minute, hour, day_of_week, day_of_month, month_of_year)
@@ -369,11 +399,11 @@ class crontab(BaseSchedule):
         super().__init__(nowfun, app)
 
     @classmethod
-    def from_string(cls, expression: str) -> crontab:
+    def from_string(cls, crontab: str) -> crontab:
         """From ``'m h dom mon dow'`` (crontab(5) order)."""
-        fields = expression.split()
+        fields = crontab.split()
         if len(fields) != 5:
-            raise ValueError(f"a crontab string has 5 fields, got {expression!r}")
+            raise ValueError(f"a crontab string has 5 fields, got {crontab!r}")
         minute, hour, day_of_month, month_of_year, day_of_week = fields
         return cls(minute, hour, day_of_week, day_of_month, month_of_year)
 
@@ -450,7 +480,7 @@ class crontab(BaseSchedule):
     def __hash__(self) -> int:
         return hash(tuple(_field_text(value) for value in self._orig))
 
-    def __reduce__(self) -> tuple[Any, ...]:
+    def __reduce__(self) -> tuple[object, ...]:
         return self.__class__, self._orig
 
 
@@ -460,155 +490,10 @@ def _field_text(value: Cronspec) -> str:
     return ",".join(str(item) for item in sorted(value))
 
 
-class solar(BaseSchedule):
-    """Fires at a solar event at a place (needs ``pip install 'celeriac[solar]'``: ephem).
-
-    Events, horizons and centre/limb choices are Celery's, so times agree with Celery.
-    """
-
-    _horizons = {
-        "dawn_astronomical": "-18",
-        "dawn_nautical": "-12",
-        "dawn_civil": "-6",
-        "sunrise": "-0:34",
-        "solar_noon": "0",
-        "sunset": "-0:34",
-        "dusk_civil": "-6",
-        "dusk_nautical": "-12",
-        "dusk_astronomical": "-18",
-    }
-    _methods = {
-        "dawn_astronomical": "next_rising",
-        "dawn_nautical": "next_rising",
-        "dawn_civil": "next_rising",
-        "sunrise": "next_rising",
-        "solar_noon": "next_transit",
-        "sunset": "next_setting",
-        "dusk_civil": "next_setting",
-        "dusk_nautical": "next_setting",
-        "dusk_astronomical": "next_setting",
-    }
-    _use_center = {
-        "dawn_astronomical": True,
-        "dawn_nautical": True,
-        "dawn_civil": True,
-        "sunrise": False,
-        "solar_noon": False,
-        "sunset": False,
-        "dusk_civil": True,
-        "dusk_nautical": True,
-        "dusk_astronomical": True,
-    }
-    _all_events = frozenset(_horizons)
-    #: Days searched ahead for an event that does not happen every day (polar night/day).
-    max_search_days = 366
-
-    def __init__(
-        self,
-        event: str,
-        lat: float,
-        lon: float,
-        nowfun: Callable[[], datetime] | None = None,
-        app: Any = None,
-    ) -> None:
-        try:
-            import ephem
-        except ImportError as exc:
-            raise ImproperlyConfigured(
-                "solar schedules need the ephem library: pip install 'celeriac[solar]'"
-            ) from exc
-        if event not in self._all_events:
-            raise ValueError(
-                f'Argument event "{event}" is invalid, must be one of '
-                f"{', '.join(sorted(self._all_events))}."
-            )
-        if not -90 <= lat <= 90:
-            raise ValueError(f"Argument latitude {lat} is invalid, must be between -90 and 90.")
-        if not -180 <= lon <= 180:
-            raise ValueError(f"Argument longitude {lon} is invalid, must be between -180 and 180.")
-        self._ephem = ephem
-        self.event, self.lat, self.lon = event, lat, lon
-        self.method = self._methods[event]
-        self.use_center = self._use_center[event]
-        super().__init__(nowfun, app)
-
-    def _observer(self) -> Any:
-        observer = self._ephem.Observer()
-        observer.lat = str(self.lat)
-        observer.lon = str(self.lon)
-        observer.elev = 0
-        observer.pressure = 0
-        observer.horizon = self._horizons[self.event]
-        return observer
-
-    def _next(self, observer: Any, start: Any) -> Any:
-        kwargs = {"use_center": True} if self.use_center else {}
-        return getattr(observer, self.method)(self._ephem.Sun(), start=start, **kwargs)
-
-    def next_run_after(self, last_run_at: datetime) -> datetime:
-        """The first occurrence after ``last_run_at``, skipping days it does not happen.
-
-        Raises:
-            SolarEventNeverHappens: not within :attr:`max_search_days` days.
-        """
-        ephem = self._ephem
-        start_dt = self.maybe_make_aware(last_run_at).astimezone(UTC).replace(tzinfo=None)
-        observer = self._observer()
-        start = ephem.Date(start_dt)
-        for _ in range(self.max_search_days):
-            try:
-                found = self._next(observer, start)
-            except ephem.CircumpolarError:
-                start = observer.next_antitransit(ephem.Sun(), start=start)
-                continue
-            return _from_ephem(found)
-        raise SolarEventNeverHappens(
-            f"{self.event} does not happen at latitude {self.lat}, longitude {self.lon} "
-            f"within {self.max_search_days} days after {last_run_at.isoformat()}"
-        )
-
-    def event_on(self, day: date) -> datetime:
-        """The event's time (aware UTC) on a UTC calendar day.
-
-        Raises:
-            SolarEventNeverHappens: the event does not happen that day (polar day or night).
-        """
-        ephem = self._ephem
-        observer = self._observer()
-        midnight = datetime.combine(day, time())
-        try:
-            found = _from_ephem(self._next(observer, ephem.Date(midnight)))
-        except ephem.CircumpolarError:
-            found = None
-        if found is None or found.date() != day:
-            raise SolarEventNeverHappens(
-                f"{self.event} does not happen on {day.isoformat()} (UTC) at latitude "
-                f"{self.lat}, longitude {self.lon}: the sun stays above or below the "
-                f"event's horizon ({self._horizons[self.event]} degrees) all day"
-            )
-        return found
-
-    def __repr__(self) -> str:
-        return f"<solar: {self.event} at latitude {self.lat}, longitude: {self.lon}>"
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, solar):
-            return (self.event, self.lat, self.lon) == (other.event, other.lat, other.lon)
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash((self.event, self.lat, self.lon))
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return self.__class__, (self.event, self.lat, self.lon)
-
-
-def _from_ephem(value: Any) -> datetime:
-    return value.datetime().replace(tzinfo=UTC)  # type: ignore[no-any-return]
-
-
 def maybe_schedule(
-    value: float | timedelta | BaseSchedule | None, relative: bool = False, app: Any = None
+    value: float | timedelta | BaseSchedule | None,
+    relative: bool = False,
+    app: ScheduleApp | None = None,
 ) -> BaseSchedule | None:
     """A schedule from seconds, a timedelta or a schedule (whose ``app`` is set)."""
     if value is None:

@@ -31,6 +31,17 @@ _DEFAULT_NAMES = {
     "celeriac.beat:PersistentScheduler",
     "celeriac.beat.PersistentScheduler",
 }
+#: Other names of schedulers: ``-S django`` and django-celery-beat's class (the import
+#: path users have in ``CELERY_BEAT_SCHEDULER``) mean celeriac's database scheduler.
+_ALIASES = {
+    "django": "celeriac.contrib.django.beat.scheduler:DatabaseScheduler",
+    "django_celery_beat.schedulers:DatabaseScheduler": (
+        "celeriac.contrib.django.beat.scheduler:DatabaseScheduler"
+    ),
+    "django_celery_beat.schedulers.DatabaseScheduler": (
+        "celeriac.contrib.django.beat.scheduler:DatabaseScheduler"
+    ),
+}
 #: Pause after a broker error before the next try, seconds.
 ERROR_PAUSE = 1.0
 
@@ -39,9 +50,11 @@ def scheduler_class(spec: str | type[Scheduler] | None) -> type[Scheduler]:
     """The scheduler class named by ``-S``/``beat_scheduler`` (``"pkg.mod:Class"`` or dotted)."""
     if spec is None or (isinstance(spec, str) and spec in _DEFAULT_NAMES):
         return PersistentScheduler
+    cls: object
     if isinstance(spec, type):
         cls = spec
     else:
+        spec = _ALIASES.get(spec, spec)
         path = spec if ":" in spec else ":".join(spec.rsplit(".", 1))
         cls = import_from_string(path)
     if not (isinstance(cls, type) and issubclass(cls, Scheduler)):
@@ -78,8 +91,9 @@ class Beat:
         self._stop = threading.Event()
         transport = app.transport
         self.lock: LeaderLock | None = None
+        cls = scheduler_class(scheduler or conf.beat_scheduler)
         stores: list[Store] = []
-        if persist:
+        if persist and cls.uses_schedule_file:
             stores.append(FileStore(str(schedule_filename or conf.beat_schedule_filename)))
         if use_lock:
             lock = LeaderLock(transport, float(lock_timeout or conf.beat_lock_timeout))
@@ -90,8 +104,11 @@ class Beat:
                 logger.warning(
                     "beat: the broker %s has no leader lock: run only one beat", type(transport)
                 )
-        cls = scheduler_class(scheduler or conf.beat_scheduler)
-        self.scheduler: Scheduler = cls(app, stores=stores, max_interval=max_interval)
+        keeps_file = persist and cls.uses_schedule_file
+        filename = str(schedule_filename or conf.beat_schedule_filename) if keeps_file else None
+        self.scheduler: Scheduler = cls(
+            app, max_interval=max_interval, lazy=True, stores=stores, schedule_filename=filename
+        )
         if self.lock is not None:
             self.scheduler.shared = SharedSchedule(app)
 
@@ -142,6 +159,8 @@ class Beat:
                     scheduler.load_state()
             scheduler.poll()
             delay = scheduler.tick()
+            if scheduler.should_sync():
+                scheduler._do_sync()
         except LostLeadership:
             return 0.0
         except OperationalError as exc:

@@ -16,8 +16,10 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from celeriac.beat.schedules import BaseSchedule, crontab, schedule, solar
+from celeriac.beat.schedules import BaseSchedule, crontab, schedule
+from celeriac.beat.solar import solar
 from celeriac.exceptions import OperationalError
+from celeriac.transports.contracts import LockStore, unsupported
 
 __all__ = ["ENTRIES_LOCK", "SharedSchedule", "dump_schedule", "load_schedule"]
 
@@ -70,9 +72,16 @@ class SharedSchedule:
         self.app = app
 
     @property
-    def transport(self) -> Any:
-        """The app's broker connection."""
-        return self.app.transport
+    def transport(self) -> LockStore:
+        """The app's broker connection, as the lock store the entries live in.
+
+        Raises:
+            NotImplementedError: the broker has no leader lock.
+        """
+        transport = self.app.transport
+        if not isinstance(transport, LockStore):
+            raise unsupported(transport, "LockStore")
+        return transport
 
     def raw(self) -> dict[str, str]:
         """Entry name → stored JSON text (``"null"`` for a removed entry)."""

@@ -167,15 +167,13 @@ class BrokerStore(Store):
 
     def load(self) -> dict[str, EntryState]:
         """The states written by this lock's holders."""
-        raw = self.lock.transport.read_lock_state(self.lock.name)
+        raw = self.lock.store.read_lock_state(self.lock.name)
         return {name: EntryState.loads(text) for name, text in raw.items()}
 
     def save(self, states: Mapping[str, EntryState]) -> bool:
         """Write states if this beat still holds the lock (renewing it)."""
         items = {name: state.dumps() for name, state in states.items()}
-        ok = self.lock.transport.write_lock_state(
-            self.lock.name, self.lock.owner, self.lock.ttl, items
-        )
+        ok = self.lock.store.write_lock_state(self.lock.name, self.lock.owner, self.lock.ttl, items)
         if ok:
             self.lock.renewed()
         else:

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from celeriac.canvas.signature import (
     Composite,
+    ResultHandle,
     Signature,
+    as_result,
     group,
     maybe_signature,
     register_type,
 )
+from celeriac.results.result import AsyncResult
 
 if TYPE_CHECKING:
-    from celeriac.app.base import Celery
+    from celeriac.canvas.applike import CanvasApp, CanvasTask
 
 __all__ = ["chain", "chunks", "xmap", "xstarmap"]
 
@@ -23,7 +26,7 @@ __all__ = ["chain", "chunks", "xmap", "xstarmap"]
 _LAST_STEP_OPTIONS = ("group_id", "group_index", "chord", "link", "link_error")
 
 
-def _flatten(tasks: Iterable[Any], app: Celery | None) -> list[Signature]:
+def _flatten(tasks: Iterable[object], app: CanvasApp | None) -> list[Signature]:
     """Members of nested chains inline (a chain in a chain is one longer chain)."""
     steps: list[Signature] = []
     for item in tasks:
@@ -37,7 +40,7 @@ def _flatten(tasks: Iterable[Any], app: Celery | None) -> list[Signature]:
     return steps
 
 
-def _upgrade(steps: list[Signature], app: Celery | None) -> list[Signature]:
+def _upgrade(steps: list[Signature], app: CanvasApp | None) -> list[Signature]:
     """Celery's rewrite: a group followed by a step becomes a chord with that step as body;
     a chord followed by steps takes them into its body."""
     from celeriac.canvas.chord import chord
@@ -53,11 +56,30 @@ def _upgrade(steps: list[Signature], app: Celery | None) -> list[Signature]:
             return out
         if isinstance(step, chord) and rest:
             body = chain(step.body, *rest, app=app) if rest else step.body
-            out.append(chord(step.header, body, app=app, **step.options))
+            upgraded = chord(step.header, body, app=app)
+            upgraded["options"].update(step.options)
+            out.append(upgraded)
             return out
         out.append(step)
         index += 1
     return out
+
+
+def _link(step: Signature, key: str, item: object) -> None:
+    """Add a ``link``/``link_error`` given to a chain to its last step."""
+    sig = maybe_signature(item)
+    if sig is None:
+        return
+    if key == "link":
+        step.link(sig)
+    else:
+        step.link_error(sig)
+
+
+def _as_list(value: object) -> list[object]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
 
 
 @register_type("chain")
@@ -73,7 +95,7 @@ class chain(Composite):
     def __repr__(self) -> str:
         return " | ".join(repr(t) for t in self.tasks) or "chain()"
 
-    def __or__(self, other: Any) -> Signature:  # type: ignore[override]
+    def __or__(self, other: object) -> Signature:  # type: ignore[override]
         """``chain | sig`` appends (a chain is flattened in)."""
         if isinstance(other, chain):
             return chain(*self.tasks, *other.tasks, app=self._app)
@@ -87,11 +109,27 @@ class chain(Composite):
         tasks = self.tasks
         return tasks[-1].id if tasks else None
 
+    def unchain_tasks(self) -> list[Signature]:
+        """Copies of the steps, the chain's ``link`` callbacks on the last one and its
+        ``link_error`` errbacks on each (Celery's ``unchain_tasks``)."""
+        tasks = [task.clone() for task in self.tasks]
+        options = self["options"]
+        for callback in _as_list(options.get("link")):
+            if (sig := maybe_signature(callback, self._app)) is not None:
+                tasks[-1].link(sig)
+        for errback in _as_list(options.get("link_error")):
+            if (err := maybe_signature(errback, self._app)) is not None:
+                for task in tasks:
+                    task.link_error(err)
+        return tasks
+
     def _steps(self) -> list[Signature]:
         return _upgrade(_flatten(copy.deepcopy(self.tasks), self._app), self._app)
 
     @staticmethod
-    def _freeze_steps(steps: list[Signature], last_options: dict[str, Any]) -> Any:
+    def _freeze_steps(
+        steps: list[Signature], last_options: Mapping[str, object]
+    ) -> ResultHandle | None:
         """Give every step its id; return the last step's result, parents linked."""
         parent = None
         result = None
@@ -100,16 +138,18 @@ class chain(Composite):
                 for key, value in last_options.items():
                     if key in ("link", "link_error"):
                         for item in value if isinstance(value, list | tuple) else [value]:
-                            getattr(step, key)(maybe_signature(item))
+                            _link(step, key, item)
                     else:
                         step["options"][key] = value
             result = step.freeze()
-            if parent is not None and hasattr(result, "parent") and result.parent is None:
-                result.parent = parent
+            if parent is not None and isinstance(result, AsyncResult) and result.parent is None:
+                result.parent = as_result(parent)
             parent = result
         return result
 
-    def freeze(self, _id: str | None = None, **options: Any) -> Any:
+    def freeze(  # type: ignore[override]  # an empty chain has no result: None
+        self, _id: str | None = None, **options: object
+    ) -> ResultHandle | None:
         """Assign every step's id (the last gets ``_id``); return the chain's result."""
         steps = _flatten(self.tasks, self._app)
         if not steps:
@@ -120,12 +160,12 @@ class chain(Composite):
         self["kwargs"]["tasks"] = steps
         return self._freeze_steps(_upgrade(steps, self._app), last)
 
-    def apply_async(
+    def apply_async(  # type: ignore[override]  # an empty chain sends nothing: None
         self,
-        args: Sequence[Any] | None = None,
-        kwargs: dict[str, Any] | None = None,
-        **options: Any,
-    ) -> Any:
+        args: Sequence[object] | None = None,
+        kwargs: Mapping[str, object] | None = None,
+        **options: object,
+    ) -> ResultHandle | None:
         """Send the first step; the rest travel with it (``embed.chain``, reversed)."""
         if self.app.conf.task_always_eager:
             return self.apply(args, kwargs, **options)
@@ -144,29 +184,29 @@ class chain(Composite):
         first.apply_async(args, kwargs, **options)
         return result
 
-    def apply(
+    def apply(  # type: ignore[override]  # an empty chain runs nothing: None
         self,
-        args: Sequence[Any] | None = None,
-        kwargs: dict[str, Any] | None = None,
-        **options: Any,
-    ) -> Any:
+        args: Sequence[object] | None = None,
+        kwargs: Mapping[str, object] | None = None,
+        **options: object,
+    ) -> ResultHandle | None:
         """Run the steps eagerly, one after the other."""
         options = {**self["options"], **options}
         for key in ("chain", "task_id", "group_id", "group_index", "chord"):
             options.pop(key, None)
-        result = None
+        result: ResultHandle | None = None
         for position, step in enumerate(self._steps()):
             if position == 0:
                 result = step.apply(args, kwargs, **options)
             else:
                 previous = result.get() if result is not None else None
-                step_result = step.apply((previous,), **options)
-                if hasattr(step_result, "parent"):
-                    step_result.parent = result
+                step_result = step.apply((previous,), None, **options)
+                if isinstance(step_result, AsyncResult):
+                    step_result.parent = None if result is None else as_result(result)
                 result = step_result
         return result
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: object, **kwargs: object) -> ResultHandle | None:
         """``chain(...)()`` sends the chain."""
         return self.apply_async(args, kwargs)
 
@@ -178,7 +218,11 @@ class _Mapper(Signature):
     kind = ""
 
     def __init__(
-        self, task: Any, it: Any = None, app: Celery | None = None, **options: Any
+        self,
+        task: str | Mapping[str, object] | CanvasTask,
+        it: Iterable[object] | None = None,
+        app: CanvasApp | None = None,
+        **options: object,
     ) -> None:
         if isinstance(task, dict) and task.get("subtask_type") == self.kind and it is None:
             super().__init__(dict(task), app=app)
@@ -197,9 +241,9 @@ class _Mapper(Signature):
         )
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], app: Celery | None = None) -> Signature:
+    def from_dict(cls, d: Mapping[str, object], app: CanvasApp | None = None) -> Signature:
         """Rebuild from the dict form."""
-        return cls(dict(data), app=app)
+        return cls(dict(d), app=app)
 
     def __repr__(self) -> str:
         task = self["kwargs"]["task"]
@@ -228,11 +272,11 @@ class chunks(Signature):
 
     def __init__(
         self,
-        task: Any,
-        it: Any = None,
+        task: str | Mapping[str, object] | CanvasTask,
+        it: Iterable[object] | None = None,
         n: int | None = None,
-        app: Celery | None = None,
-        **options: Any,
+        app: CanvasApp | None = None,
+        **options: object,
     ) -> None:
         if isinstance(task, dict) and task.get("subtask_type") == "chunks" and it is None:
             super().__init__(dict(task), app=app)
@@ -253,9 +297,9 @@ class chunks(Signature):
         )
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], app: Celery | None = None) -> chunks:
+    def from_dict(cls, d: Mapping[str, object], app: CanvasApp | None = None) -> chunks:
         """Rebuild from the dict form."""
-        return cls(dict(data), app=app)
+        return cls(dict(d), app=app)
 
     def group(self) -> group:
         """The group of ``xstarmap`` signatures this sends."""
@@ -267,22 +311,22 @@ class chunks(Signature):
 
     def apply_async(
         self,
-        args: Sequence[Any] | None = None,
-        kwargs: dict[str, Any] | None = None,
-        **options: Any,
-    ) -> Any:
+        args: Sequence[object] | None = None,
+        kwargs: Mapping[str, object] | None = None,
+        **options: object,
+    ) -> ResultHandle:
         """Send the chunks as a group; returns its GroupResult."""
         return self.group().apply_async(**{**self["options"], **options})
 
     def apply(
         self,
-        args: Sequence[Any] | None = None,
-        kwargs: dict[str, Any] | None = None,
-        **options: Any,
-    ) -> Any:
+        args: Sequence[object] | None = None,
+        kwargs: Mapping[str, object] | None = None,
+        **options: object,
+    ) -> ResultHandle:
         """Run the chunks eagerly."""
         return self.group().apply(**{**self["options"], **options})
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: object, **kwargs: object) -> ResultHandle:
         """``chunks(...)()`` sends the chunks."""
         return self.apply_async()

@@ -5,16 +5,27 @@ from __future__ import annotations
 import copy
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, ClassVar, Self, TypeVar, cast
 
-from celeriac.app import context
+from celeriac.canvas.applike import CanvasApp, CanvasTask, TaskCall, current_app
+from celeriac.canvas.signature_api import SignatureCeleryAPI
+from celeriac.results.result import AsyncResult, GroupResult
 
-if TYPE_CHECKING:
-    from celeriac.app.base import Celery
-    from celeriac.results.result import AsyncResult, GroupResult
+__all__ = [
+    "ResultHandle",
+    "as_result",
+    "Signature",
+    "group",
+    "maybe_signature",
+    "register_type",
+    "signature",
+]
 
-__all__ = ["Signature", "group", "maybe_signature", "register_type", "signature"]
+S = TypeVar("S", bound="type[Signature]")
+
+#: What sending or running a signature gives: a task's result, or a group's.
+ResultHandle = AsyncResult[object] | GroupResult[object]
 
 logger = logging.getLogger("celeriac.canvas")
 
@@ -22,36 +33,50 @@ logger = logging.getLogger("celeriac.canvas")
 _TYPES: dict[str, type[Signature]] = {}
 
 
-def register_type(name: str) -> Any:
+def register_type(name: str) -> Callable[[S], S]:
     """Class decorator: rebuild dicts whose ``subtask_type`` is ``name`` with this class."""
 
-    def decorate(cls: type[Signature]) -> type[Signature]:
+    def decorate(cls: S) -> S:
         _TYPES[name] = cls
         return cls
 
     return decorate
 
 
-class Signature(dict[str, Any]):
+class Signature(SignatureCeleryAPI):
     """A task name with partial args, kwargs and options: ``add.s(2)``.
 
     It is a dict with Celery's keys (``task``, ``args``, ``kwargs``, ``options``,
     ``subtask_type``, ``immutable``), so it serializes as Celery's signatures do.
     """
 
+    #: ``subtask_type`` -> the class that rebuilds it (Celery's ``Signature.TYPES``)
+    TYPES: ClassVar[dict[str, type[Signature]]] = _TYPES
+
+    @classmethod
+    def register_type(cls, name: str | None = None) -> Callable[[S], S]:
+        """Class decorator: rebuild dicts whose ``subtask_type`` is ``name`` (the class's
+        name by default) with the decorated class."""
+
+        def decorate(subclass: S) -> S:
+            _TYPES[name or subclass.__name__] = subclass
+            return subclass
+
+        return decorate
+
     def __init__(
         self,
-        task: str | dict[str, Any] | Any = None,
-        args: Sequence[Any] | None = None,
-        kwargs: dict[str, Any] | None = None,
-        options: dict[str, Any] | None = None,
+        task: str | Mapping[str, object] | CanvasTask | None = None,
+        args: Sequence[object] | None = None,
+        kwargs: Mapping[str, object] | None = None,
+        options: Mapping[str, object] | None = None,
         subtask_type: str | None = None,
         immutable: bool = False,
-        app: Celery | None = None,
-        **extra_options: Any,
+        app: CanvasApp | None = None,
+        **extra_options: object,
     ) -> None:
         self._app = app
-        if isinstance(task, dict):
+        if isinstance(task, Mapping):
             super().__init__(task)
             self.setdefault("args", [])
             self.setdefault("kwargs", {})
@@ -70,18 +95,18 @@ class Signature(dict[str, Any]):
         )
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], app: Celery | None = None) -> Signature:
+    def from_dict(cls, d: Mapping[str, object], app: CanvasApp | None = None) -> Signature:
         """Rebuild a signature (or group, chain, chord …) from its dict form."""
-        kind = _TYPES.get(str(data.get("subtask_type") or ""))
+        kind = _TYPES.get(str(d.get("subtask_type") or ""))
         if kind is not None and kind is not cls:
-            return kind.from_dict(data, app=app)
-        return cls(dict(data), app=app)
+            return kind.from_dict(d, app=app)
+        return cls(dict(d), app=app)
 
     # -- fields ------------------------------------------------------------------
     @property
-    def app(self) -> Celery:
+    def app(self) -> CanvasApp:
         """The app used to send it (the current app by default)."""
-        return self._app if self._app is not None else context.get_current_app()
+        return self._app if self._app is not None else current_app()
 
     @property
     def task(self) -> str:
@@ -91,24 +116,40 @@ class Signature(dict[str, Any]):
     name = task
 
     @property
-    def args(self) -> list[Any]:
-        """Partial positional args."""
+    def args(self) -> list[object]:
+        """Partial positional args (assignable, as in Celery: ``sig.args = (1,)``)."""
         return list(self["args"])
 
-    @property
-    def kwargs(self) -> dict[str, Any]:
-        """Partial keyword args."""
-        return dict(self["kwargs"])
+    @args.setter
+    def args(self, value: Sequence[object]) -> None:
+        self["args"] = list(value)
 
     @property
-    def options(self) -> dict[str, Any]:
-        """``apply_async`` options."""
+    def kwargs(self) -> dict[str, object]:
+        """Partial keyword args (assignable)."""
+        return dict(self["kwargs"])
+
+    @kwargs.setter
+    def kwargs(self, value: Mapping[str, object]) -> None:
+        self["kwargs"] = dict(value)
+
+    @property
+    def options(self) -> dict[str, object]:
+        """``apply_async`` options (assignable)."""
         return dict(self["options"])
+
+    @options.setter
+    def options(self, value: Mapping[str, object]) -> None:
+        self["options"] = dict(value)
 
     @property
     def immutable(self) -> bool:
-        """Whether the parent's result is ignored when applied as a callback."""
+        """Whether the parent's result is ignored when applied as a callback (assignable)."""
         return bool(self["immutable"])
+
+    @immutable.setter
+    def immutable(self, value: bool) -> None:
+        self["immutable"] = bool(value)
 
     @property
     def subtask_type(self) -> str | None:
@@ -123,7 +164,7 @@ class Signature(dict[str, Any]):
         return str(value) if value else None
 
     @property
-    def type(self) -> Any:
+    def type(self) -> CanvasTask:
         """The registered Task object."""
         return self.app.tasks[self.task]
 
@@ -136,10 +177,10 @@ class Signature(dict[str, Any]):
     # -- building ------------------------------------------------------------------
     def _merge(
         self,
-        args: Sequence[Any] | None,
-        kwargs: dict[str, Any] | None,
-        options: dict[str, Any] | None,
-    ) -> tuple[list[Any], dict[str, Any], dict[str, Any]]:
+        args: Sequence[object] | None,
+        kwargs: Mapping[str, object] | None,
+        options: Mapping[str, object] | None,
+    ) -> tuple[list[object], dict[str, object], dict[str, object]]:
         merged_options = {**self["options"], **(options or {})}
         if self.immutable:
             return list(self["args"]), dict(self["kwargs"]), merged_options
@@ -148,9 +189,9 @@ class Signature(dict[str, Any]):
 
     def clone(
         self,
-        args: Sequence[Any] | None = None,
-        kwargs: dict[str, Any] | None = None,
-        **options: Any,
+        args: Sequence[object] | None = None,
+        kwargs: Mapping[str, object] | None = None,
+        **options: object,
     ) -> Signature:
         """A copy with args prepended, kwargs and options merged (immutable: options only)."""
         new_args, new_kwargs, new_options = self._merge(args, kwargs, options)
@@ -158,7 +199,7 @@ class Signature(dict[str, Any]):
         clone["args"], clone["kwargs"], clone["options"] = new_args, new_kwargs, new_options
         return clone
 
-    def __or__(self, other: Any) -> Signature:  # type: ignore[override]
+    def __or__(self, other: object) -> Signature:  # type: ignore[override]
         """``a | b``: a chain (a group followed by a task becomes a chord, as in Celery)."""
         from celeriac.canvas.primitives import chain
 
@@ -168,7 +209,13 @@ class Signature(dict[str, Any]):
             return chain(self, other, app=self._app)
         return NotImplemented
 
-    def set(self, immutable: bool | None = None, **options: Any) -> Signature:
+    def stamp(self, visitor: Any = None, append_stamps: bool = False, **headers: Any) -> Signature:
+        """Stamp this signature and every task inside it (:mod:`celeriac.canvas.stamping`)."""
+        from celeriac.canvas.stamping import stamp
+
+        return stamp(self, visitor, append_stamps, **headers)
+
+    def set(self, immutable: bool | None = None, **options: object) -> Signature:
         """Set options (and immutability) in place; returns the signature."""
         if immutable is not None:
             self["immutable"] = immutable
@@ -179,13 +226,16 @@ class Signature(dict[str, Any]):
         """Make the signature (im)mutable."""
         self["immutable"] = immutable
 
-    def freeze(self, _id: str | None = None, **options: Any) -> Any:
+    def freeze(self, _id: str | None = None, **options: object) -> ResultHandle:
         """Assign the task id now and return the AsyncResult it will have."""
         task_id = self["options"].get("task_id") or _id or str(uuid.uuid4())
         self["options"]["task_id"] = task_id
         self["options"].update({key: value for key, value in options.items() if value is not None})
-        result: AsyncResult[Any] = self.app.AsyncResult(task_id, task_name=self.task)
-        return result
+        if "reply_to" not in self["options"]:
+            # Celery's freeze: a step a worker sends later still replies to this caller
+            # (rpc:// reads results from the caller's reply queue)
+            self["options"]["reply_to"] = self.app.reply_to
+        return AsyncResult(task_id, app=self.app, task_name=self.task)
 
     def clone_frozen(self) -> Signature:
         """A deep copy (ids included), to prepare for sending without changing this one."""
@@ -215,10 +265,10 @@ class Signature(dict[str, Any]):
     # -- calling -------------------------------------------------------------------
     def apply_async(
         self,
-        args: Sequence[Any] | None = None,
-        kwargs: dict[str, Any] | None = None,
-        **options: Any,
-    ) -> Any:
+        args: Sequence[object] | None = None,
+        kwargs: Mapping[str, object] | None = None,
+        **options: object,
+    ) -> ResultHandle:
         """Send the task with partial args merged (new args go first)."""
         new_args, new_kwargs, new_options = self._merge(args, kwargs, options)
         task = self.app.tasks.get(self.task)
@@ -226,45 +276,64 @@ class Signature(dict[str, Any]):
             return task.apply_async(new_args, new_kwargs, **new_options)
         return self.app.send_task(self.task, new_args, new_kwargs, **new_options)
 
-    def delay(self, *args: Any, **kwargs: Any) -> Any:
+    def call(
+        self, args: Sequence[object] | None = None, kwargs: Mapping[str, object] | None = None
+    ) -> TaskCall:
+        """``(name, args, kwargs, options)`` of a call with partial args merged."""
+        return (self.task, *self._merge(args, kwargs, None))
+
+    def delay(self, *args: object, **kwargs: object) -> ResultHandle:
         """Send the task; shortcut for ``apply_async(args, kwargs)``."""
         return self.apply_async(args, kwargs)
 
     def apply(
         self,
-        args: Sequence[Any] | None = None,
-        kwargs: dict[str, Any] | None = None,
-        **options: Any,
-    ) -> Any:
+        args: Sequence[object] | None = None,
+        kwargs: Mapping[str, object] | None = None,
+        **options: object,
+    ) -> ResultHandle:
         """Run the task eagerly with partial args merged."""
         new_args, new_kwargs, new_options = self._merge(args, kwargs, options)
         return self.type.apply(new_args, new_kwargs, **new_options)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: object, **kwargs: object) -> object:
         """Call the task body in this process with partial args merged."""
         new_args, new_kwargs, _ = self._merge(args, kwargs, None)
         return self.type(*new_args, **new_kwargs)
 
-    def __invert__(self) -> Any:
+    def __invert__(self) -> object:
         """``~sig``: send and wait for the result."""
         return self.apply_async().get()
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> Signature:
+    def __deepcopy__(self, memo: dict[int, object]) -> Signature:
         return type(self)(copy.deepcopy(dict(self), memo), app=self._app)
 
 
-def signature(varies: Any, *args: Any, **kwargs: Any) -> Signature:
-    """Create a signature from a task name, Task or dict (Celery's ``signature()``)."""
-    if isinstance(varies, dict) and not args and not kwargs:
-        return Signature.from_dict(varies)
-    return Signature(varies, *args, **kwargs)
+def signature(
+    varies: str | Mapping[str, object] | CanvasTask,
+    args: Sequence[object] | None = None,
+    kwargs: Mapping[str, object] | None = None,
+    **options: Any,
+) -> Signature:
+    """Create a signature from a task name, Task or dict (Celery's ``signature()``); a dict
+    is rebuilt as its kind (chain, group, chord …), with ``app`` if given."""
+    app = options.pop("app", None)
+    if isinstance(varies, Mapping) and args is None and kwargs is None and not options:
+        return Signature.from_dict(varies, app=app)
+    return Signature(varies, args, kwargs, app=app, **options)
 
 
-def maybe_signature(value: Any, app: Celery | None = None) -> Signature | None:
-    """Turn a dict into a Signature; pass signatures and ``None`` through."""
+def maybe_signature(value: object, app: CanvasApp | None = None) -> Signature | None:
+    """Turn a dict into a Signature; pass signatures and ``None`` through.
+
+    Raises:
+        TypeError: ``value`` is neither a signature, a dict nor ``None``.
+    """
     if value is None or isinstance(value, Signature):
         return value
-    return Signature.from_dict(value, app=app)
+    if isinstance(value, Mapping):
+        return Signature.from_dict(value, app=app)
+    raise TypeError(f"not a signature: {value!r}")
 
 
 class Composite(Signature):
@@ -277,7 +346,7 @@ class Composite(Signature):
     #: ``subtask_type`` of the dict form; the task name is ``celery.<kind>``.
     kind: ClassVar[str] = ""
 
-    def __init__(self, *tasks: Any, app: Celery | None = None, **options: Any) -> None:
+    def __init__(self, *tasks: object, app: CanvasApp | None = None, **options: object) -> None:
         if (
             len(tasks) == 1
             and isinstance(tasks[0], dict)
@@ -301,9 +370,9 @@ class Composite(Signature):
         )
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], app: Celery | None = None) -> Self:
+    def from_dict(cls, d: Mapping[str, object], app: CanvasApp | None = None) -> Self:
         """Rebuild it from its dict form."""
-        return cls(dict(data), app=app)
+        return cls(dict(d), app=app)
 
     @property
     def tasks(self) -> list[Signature]:
@@ -326,7 +395,7 @@ class group(Composite):
     def __repr__(self) -> str:
         return f"group([{', '.join(repr(t) for t in self.tasks)}])"
 
-    def __or__(self, other: Any) -> Signature:  # type: ignore[override]
+    def __or__(self, other: object) -> Signature:  # type: ignore[override]
         """``group | task`` is a chord with the task as body (Celery's upgrade)."""
         from celeriac.canvas.chord import chord
         from celeriac.canvas.primitives import chain
@@ -337,122 +406,147 @@ class group(Composite):
             return chord(self, other, app=self._app)
         return super().__or__(other)
 
+    def skew(self, start: float = 1.0, stop: float | None = None, step: float = 1.0) -> Self:
+        """Spread the members out: ``countdown`` ``start``, ``start + step`` … (held at
+        ``stop`` when given), as Celery's ``group.skew``."""
+        countdown = start
+        for member in self.tasks:
+            member.set(countdown=countdown)
+            if stop is None or countdown + step <= stop:
+                countdown += step
+        return self
+
+    def link(self, sig: Signature) -> Signature:
+        """:meth:`Signature.link` under Celery's parameter name for groups."""
+        return super().link(sig)
+
+    def link_error(self, sig: Signature) -> Signature:
+        """:meth:`Signature.link_error` under Celery's parameter name for groups."""
+        return super().link_error(sig)
+
     @property
     def id(self) -> str | None:
         """The group id, once frozen."""
         value = self["options"].get("task_id")
         return str(value) if value else None
 
-    def freeze(self, _id: str | None = None, **options: Any) -> GroupResult[Any]:
-        """Assign the group id and every member's id; return the GroupResult it will have."""
-        from celeriac.results.result import GroupResult
+    def unrolled(self) -> list[Signature]:
+        """The members with nested groups flattened in, in order (Celery runs a group in a
+        group as its tasks: one flat GroupResult, one chord part per task)."""
+        members: list[Signature] = []
+        for member in self.tasks:
+            if isinstance(member, group):
+                members.extend(member.unrolled())
+            else:  # a copy: one signature listed twice (``(sig,) * 3``) is two tasks
+                members.append(member.clone() if any(m is member for m in members) else member)
+        return members
 
+    def freeze(self, _id: str | None = None, **options: object) -> GroupResult[object]:
+        """Assign the group id and every member's id; return the GroupResult it will have."""
         group_id = self["options"].get("task_id") or _id or str(uuid.uuid4())
         self["options"]["task_id"] = group_id
-        results = [member.freeze() for member in self.tasks]
-        return GroupResult(group_id, results, app=self.app)
+        members = self.unrolled()
+        self["kwargs"]["tasks"] = members
+        results = [member.freeze() for member in members]
+        return GroupResult(group_id, _members(results), app=self.app)
 
-    def _prepare(self, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    def _prepare(
+        self, options: Mapping[str, object]
+    ) -> tuple[str, dict[str, object], dict[str, object] | None]:
+        """The group id, the members' options, and the options of a part of the chord this
+        group reports to as one part (it ends a chain in a chord header), else None."""
         options = {**self["options"], **options}
         options.pop("chain", None)  # a group is never followed by a step (chains upgrade it)
-        group_id = options.pop("task_id", None) or str(uuid.uuid4())
-        options.pop("group_id", None)
-        options.pop("group_index", None)
+        group_id = str(options.pop("task_id", None) or uuid.uuid4())
+        outer = options.pop("group_id", None)
+        index = options.pop("group_index", None)
         self["options"]["task_id"] = group_id
-        return group_id, options
+        if not outer or not options.get("chord"):
+            return group_id, options, None
+        part = {"chord": options.pop("chord"), "group_id": outer, "group_index": index}
+        return group_id, options, part
+
+    def _as_one_part(
+        self,
+        members: list[Signature],
+        group_id: str,
+        part: dict[str, object],
+        args: Sequence[object] | None,
+        kwargs: Mapping[str, object] | None,
+        options: dict[str, object],
+    ) -> GroupResult[object]:
+        """Send the members as a chord whose body hands their list of results to the outer
+        chord as one part (Celery: a group ending a chain in a header is one result)."""
+        from celeriac.canvas.chord import chord
+
+        collect = Signature("celery.accumulate", kwargs={"index": 0}, options=part, app=self._app)
+        header = group(members, app=self._app, task_id=group_id)
+        chord(header, collect, app=self._app).apply_async(args, kwargs, **options)
+        return GroupResult(group_id, _members(m.freeze() for m in header.tasks), app=self.app)
 
     def apply_async(
         self,
-        args: Sequence[Any] | None = None,
-        kwargs: dict[str, Any] | None = None,
-        **options: Any,
-    ) -> GroupResult[Any]:
-        """Send every member with the group id and its index; return the GroupResult."""
-        from celeriac.results.result import GroupResult
+        args: Sequence[object] | None = None,
+        kwargs: Mapping[str, object] | None = None,
+        **options: object,
+    ) -> GroupResult[object]:
+        """Send every member with the group id and its index; return the GroupResult.
 
+        Plain task signatures go to :meth:`CanvasApp.send_many`, which publishes them in
+        a few broker round trips where the transport can.
+        """
         if self.app.conf.task_always_eager:
             return self.apply(args, kwargs, **options)
-        group_id, options = self._prepare(options)
-        results: list[Any] = [None] * len(self)
-        batch: list[tuple[int, Signature, dict[str, Any]]] = []
-        for index, member in enumerate(self.tasks):
+        group_id, options, part = self._prepare(options)
+        members = self.unrolled()
+        if part is not None:
+            return self._as_one_part(members, group_id, part, args, kwargs, options)
+        results: list[ResultHandle | None] = [None] * len(members)
+        plain: list[tuple[int, TaskCall]] = []
+        for index, member in enumerate(members):
             member_options = {**options, "group_id": group_id, "group_index": index}
-            if _batchable(self.app, member):
-                batch.append((index, member, member_options))
+            if type(member) is Signature:
+                name, call_args, call_kwargs, call_options = member.call(args, kwargs)
+                plain.append(
+                    (index, (name, call_args, call_kwargs, {**call_options, **member_options}))
+                )
             else:
                 results[index] = member.apply_async(args, kwargs, **member_options)
-        for index, result in _publish_batch(self.app, batch, args, kwargs):
-            results[index] = result
-        return GroupResult(group_id, results, app=self.app)
+        if plain:
+            sent = self.app.send_many([call for _, call in plain])
+            for (index, _), result in zip(plain, sent, strict=True):
+                results[index] = result
+        return GroupResult(group_id, _members(results), app=self.app)
 
     def apply(
         self,
-        args: Sequence[Any] | None = None,
-        kwargs: dict[str, Any] | None = None,
-        **options: Any,
-    ) -> GroupResult[Any]:
+        args: Sequence[object] | None = None,
+        kwargs: Mapping[str, object] | None = None,
+        **options: object,
+    ) -> GroupResult[object]:
         """Run every member eagerly."""
-        from celeriac.results.result import GroupResult
-
-        group_id, options = self._prepare(options)
+        group_id, options, _ = self._prepare(options)
         options.pop("chord", None)
         return GroupResult(
             group_id,
-            [
+            _members(
                 member.apply(args, kwargs, group_id=group_id, group_index=index, **options)
-                for index, member in enumerate(self.tasks)
-            ],
+                for index, member in enumerate(self.unrolled())
+            ),
             app=self.app,
         )
 
-    def __call__(self, *args: Any, **options: Any) -> GroupResult[Any]:
+    def __call__(self, *args: object, **options: object) -> GroupResult[object]:
         """``group(...)()`` sends the group."""
-        return self.apply_async(args, **options)
+        return self.apply_async(args, None, **options)
 
 
-def _batchable(app: Celery, member: Signature) -> bool:
-    """A plain task call whose task does not override ``apply_async`` (it may be batched)."""
-    if type(member) is not Signature:
-        return False
-    from celeriac.app.task import Task
-
-    task = app.tasks.get(member.task)
-    return task is None or type(task).apply_async is Task.apply_async
+def as_result(handle: ResultHandle) -> AsyncResult[object]:
+    """A result handle where a task's result is expected (a group member, a parent): a
+    group's GroupResult stands in that place, as in Celery (it answers ``id``,
+    ``ready()``, ``get()``, ``as_tuple()`` like a result)."""
+    return cast(AsyncResult[object], handle)
 
 
-def _publish_batch(
-    app: Celery,
-    batch: list[tuple[int, Signature, dict[str, Any]]],
-    args: Sequence[Any] | None,
-    kwargs: dict[str, Any] | None,
-) -> list[tuple[int, Any]]:
-    """Send plain members in a few broker round trips when the transport can
-    (``publish_many``); one ``apply_async`` each otherwise. Returns ``(index, result)``."""
-    publish_many = getattr(app.transport, "publish_many", None)
-    if publish_many is None or len(batch) < 2 or app.conf.task_always_eager:
-        return [(index, sig.apply_async(args, kwargs, **opts)) for index, sig, opts in batch]
-    prepared = []
-    for index, sig, opts in batch:
-        new_args, new_kwargs, new_options = sig._merge(args, kwargs, opts)
-        task = app.tasks.get(sig.task)
-        if task is not None:
-            task._check_arguments(new_args, new_kwargs)
-        message, queue, eta = app.prepare_task_message(
-            sig.task, new_args, new_kwargs, task_type=task, **new_options
-        )
-        app.middleware.before_publish(message, queue)
-        prepared.append((index, sig.task, message, queue, eta))
-    try:
-        publish_many([(message, queue, eta) for _, _, message, queue, eta in prepared])
-    except Exception as exc:  # BrokerError: send one by one, with the publish retry policy
-        logger.warning(
-            "Publishing %d group members at once failed (%s); one by one", len(prepared), exc
-        )
-        policy = {"max_retries": 3, **(app.conf.task_publish_retry_policy or {})}
-        for _, _, message, queue, eta in prepared:
-            app._publish_with_retry(message, queue, eta, retry=True, policy=policy)
-    results = []
-    for index, name, message, queue, _ in prepared:
-        app.middleware.after_publish(message, queue)
-        results.append((index, app._result_for(message, name)))
-    return results
+def _members(results: Iterable[ResultHandle | None]) -> list[AsyncResult[object]]:
+    return [as_result(result) for result in results if result is not None]

@@ -11,7 +11,10 @@ from typing import Any
 from celeriac.app.base import Celery
 from celeriac.utils.imports import ImportStringError, import_from_string
 
-__all__ = ["AppNotFound", "find_app"]
+__all__ = ["ACCEPTED", "AppNotFound", "find_app"]
+
+#: What ``-A`` takes, appended to the errors where the value itself is wrong.
+ACCEPTED = "-A takes a module, module:attribute or package holding a Celery app"
 
 
 class AppNotFound(Exception):
@@ -32,7 +35,7 @@ def _import(name: str) -> ModuleType:
     if module is None:
         raise AppNotFound(
             f"Unable to load celeriac application: the module {name} was "
-            f"not found (searched from {os.getcwd()})"
+            f"not found (searched from {os.getcwd()}); {ACCEPTED}"
         )
     return module
 
@@ -67,7 +70,7 @@ def find_app(spec: str) -> Celery:
         try:
             value: Any = import_from_string(spec)
         except ImportStringError as exc:
-            raise AppNotFound(f"Unable to load celeriac application: {exc}") from None
+            raise AppNotFound(f"Unable to load celeriac application: {exc}; {ACCEPTED}") from None
         if callable(value) and not isinstance(value, Celery):
             value = value()
         if not isinstance(value, Celery):
@@ -85,6 +88,6 @@ def find_app(spec: str) -> Celery:
     if app is None:
         raise AppNotFound(
             f"Unable to load celeriac application: module {spec} has no "
-            f"attribute 'app' or 'celery' holding a Celery app"
+            f"attribute 'app' or 'celery' holding a Celery app (name it: -A {spec}:attribute)"
         )
     return app

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import platform
-import sys
 from typing import Any
 
 import click
 
 from celeriac.cli.main import CLIContext
-from celeriac.exceptions import CeleryError
-from celeriac.worker.worker import mask_url
+from celeriac.config.queues import declared_queues
 
 __all__ = ["call", "purge", "report", "result"]
 
@@ -60,21 +57,18 @@ def call(
             expires_value = float(expires)
         except ValueError:
             expires_value = expires
-    try:
-        sent = obj.app.send_task(
-            name,
-            _json_arg(args, "--args", list),
-            _json_arg(kwargs, "--kwargs", dict),
-            eta=eta,
-            countdown=countdown,
-            expires=expires_value,
-            serializer=serializer,
-            queue=queue,
-            exchange=exchange,
-            routing_key=routing_key,
-        )
-    except CeleryError as exc:
-        raise click.ClickException(str(exc)) from None
+    sent = obj.app.send_task(
+        name,
+        _json_arg(args, "--args", list),
+        _json_arg(kwargs, "--kwargs", dict),
+        eta=eta,
+        countdown=countdown,
+        expires=expires_value,
+        serializer=serializer,
+        queue=queue,
+        exchange=exchange,
+        routing_key=routing_key,
+    )
     click.echo(sent.id)
 
 
@@ -86,11 +80,8 @@ def call(
 def result(obj: CLIContext, task_id: str, task: str | None, traceback: bool) -> None:
     """Print a task's result (PENDING when unknown)."""
     res = obj.app.AsyncResult(task_id, task_name=task)
-    try:
-        value = res.traceback if traceback else res.result
-        state = res.state
-    except CeleryError as exc:
-        raise click.ClickException(str(exc)) from None
+    value = res.traceback if traceback else res.result
+    state = res.state
     if state == "PENDING":
         click.echo("PENDING")
         return
@@ -107,10 +98,7 @@ def purge(obj: CLIContext, force: bool, queues: str | None, exclude_queues: str 
     app = obj.app
     names = [q.strip() for q in (queues or "").split(",") if q.strip()]
     if not names:
-        declared = app.conf.task_queues or []
-        names = [
-            str(getattr(q, "name", q.get("name") if isinstance(q, dict) else q)) for q in declared
-        ] or [app.conf.task_default_queue]
+        names = declared_queues(app.conf)
     excluded = {q.strip() for q in (exclude_queues or "").split(",") if q.strip()}
     names = [name for name in names if name not in excluded]
     if not force:
@@ -133,18 +121,4 @@ def purge(obj: CLIContext, force: bool, queues: str | None, exclude_queues: str 
 @click.pass_obj
 def report(obj: CLIContext) -> None:
     """Print versions and the configuration, for bug reports."""
-    from celeriac import __version__
-
-    app = obj.app
-    click.echo(
-        f"software -> celeriac:{__version__} {platform.python_implementation()}:"
-        f"{platform.python_version()}"
-    )
-    click.echo(
-        f"platform -> system:{platform.system()} arch:{platform.machine()} "
-        f"executable:{sys.executable}"
-    )
-    click.echo(f"broker -> {mask_url(app.broker_url)}")
-    click.echo(f"results -> {mask_url(app.result_backend_url)}")
-    click.echo("")
-    click.echo(app.conf.humanize())
+    click.echo(obj.app.bugreport())

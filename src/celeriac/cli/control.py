@@ -161,23 +161,60 @@ def _common(func: Any) -> Any:
     return func
 
 
+def _custom(kind: str) -> dict[str, dict[str, Any]]:
+    """Commands the project registered with ``@control_command``/``@inspect_command``."""
+    from celeriac.worker.panel import Panel
+
+    return {name: meta for name, meta in Panel.meta.items() if meta.get("type") == kind}
+
+
+def _method(kind: str, method: str | None, builtin: tuple[str, ...], show: bool) -> str | None:
+    """Print the commands with ``--list``; else check ``method`` is one."""
+    custom = _custom(kind)
+    if show:
+        for name in sorted({*builtin, *(n for n, m in custom.items() if m.get("visible", True))}):
+            meta = custom.get(name, {})
+            click.echo(f"{name} {meta.get('signature') or ''}".rstrip())
+        return None
+    if not method:
+        raise click.UsageError("Missing argument 'METHOD' (see --list)")
+    if method not in builtin and method not in custom:
+        raise click.UsageError(f"unknown {kind} command {method!r} (see --list)")
+    return method
+
+
+def _custom_arguments(kind: str, method: str, args: tuple[str, ...]) -> dict[str, Any]:
+    spec = _custom(kind).get(method, {}).get("args") or []
+    values: dict[str, Any] = {}
+    for (name, cast), value in zip(spec, args, strict=False):
+        values[name] = cast(value) if callable(cast) else value
+    return values
+
+
 @click.command(context_settings={"ignore_unknown_options": False})
-@click.argument("method", type=click.Choice(INSPECT_METHODS))
+@click.argument("method", required=False)
 @click.argument("args", nargs=-1)
+@click.option("--list", "show_list", is_flag=True, help="List the available commands.")
 @_common
 @click.pass_obj
 def inspect(
     obj: CLIContext,
-    method: str,
+    method: str | None,
     args: tuple[str, ...],
+    show_list: bool,
     destination: str | None,
     timeout: float,
     as_json: bool,
 ) -> None:
     """Inspect the workers (ping, active, reserved, scheduled, revoked, stats …)."""
     app = obj.app
+    method = _method("inspect", method, INSPECT_METHODS, show_list)
+    if method is None:
+        return
     arguments: dict[str, Any] = {}
-    if method == "query_task":
+    if method not in INSPECT_METHODS:
+        arguments = _custom_arguments("inspect", method, args)
+    elif method == "query_task":
         arguments = {"ids": list(args)}
     elif method == "registered":
         arguments = {"taskinfoitems": list(args)}
@@ -198,23 +235,31 @@ def inspect(
 
 
 @click.command()
-@click.argument("method", type=click.Choice(CONTROL_METHODS))
+@click.argument("method", required=False)
 @click.argument("args", nargs=-1)
+@click.option("--list", "show_list", is_flag=True, help="List the available commands.")
 @_common
 @click.pass_obj
 def control(
     obj: CLIContext,
-    method: str,
+    method: str | None,
     args: tuple[str, ...],
+    show_list: bool,
     destination: str | None,
     timeout: float,
     as_json: bool,
 ) -> None:
     """Send a control command to the workers (revoke, terminate, rate_limit …)."""
     app = obj.app
+    method = _method("control", method, CONTROL_METHODS, show_list)
+    if method is None:
+        return
+    builtin = method in CONTROL_METHODS
     replies = app.control.broadcast(
         method,
-        arguments=_arguments(method, args),
+        arguments=_arguments(method, args)
+        if builtin
+        else _custom_arguments("control", method, args),
         destination=_destination(destination),
         reply=True,
         timeout=timeout,

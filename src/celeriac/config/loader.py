@@ -6,9 +6,8 @@ import inspect
 import os
 from collections.abc import Iterable, Mapping
 from types import ModuleType
-from typing import Any
 
-from celeriac.config.settings import OLD_NAMES, SETTINGS
+from celeriac.config.settings_table import OLD_NAMES, SETTINGS
 from celeriac.exceptions import ImproperlyConfigured
 from celeriac.utils.imports import ImportStringError, import_from_string
 
@@ -20,7 +19,7 @@ __all__ = ["settings_from_envvar", "settings_from_object"]
 _OLD_PREFIXES = ("CELERY_", "CELERYD_", "CELERYBEAT_", "BROKER_")
 
 
-def settings_from_object(obj: object | str, *, namespace: str | None = None) -> dict[str, Any]:
+def settings_from_object(obj: object | str, *, namespace: str | None = None) -> dict[str, object]:
     """Collect the settings an object, module or import path defines.
 
     ``obj`` may be a module, any object with attributes (a class, an instance, Django's
@@ -63,7 +62,7 @@ def settings_from_object(obj: object | str, *, namespace: str | None = None) -> 
                 f"cannot load configuration from {source}: {exc.reason}"
             ) from exc.__cause__
     prefix = None if namespace is None else namespace.rstrip("_") + "_"
-    found: dict[str, tuple[str, Any]] = {}
+    found: dict[str, tuple[str, object]] = {}
     for attr in _names(obj, source):
         if attr.startswith("_"):
             continue
@@ -83,7 +82,7 @@ def settings_from_object(obj: object | str, *, namespace: str | None = None) -> 
     return {key: value for key, (_, value) in found.items()}
 
 
-def settings_from_envvar(variable: str, *, namespace: str | None = None) -> dict[str, Any]:
+def settings_from_envvar(variable: str, *, namespace: str | None = None) -> dict[str, object]:
     """Collect settings from the module (or ``"module:attr"``) an environment variable names.
 
     Args:
@@ -130,7 +129,7 @@ def _names(obj: object, source: str) -> Iterable[str]:
         raise ImproperlyConfigured(f"cannot list the settings of {source}: {_error(exc)}") from exc
 
 
-def _read(obj: object, attr: str, source: str) -> Any:
+def _read(obj: object, attr: str, source: str) -> object:
     try:
         return obj[attr] if isinstance(obj, Mapping) else getattr(obj, attr)
     except Exception as exc:
@@ -164,12 +163,12 @@ def _namespaced_key(attr: str, prefix: str) -> str | None:
     return rest.lower()
 
 
-def _is_code(value: Any) -> bool:
+def _is_code(value: object) -> bool:
     """Modules, functions and classes: helpers of a config module, not settings."""
     return inspect.ismodule(value) or inspect.isroutine(value) or inspect.isclass(value)
 
 
-def _same(a: Any, b: Any) -> bool:
+def _same(a: object, b: object) -> bool:
     try:
         return a is b or bool(a == b)
     except Exception:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from celeriac.app.request import Context
-    from celeriac.app.task import Task
-    from celeriac.app.trace import Outcome
+    from celeriac.execution.applike import TaskLike
+    from celeriac.execution.outcome import Outcome
+    from celeriac.execution.request import Context
     from celeriac.protocol.message import Message
 
 __all__ = ["Middleware"]
@@ -36,17 +36,17 @@ class Middleware:
     def on_worker_stop(self, worker: Any) -> None:
         """Called once when a worker (or a prefork child) stops."""
 
-    def on_receive(self, task: Task[Any, Any], request: Context) -> None:
+    def on_receive(self, task: TaskLike, request: Context) -> None:
         """Called when the worker takes a task message (before any wait or rate limit)."""
 
     # where the task body runs (pool thread, child process or the loop)
-    def before_call(self, task: Task[Any, Any], request: Context) -> None:
+    def before_call(self, task: TaskLike, request: Context) -> None:
         """Called right before the task body."""
 
-    def after_call(self, task: Task[Any, Any], request: Context, outcome: Outcome) -> None:
+    def after_call(self, task: TaskLike, request: Context, outcome: Outcome) -> None:
         """Called right after the task body, with its outcome."""
 
-    def on_revoked(self, task: Task[Any, Any], request: Context, reason: str) -> None:
+    def on_revoked(self, task: TaskLike, request: Context, reason: str) -> None:
         """Called when a task is not run because it was revoked or expired."""
 
     # worker side: messages that never reach a task body, and the worker's own errors
@@ -62,12 +62,12 @@ class Middleware:
         """Called when a message names a task this worker does not have."""
 
     def on_internal_error(
-        self, task: Task[Any, Any], request: Context, exc: BaseException, traceback: str
+        self, task: TaskLike, request: Context, exc: BaseException, traceback: str
     ) -> None:
         """Called when the worker itself failed around a task (not the task body)."""
 
     def on_aborted(
-        self, task: Task[Any, Any], request: Context, exc: BaseException, traceback: str
+        self, task: TaskLike, request: Context, exc: BaseException, traceback: str
     ) -> None:
         """Called when a task failed without its body returning: a time limit ended it
         (``TimeLimitExceeded``, or ``SoftTimeLimitExceeded`` for a cancelled ``async

@@ -1,25 +1,30 @@
 """Error e-mails (``task_send_error_emails``): admins hear of failing tasks, a storm sends a digest.
 
 Celery 3's feature, with its settings (``ADMINS``, ``SERVER_EMAIL``, ``EMAIL_HOST`` …),
-its per-task switch (``send_error_emails``) and its hook class (``Task.ErrorMail``), or
-Django's mail settings when Django is configured. Mails go out through ``smtplib`` on a
-thread of their own, never on the event loop or the task's thread. At most one mail per
-task name is sent per ``task_error_email_interval`` seconds: the failures in between
-are counted and sent as one digest when the interval ends (or when the worker stops).
-Each worker process sends its own mails.
+its per-task switch (``send_error_emails``) and its hook class (``Task.ErrorMail``). Mails
+go out through ``smtplib`` on a thread of their own, never on the event loop or the
+task's thread. At most one mail per task name is sent per ``task_error_email_interval``
+seconds: the failures in between are counted and sent as one digest when the interval
+ends (or when the worker stops). Each worker process sends its own mails.
+
+A framework integration supplies its own mail settings (Django's ``ADMINS``,
+``EMAIL_HOST`` …) as a :data:`MailSettingsSource`, registered under the entry-point group
+:data:`MAIL_SETTINGS_GROUP` in its package metadata (``celeriac.contrib.django`` does so
+in celeriac's ``pyproject.toml``): this module finds it there and never imports an
+integration, so a Django project gets its settings without any call of its own.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
-import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
 from celeriac import states
@@ -30,18 +35,31 @@ from celeriac.utils.log import safe_repr
 if TYPE_CHECKING:
     from email.message import EmailMessage
 
-    from celeriac.app.base import Celery
-    from celeriac.app.request import Context
-    from celeriac.app.task import Task
-    from celeriac.app.trace import Outcome
+    from celeriac.execution.applike import AppLike, TaskLike
+    from celeriac.execution.outcome import Outcome
+    from celeriac.execution.request import Context
 
-__all__ = ["ErrorMail", "ErrorMails", "MailSettings", "Mailer"]
+__all__ = [
+    "MAIL_SETTINGS_GROUP",
+    "ErrorMail",
+    "ErrorMails",
+    "MailSettings",
+    "MailSettingsSource",
+    "Mailer",
+    "installed_mail_settings_sources",
+]
 
 logger = logging.getLogger("celeriac.worker.error_mails")
 
 #: Failures described in full in one digest (the rest are only counted).
 DIGEST_DETAILS = 5
-#: Settings read from Django (``django.conf.settings``) when Django is configured.
+#: The entry-point group under which integrations register a :data:`MailSettingsSource`.
+MAIL_SETTINGS_GROUP = "celeriac.error_mail_settings"
+#: A framework's mail settings by celeriac name (the names in :data:`MAIL_SETTINGS`), or
+#: ``None`` when that framework is not in use in this process. Called when a worker
+#: builds its mailer; it must not import its framework when the process has not.
+MailSettingsSource = Callable[[], Mapping[str, object] | None]
+#: The mail settings an app reads, and a :data:`MailSettingsSource` may supply.
 MAIL_SETTINGS = (
     "admins",
     "server_email",
@@ -73,20 +91,20 @@ class ErrorMail:
         "The contents of the full traceback was:\n\n{traceback}\n\n" + _SIGNATURE + "\n"
     )
 
-    def __init__(self, task: Task[Any, Any], **kwargs: Any) -> None:
+    def __init__(self, task: TaskLike, **kwargs: object) -> None:
         self.task = task
         for key, value in kwargs.items():
             setattr(self, key, value)
 
-    def should_send(self, context: dict[str, Any], exc: BaseException) -> bool:
+    def should_send(self, context: dict[str, object], exc: BaseException) -> bool:
         """Whether to mail this failure (default: always)."""
         return True
 
-    def format_subject(self, context: dict[str, Any]) -> str:
+    def format_subject(self, context: dict[str, object]) -> str:
         """The subject line (one line, whatever the exception's repr holds)."""
         return " ".join(self.subject.strip().format(**context).split())
 
-    def format_body(self, context: dict[str, Any]) -> str:
+    def format_body(self, context: dict[str, object]) -> str:
         """The mail's text."""
         return self.body.strip().format(**context) + "\n"
 
@@ -107,52 +125,97 @@ class MailSettings:
     charset: str = "utf-8"
 
     @classmethod
-    def from_app(cls, app: Celery) -> MailSettings:
-        """Read the app's settings; with Django configured, Django's fill what the app leaves unset.
+    def from_app(
+        cls, app: AppLike, sources: Iterable[MailSettingsSource] | None = None
+    ) -> MailSettings:
+        """Read the app's settings; the ``sources`` (by default the installed ones, such as
+        Django's when Django is configured) fill what the app leaves unset, the first to
+        give a setting winning.
 
         Raises:
             ImproperlyConfigured: ``admins`` is not a list of addresses or (name, address) pairs.
         """
         values = {name: app.conf[name] for name in MAIL_SETTINGS}
-        django = django_mail_settings()
-        if django:
-            explicit = app.conf.changes()
-            values.update({k: v for k, v in django.items() if k not in explicit and v is not None})
+        explicit = set(app.conf.changes())
+        for source in installed_mail_settings_sources() if sources is None else sources:
+            for name, value in (source() or {}).items():
+                if name in values and name not in explicit and value is not None:
+                    values[name] = value
+                    explicit.add(name)
         return cls(
             admins=_addresses(values["admins"]),
             server_email=str(values["server_email"]),
             host=str(values["email_host"]),
-            port=int(values["email_port"]),
-            user=values["email_host_user"] or None,
-            password=values["email_host_password"] or None,
+            port=_port(values["email_port"]),
+            user=_text(values["email_host_user"]),
+            password=_text(values["email_host_password"]),
             use_ssl=bool(values["email_use_ssl"]),
             use_tls=bool(values["email_use_tls"]),
-            timeout=float(values["email_timeout"] or 30.0),  # Django's None: a long wait
+            timeout=_timeout(values["email_timeout"]),
             charset=str(values["email_charset"] or "utf-8"),
         )
 
 
-def django_mail_settings() -> dict[str, Any] | None:
-    """Django's mail settings (lowercase celeriac names) when a Django project is configured.
+def installed_mail_settings_sources() -> list[MailSettingsSource]:
+    """The sources installed packages register under :data:`MAIL_SETTINGS_GROUP`, by name.
 
-    Only looked for when the process imported Django; the lookup itself lives in
-    ``celeriac.contrib.django.mail`` (the one place that imports Django).
+    One that cannot be loaded is logged and left out (the app's own settings still apply).
     """
-    if "django" not in sys.modules:
-        return None
-    try:
-        module = importlib.import_module("celeriac.contrib.django.mail")
-    except ImportError:
-        return None
-    found: dict[str, Any] | None = module.mail_settings()
-    return found
+    sources: list[MailSettingsSource] = []
+    for entry in sorted(entry_points(group=MAIL_SETTINGS_GROUP), key=lambda e: e.name):
+        try:
+            sources.append(entry.load())
+        except Exception as exc:
+            logger.warning("Cannot load the error mail settings of %s: %r", entry.value, exc)
+    return sources
 
 
-def _addresses(admins: Any) -> list[str]:
+def _text(value: object) -> str | None:
+    """A user name or password; unset or empty (Django's default) means none."""
+    return str(value) if value else None
+
+
+def _port(value: object) -> int:
+    """The SMTP port (the app's ``email_port`` or Django's ``EMAIL_PORT``).
+
+    Raises:
+        ImproperlyConfigured: it is not a number.
+    """
+    if isinstance(value, int | str):
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    raise ImproperlyConfigured(f"email_port expects a port number, got {value!r}")
+
+
+def _timeout(value: object) -> float:
+    """Seconds to wait for the SMTP server; Django's ``None`` (no timeout) becomes 30 s.
+
+    Raises:
+        ImproperlyConfigured: it is not a number.
+    """
+    if not value:
+        return 30.0  # a long wait rather than a mail thread stuck for ever
+    if isinstance(value, int | float | str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise ImproperlyConfigured(f"email_timeout expects seconds, got {value!r}")
+
+
+def _addresses(admins: object) -> list[str]:
     from email.utils import formataddr  # smtplib and email load only where mail is on
 
+    if not admins:
+        return []
+    if not isinstance(admins, Iterable):
+        raise ImproperlyConfigured(
+            f"admins must be a list of (name, address) pairs or addresses, got {admins!r}"
+        )
     out: list[str] = []
-    for item in admins or ():
+    for item in admins:
         if isinstance(item, str):
             out.append(item)
         elif isinstance(item, list | tuple) and len(item) == 2:
@@ -171,7 +234,7 @@ class _Window:
     until: float
     count: int = 0
     kinds: Counter[str] = field(default_factory=Counter)
-    details: list[dict[str, Any]] = field(default_factory=list)
+    details: list[dict[str, object]] = field(default_factory=list)
     first: float = 0.0
     last: float = 0.0
 
@@ -197,7 +260,7 @@ class Mailer:
         self._closed = False
 
     # -- producing -------------------------------------------------------------------
-    def report(self, name: str, subject: str, body: str, context: dict[str, Any]) -> None:
+    def report(self, name: str, subject: str, body: str, context: dict[str, object]) -> None:
         """Mail one failure of task ``name`` now, or fold it into the next digest."""
         now = time.monotonic()
         with self._cond:
@@ -341,24 +404,31 @@ class Mailer:
 
 class ErrorMails(Middleware):
     """Mails the admins about failed tasks when ``task_send_error_emails`` (or the task's
-    ``send_error_emails``) is on. Installed on every app; idle until then."""
+    ``send_error_emails``) is on. Installed on every app; idle until then.
 
-    def __init__(self) -> None:
+    ``sources`` supply mail settings the app leaves unset (see :meth:`MailSettings.from_app`);
+    ``None``, the default, means the installed ones, looked up when the first mailer is made.
+    """
+
+    def __init__(self, sources: Sequence[MailSettingsSource] | None = None) -> None:
+        self._sources = sources
         self._mailers: dict[int, Mailer] = {}
         self._lock = threading.Lock()
         self._warned = False
 
-    def _enabled(self, task: Task[Any, Any]) -> bool:
+    def _enabled(self, task: TaskLike) -> bool:
         value = getattr(task, "send_error_emails", None)
         if value is None:
             value = task.app.conf.task_send_error_emails
         return bool(value)
 
-    def _mailer(self, app: Celery, hostname: str) -> Mailer | None:
+    def _mailer(self, app: AppLike, hostname: str) -> Mailer | None:
         with self._lock:
             mailer = self._mailers.get(id(app))
             if mailer is None or mailer._closed:
-                settings = MailSettings.from_app(app)
+                if self._sources is None:
+                    self._sources = installed_mail_settings_sources()
+                settings = MailSettings.from_app(app, self._sources)
                 if not settings.admins:
                     if not self._warned:
                         self._warned = True
@@ -370,7 +440,7 @@ class ErrorMails(Middleware):
 
     def report(
         self,
-        task: Task[Any, Any],
+        task: TaskLike,
         request: Context,
         exc: BaseException,
         traceback: str | None,
@@ -379,7 +449,7 @@ class ErrorMails(Middleware):
         if request.is_eager or not self._enabled(task):
             return
         hostname = request.hostname or ""
-        context = {
+        context: dict[str, object] = {
             "name": task.name,
             "id": request.id,
             "exc": exc,
@@ -398,19 +468,19 @@ class ErrorMails(Middleware):
                 task.name, mail.format_subject(context), mail.format_body(context), context
             )
 
-    def after_call(self, task: Task[Any, Any], request: Context, outcome: Outcome) -> None:
+    def after_call(self, task: TaskLike, request: Context, outcome: Outcome) -> None:
         """Report a FAILURE outcome."""
         if outcome.state == states.FAILURE and outcome.exc is not None:
             self.report(task, request, outcome.exc, outcome.traceback)
 
     def on_internal_error(
-        self, task: Task[Any, Any], request: Context, exc: BaseException, traceback: str
+        self, task: TaskLike, request: Context, exc: BaseException, traceback: str
     ) -> None:
         """Report a task the worker failed around."""
         self.report(task, request, exc, traceback)
 
     def on_aborted(
-        self, task: Task[Any, Any], request: Context, exc: BaseException, traceback: str
+        self, task: TaskLike, request: Context, exc: BaseException, traceback: str
     ) -> None:
         """Report a task ended by a time limit or lost with its process."""
         self.report(task, request, exc, traceback)

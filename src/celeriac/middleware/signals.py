@@ -8,12 +8,28 @@ from celeriac import signals, states
 from celeriac.middleware.base import Middleware
 
 if TYPE_CHECKING:
-    from celeriac.app.request import Context
-    from celeriac.app.task import Task
-    from celeriac.app.trace import Outcome
+    from celeriac.execution.applike import TaskLike
+    from celeriac.execution.outcome import Outcome
+    from celeriac.execution.request import Context
     from celeriac.protocol.message import Message
 
 __all__ = ["Signals"]
+
+
+def _decoded(message: Message) -> Any:
+    """The message body as Celery's signal gives it: ``(args, kwargs, embed)`` decoded
+    (the bytes when they cannot be decoded here, e.g. a signed body)."""
+    from celeriac.protocol.compression import decompress
+    from celeriac.protocol.serializers import loads
+
+    body = message.body
+    try:
+        method = message.headers.get("compression")
+        if method:
+            body = decompress(body, method, None)
+        return loads(body, message.content_type, message.content_encoding)
+    except Exception:
+        return message.body
 
 
 class Signals(Middleware):
@@ -24,7 +40,7 @@ class Signals(Middleware):
         if signals.before_task_publish.receivers:
             signals.before_task_publish.send(
                 sender=message.headers.get("task"),
-                body=message.body,
+                body=_decoded(message),
                 exchange="",
                 routing_key=queue,
                 headers=message.headers,
@@ -52,19 +68,19 @@ class Signals(Middleware):
         """Send ``worker_process_shutdown``."""
         signals.worker_process_shutdown.send(sender=None, pid=None, exitcode=0)
 
-    def on_receive(self, task: Task[Any, Any], request: Context) -> None:
+    def on_receive(self, task: TaskLike, request: Context) -> None:
         """Send ``task_received``."""
         if signals.task_received.receivers:
             signals.task_received.send(sender=None, request=request)
 
-    def before_call(self, task: Task[Any, Any], request: Context) -> None:
+    def before_call(self, task: TaskLike, request: Context) -> None:
         """Send ``task_prerun``."""
         if signals.task_prerun.receivers:
             signals.task_prerun.send(
                 sender=task, task_id=request.id, task=task, args=request.args, kwargs=request.kwargs
             )
 
-    def after_call(self, task: Task[Any, Any], request: Context, outcome: Outcome) -> None:
+    def after_call(self, task: TaskLike, request: Context, outcome: Outcome) -> None:
         """Send ``task_success``/``task_failure``/``task_retry`` and ``task_postrun``."""
         if outcome.state == states.SUCCESS:
             signals.task_success.send(sender=task, result=outcome.retval)
@@ -105,7 +121,7 @@ class Signals(Middleware):
             signals.task_unknown.send(sender=None, message=message, exc=exc, name=name, id=task_id)
 
     def on_internal_error(
-        self, task: Task[Any, Any], request: Context, exc: BaseException, traceback: str
+        self, task: TaskLike, request: Context, exc: BaseException, traceback: str
     ) -> None:
         """Send ``task_internal_error``."""
         if signals.task_internal_error.receivers:
@@ -121,7 +137,7 @@ class Signals(Middleware):
             )
 
     def on_aborted(
-        self, task: Task[Any, Any], request: Context, exc: BaseException, traceback: str
+        self, task: TaskLike, request: Context, exc: BaseException, traceback: str
     ) -> None:
         """Send ``task_failure`` (no ``task_postrun``: the body never returned), as Celery
         does for a hard time limit."""
@@ -135,7 +151,7 @@ class Signals(Middleware):
             einfo=traceback,
         )
 
-    def on_revoked(self, task: Task[Any, Any], request: Context, reason: str) -> None:
+    def on_revoked(self, task: TaskLike, request: Context, reason: str) -> None:
         """Send ``task_revoked``."""
         signals.task_revoked.send(
             sender=task,

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 from celeriac.middleware.base import Middleware
 
 if TYPE_CHECKING:
-    from celeriac.app.request import Context
-    from celeriac.app.task import Task
-    from celeriac.app.trace import Outcome
+    from celeriac.execution.applike import TaskLike
+    from celeriac.execution.outcome import Outcome
+    from celeriac.execution.request import Context
     from celeriac.protocol.message import Message
 
 __all__ = ["MiddlewareStack"]
@@ -111,7 +111,7 @@ class MiddlewareStack:
             except Exception as exc:
                 self._contained(middleware, "on_worker_stop", exc)
 
-    def on_receive(self, task: Task[Any, Any], request: Context) -> None:
+    def on_receive(self, task: TaskLike, request: Context) -> None:
         """Run ``on_receive`` hooks in order."""
         for middleware in self._by_hook["on_receive"]:
             try:
@@ -119,12 +119,12 @@ class MiddlewareStack:
             except Exception as exc:
                 self._contained(middleware, "on_receive", exc)
 
-    def before_call(self, task: Task[Any, Any], request: Context) -> None:
+    def before_call(self, task: TaskLike, request: Context) -> None:
         """Run ``before_call`` hooks in order (errors fail the task)."""
         for middleware in self._by_hook["before_call"]:
             middleware.before_call(task, request)
 
-    def after_call(self, task: Task[Any, Any], request: Context, outcome: Outcome) -> None:
+    def after_call(self, task: TaskLike, request: Context, outcome: Outcome) -> None:
         """Run ``after_call`` hooks in reverse order."""
         for middleware in reversed(self._by_hook["after_call"]):
             try:
@@ -132,7 +132,7 @@ class MiddlewareStack:
             except Exception as exc:
                 self._contained(middleware, "after_call", exc)
 
-    def on_revoked(self, task: Task[Any, Any], request: Context, reason: str) -> None:
+    def on_revoked(self, task: TaskLike, request: Context, reason: str) -> None:
         """Run ``on_revoked`` hooks in order."""
         for middleware in self._by_hook["on_revoked"]:
             try:
@@ -159,7 +159,7 @@ class MiddlewareStack:
                 self._contained(middleware, "on_unknown_task", error)
 
     def on_internal_error(
-        self, task: Task[Any, Any], request: Context, exc: BaseException, traceback: str
+        self, task: TaskLike, request: Context, exc: BaseException, traceback: str
     ) -> None:
         """Run ``on_internal_error`` hooks in order."""
         for middleware in self._by_hook["on_internal_error"]:
@@ -169,7 +169,7 @@ class MiddlewareStack:
                 self._contained(middleware, "on_internal_error", error)
 
     def on_aborted(
-        self, task: Task[Any, Any], request: Context, exc: BaseException, traceback: str
+        self, task: TaskLike, request: Context, exc: BaseException, traceback: str
     ) -> None:
         """Run ``on_aborted`` hooks in order."""
         for middleware in self._by_hook["on_aborted"]:

@@ -10,8 +10,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, Pipe, wait
-from typing import Any
 
+from celeriac import signals as celeriac_signals
+from celeriac.pools.reports import ChildInfo, ChildReport, RunningTask
 from celeriac.pools.slots import SlotTable
 
 __all__ = ["ChildProcess", "ProcessPool", "describe_status"]
@@ -43,11 +44,13 @@ class ChildProcess:
     conn: Connection
     started_at: float = field(default_factory=time.monotonic)
     table: SlotTable | None = None
-    info: dict[str, Any] = field(default_factory=dict)
+    info: ChildInfo = field(default_factory=ChildInfo)
     killed_for: str | None = None
+    #: retired by the autoscaler or ``pool_shrink``: not replaced when it exits
+    retired: bool = False
 
     @property
-    def running(self) -> dict[str, dict[str, Any]]:
+    def running(self) -> dict[str, RunningTask]:
         """The tasks it is running now (read from its slot table), by id."""
         return self.table.running() if self.table is not None else {}
 
@@ -77,9 +80,10 @@ def _stop_with_parent(parent_pid: int) -> None:
 class ProcessPool:
     """Supervises ``size`` forked children that each run ``target(index, conn)``.
 
-    Children report ``(event, payload)`` tuples over their pipe: ``ready`` (with the
-    consumer id), ``started`` and ``finished`` per task, ``drained`` before a burst-mode
-    child exits on empty queues (it is not replaced). The parent restarts a child
+    Children send :data:`~celeriac.pools.reports.ChildReport` objects over their pipe
+    (``Ready`` with the consumer id, ``Totals``, ``Drained`` before a burst-mode child
+    exits on empty queues: it is not replaced) and keep the tasks they run in their
+    slot table. The parent restarts a child
     that exits while the pool runs, calls ``on_aborted(child, status)`` when a child did not
     exit cleanly (``child.running`` holds the tasks it was running), and kills a child
     whose task outlived its hard time limit.
@@ -97,6 +101,12 @@ class ProcessPool:
         self.target = target
         self.on_aborted = on_aborted
         self.children: dict[int, ChildProcess] = {}
+        #: called on each turn of :meth:`run` (the autoscaler); may call grow/shrink
+        self.on_tick: Callable[[], None] | None = None
+        #: size changes asked from other threads (remote control), applied by :meth:`run`
+        self._resize_requests: list[int] = []
+        #: a restart asked from another thread (``pool_restart``), applied by :meth:`run`
+        self._restart_requested = False
         self.stopping = False
         self._cold = False
         #: per-task counts ("totals" reports) of children that exited, summed
@@ -107,6 +117,7 @@ class ProcessPool:
         parent_end, child_end = Pipe(duplex=False)
         table = SlotTable(self.slots)
         parent_pid = os.getpid()
+        celeriac_signals.worker_before_create_process.send(sender=self)
         pid = os.fork()
         if pid == 0:  # child
             code = 1
@@ -155,6 +166,59 @@ class ProcessPool:
         elif not cold:
             self.signal_children(signal.SIGTERM)
 
+    # -- size ----------------------------------------------------------------------------
+    def grow(self, n: int = 1) -> None:
+        """Fork ``n`` more children (call from the thread running :meth:`run`)."""
+        used = {child.index for child in self.children.values()}
+        for _ in range(max(0, n)):
+            index = next(i for i in range(1, len(used) + 2) if i not in used)
+            used.add(index)
+            self.size += 1
+            self._fork(index)
+
+    def shrink(self, n: int = 1) -> int:
+        """Retire up to ``n`` idle children (warm: they exit, not replaced); return how many.
+
+        At least one child stays.
+        """
+        idle = [c for c in self.children.values() if not c.running and not c.retired]
+        done = 0
+        for child in sorted(idle, key=lambda c: -c.index):
+            if done >= n or self.size <= 1:
+                break
+            child.retired = True
+            self.size -= 1
+            done += 1
+            try:
+                os.kill(child.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        return done
+
+    def request_resize(self, delta: int) -> None:
+        """Ask for ``delta`` more (or fewer) children from any thread."""
+        self._resize_requests.append(delta)
+
+    def request_restart(self) -> None:
+        """Replace every child from any thread (``pool_restart``): each finishes its
+        tasks, exits and is forked again from this process, so modules reloaded here
+        reach the new children."""
+        self._restart_requested = True
+
+    def _apply_restart(self) -> None:
+        if self._restart_requested:
+            self._restart_requested = False
+            logger.info("Restarting %d pool processes", len(self.children))
+            self.signal_children(signal.SIGTERM)
+
+    def _apply_resizes(self) -> None:
+        while self._resize_requests:
+            delta = self._resize_requests.pop(0)
+            if delta > 0:
+                self.grow(delta)
+            elif delta < 0:
+                self.shrink(-delta)
+
     # -- supervision ---------------------------------------------------------------------
     def run(self) -> None:
         """Supervise until every child exited after :meth:`stop`."""
@@ -162,6 +226,11 @@ class ProcessPool:
             self._read_reports(0.2)
             self._reap()
             self._enforce_hard_limits()
+            if not self.stopping:
+                self._apply_resizes()
+                self._apply_restart()
+                if self.on_tick is not None:
+                    self.on_tick()
 
     def _read_reports(self, timeout: float) -> None:
         conns = {child.conn: child for child in self.children.values()}
@@ -174,22 +243,13 @@ class ProcessPool:
             conn = child.conn
             try:
                 while conn.poll():
-                    event, payload = conn.recv()
-                    self._on_report(child, event, payload)
+                    self._on_report(child, conn.recv())
             except (EOFError, OSError):
                 continue
 
-    @classmethod
-    def _on_report(cls, child: ChildProcess, event: str, payload: Any) -> None:
-        if event == "batch":
-            for item_event, item_payload in payload:
-                cls._on_report(child, item_event, item_payload)
-        elif event == "ready":
-            child.info.update(payload)
-        elif event == "drained":  # burst mode: its queues are empty, do not replace it
-            child.info["drained"] = True
-        elif event == "totals":  # tasks started, by name (remote control's stats)
-            child.info["totals"] = payload
+    @staticmethod
+    def _on_report(child: ChildProcess, report: ChildReport) -> None:
+        child.info.take(report)
 
     def _reap(self) -> None:
         while True:
@@ -208,15 +268,14 @@ class ProcessPool:
     def _drain(self, child: ChildProcess) -> None:
         try:
             while child.conn.poll():
-                event, payload = child.conn.recv()
-                self._on_report(child, event, payload)
+                self._on_report(child, child.conn.recv())
         except (EOFError, OSError):
             pass
         child.conn.close()
 
     def _after_exit(self, child: ChildProcess, status: int) -> None:
         how = describe_status(status)
-        for name, count in (child.info.get("totals") or {}).items():
+        for name, count in child.info.totals.items():
             self.retired_totals[name] = self.retired_totals.get(name, 0) + int(count)
         clean = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
         if not clean:
@@ -232,20 +291,20 @@ class ProcessPool:
         if child.table is not None:
             child.table.close()
             child.table = None
-        if not self.stopping and not (clean and child.info.get("drained")):
+        if not self.stopping and not child.retired and not (clean and child.info.drained):
             self._fork(child.index)
 
     def _enforce_hard_limits(self) -> None:
         now = time.time()
         for child in list(self.children.values()):
             for task in child.running.values():
-                limit = task.get("hard_limit")
-                if limit and now - float(task["time"]) > limit + HARD_LIMIT_GRACE:
+                limit = task.hard_limit
+                if limit and now - task.time > limit + HARD_LIMIT_GRACE:
                     logger.error(
                         "Hard time limit (%ss) exceeded for %s[%s]: killing %s pid:%d",
                         limit,
-                        task["name"],
-                        task["id"],
+                        task.name,
+                        task.id,
                         child.name,
                         child.pid,
                     )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import mmap
 import struct
-from typing import Any
+
+from celeriac.pools.reports import RunningTask
 
 __all__ = ["SlotTable"]
 
@@ -16,8 +17,8 @@ _HEADER = struct.Struct("<BI")  # used flag, payload length
 class SlotTable:
     """Fixed-size slots in an anonymous shared mapping, created before ``fork``.
 
-    The child writes a small JSON record when a task starts and clears it when the
-    task ends (a memory write, no syscall); the parent reads the records when the
+    The child writes a small JSON record (a :class:`RunningTask`) when a task starts and
+    clears it when the task ends (a memory write, no syscall); the parent reads the records when the
     child dies (which tasks were really running) or to enforce hard time limits.
     """
 
@@ -26,15 +27,15 @@ class SlotTable:
         self._map = mmap.mmap(-1, self.count * _SLOT)
         self._free = list(range(self.count - 1, -1, -1))
 
-    def acquire(self, record: dict[str, Any]) -> int | None:
+    def acquire(self, record: RunningTask) -> int | None:
         """Child side: store a running task's record; return its slot (None when full)."""
         if not self._free:
             return None
         index = self._free.pop()
-        data = json.dumps(record).encode()
-        if len(data) > _SLOT - _HEADER.size:
-            record = {**record, "name": str(record.get("name", ""))[:64]}
-            data = json.dumps(record).encode()[: _SLOT - _HEADER.size]
+        data = record.to_json()
+        if len(data) > _SLOT - _HEADER.size:  # stamps first, then the name's tail
+            data = dataclasses.replace(record, name=record.name[:64], stamps=None).to_json()
+            data = data[: _SLOT - _HEADER.size]
         offset = index * _SLOT
         self._map[offset + _HEADER.size : offset + _HEADER.size + len(data)] = data
         _HEADER.pack_into(self._map, offset, 1, len(data))
@@ -47,9 +48,9 @@ class SlotTable:
         _HEADER.pack_into(self._map, index * _SLOT, 0, 0)
         self._free.append(index)
 
-    def running(self) -> dict[str, dict[str, Any]]:
+    def running(self) -> dict[str, RunningTask]:
         """Parent side: the records of tasks running now, by task id."""
-        found: dict[str, dict[str, Any]] = {}
+        found: dict[str, RunningTask] = {}
         for index in range(self.count):
             offset = index * _SLOT
             used, length = _HEADER.unpack_from(self._map, offset)
@@ -57,10 +58,10 @@ class SlotTable:
                 continue
             raw = self._map[offset + _HEADER.size : offset + _HEADER.size + length]
             try:
-                record = json.loads(raw)
+                record = RunningTask.from_json(raw)
             except ValueError:  # being written right now: it will be read next time
                 continue
-            found[str(record.get("id"))] = record
+            found[record.id] = record
         return found
 
     def close(self) -> None:

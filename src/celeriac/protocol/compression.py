@@ -26,14 +26,43 @@ def _zlib_decompress(data: bytes) -> bytes:
     return zlib.decompress(data)
 
 
+def _zlib_bounded(data: bytes, limit: int) -> bytes:
+    # wbits 47: a zlib or a gzip stream, detected from its header
+    return _bounded(zlib.decompressobj(47), data, limit)
+
+
+def _bz2_bounded(data: bytes, limit: int) -> bytes:
+    return _bounded(bz2.BZ2Decompressor(), data, limit)
+
+
+def _lzma_bounded(data: bytes, limit: int) -> bytes:
+    return _bounded(lzma.LZMADecompressor(), data, limit)
+
+
+def _bounded(decompressor: Any, data: bytes, limit: int) -> bytes:
+    """Decompress at most ``limit`` bytes; a stream that would give more is refused."""
+    out = decompressor.decompress(data, max_length=limit + 1)
+    if len(out) > limit:
+        raise DecodeError(f"decompressed body is larger than the limit ({limit:,} bytes)")
+    if not decompressor.eof:
+        raise DecodeError("compressed body is truncated")
+    return bytes(out)
+
+
 @dataclass(frozen=True, slots=True)
 class Compressor:
-    """One compression method: its kombu MIME type, its names and its codec."""
+    """One compression method: its kombu MIME type, its names and its codec.
+
+    ``bounded(data, limit)`` decompresses without ever producing more than ``limit``
+    bytes (a decompression bomb is refused before it is inflated); methods without one
+    decompress fully, then the size is checked.
+    """
 
     content_type: str
     aliases: tuple[str, ...]
     compress: Callable[[bytes], bytes]
     decompress: Callable[[bytes], bytes]
+    bounded: Callable[[bytes, int], bytes] | None = None
 
 
 def _optional(module_names: tuple[str, ...]) -> Any:
@@ -48,9 +77,19 @@ def _optional(module_names: tuple[str, ...]) -> Any:
 
 def _build_registry() -> dict[str, Compressor]:
     entries = [
-        Compressor("application/x-gzip", ("zlib", "gzip"), zlib.compress, _zlib_decompress),
-        Compressor("application/x-bz2", ("bzip2", "bzip", "bz2"), bz2.compress, bz2.decompress),
-        Compressor("application/x-lzma", ("lzma", "xz"), lzma.compress, lzma.decompress),
+        Compressor(
+            "application/x-gzip", ("zlib", "gzip"), zlib.compress, _zlib_decompress, _zlib_bounded
+        ),
+        Compressor(
+            "application/x-bz2",
+            ("bzip2", "bzip", "bz2"),
+            bz2.compress,
+            bz2.decompress,
+            _bz2_bounded,
+        ),
+        Compressor(
+            "application/x-lzma", ("lzma", "xz"), lzma.compress, lzma.decompress, _lzma_bounded
+        ),
     ]
     brotli = _optional(("brotli", "brotlicffi"))
     if brotli is not None:
@@ -105,26 +144,35 @@ def compress(data: bytes, method: str) -> tuple[str, bytes]:
         raise EncodeError(f"cannot compress with {method!r}: {exc}") from exc
 
 
-def decompress(data: bytes, mime: str) -> bytes:
+def decompress(data: bytes, mime: str, limit: int | None = None) -> bytes:
     """Decompress a body whose ``compression`` header is ``mime``.
 
     Args:
         data: the compressed body.
         mime: the ``compression`` header value (a kombu MIME type; method names are accepted).
+        limit: the largest decompressed size accepted (None: no limit).
 
     Raises:
-        DecodeError: the method is unknown or unavailable, or the data is corrupt.
+        DecodeError: the method is unknown or unavailable, the data is corrupt, or it
+            decompresses to more than ``limit`` bytes.
     """
-    entry = _REGISTRY.get(mime)
+    entry = _REGISTRY.get(mime) if isinstance(mime, str) else None
     if entry is None:
         raise DecodeError(
             f"message is compressed with unknown method {mime!r} "
             f"(available: {', '.join(_known_names())})"
         )
     try:
-        return entry.decompress(data)
+        if limit is not None and entry.bounded is not None:
+            return entry.bounded(data, limit)
+        out = entry.decompress(data)
+    except DecodeError:
+        raise
     except Exception as exc:
         raise DecodeError(f"cannot decompress {mime!r} body: {exc}") from exc
+    if limit is not None and len(out) > limit:
+        raise DecodeError(f"decompressed body is larger than the limit ({limit:,} bytes)")
+    return out
 
 
 def _known_names() -> list[str]:

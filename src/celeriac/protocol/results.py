@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -103,9 +103,15 @@ def _stand_in_str(self: BaseException) -> str:
     return f"{origin}: {text}" if text else origin
 
 
+def _safe_name(text: str) -> str:
+    """A name usable for a class: no NUL, at most 200 characters (a result is untrusted)."""
+    return text.replace("\x00", "\\x00")[:200]
+
+
 @lru_cache(maxsize=256)
 def _stand_in(module: str, qualname: str) -> type[Exception]:
     """Make (once per name) an Exception subclass standing in for a class we cannot load."""
+    module, qualname = _safe_name(module), _safe_name(qualname)
     namespace: dict[str, Any] = {
         "__module__": module,
         "__qualname__": qualname,
@@ -118,33 +124,60 @@ def _stand_in(module: str, qualname: str) -> type[Exception]:
     return type(qualname.rpartition(".")[2] or "UnknownError", (Exception,), namespace)
 
 
-def _find_class(module: str | None, qualname: str) -> type[BaseException] | None:
-    """Find an already-imported exception class by module and dotted qualname."""
-    if module is None:
+#: Modules whose exception classes a client always rebuilds (when already imported).
+_ALWAYS_ALLOWED = frozenset({"builtins", _OUR_MODULE, _CELERY_MODULE})
+
+
+def _module_allowed(module: str, allowed: Collection[str] | None) -> bool:
+    """Whether ``module`` may supply a re-raised class: always ``builtins`` and the
+    exceptions modules; otherwise any module when ``allowed`` is None, else only the
+    modules listed there (an entry ``pkg`` also allows ``pkg.sub``)."""
+    if module in _ALWAYS_ALLOWED or allowed is None:
+        return True
+    return any(module == entry or module.startswith(entry + ".") for entry in allowed)
+
+
+def _find_class(
+    module: str | None, qualname: str, allowed: Collection[str] | None = None
+) -> type[BaseException] | None:
+    """Find an already-imported exception class by module and dotted qualname.
+
+    Only namespaces' own ``__dict__`` are read (never ``getattr``), so a module-level
+    ``__getattr__`` (lazy imports) or a descriptor never runs because a result names it,
+    and nothing is imported: a module not in ``sys.modules`` gives None.
+    """
+    if module is None or not _module_allowed(module, allowed):
         return None
-    found: Any = None
     if module == _CELERY_MODULE:
-        found = getattr(_celeriac_exceptions, qualname, None)
-    if found is None:
-        found = sys.modules.get(module)
-        for part in qualname.split("."):
-            found = getattr(found, part, None)
-            if found is None:
-                return None
+        namespace: Any = _celeriac_exceptions
+    else:
+        namespace = sys.modules.get(module)
+    found: Any = namespace
+    for part in qualname.split("."):
+        try:
+            members = object.__getattribute__(found, "__dict__")
+        except AttributeError:
+            return None
+        found = members.get(part) if isinstance(members, Mapping) else None
+        if found is None:
+            return None
     if isinstance(found, type) and issubclass(found, BaseException):
         return found
     return None
 
 
-def decode_exception(data: Any) -> BaseException:
+def decode_exception(data: Any, allowed: Collection[str] | None = None) -> BaseException:
     """Rebuild an exception from Celery's ``{exc_type, exc_message, exc_module}`` dict.
 
-    The class is looked up among modules already imported (``sys.modules``; nothing is
-    imported), walking a dotted ``exc_type``; ``celery.exceptions`` names resolve to
-    celeriac's exceptions. Anything that is not an exception class, or cannot be found or
-    instantiated, becomes a stand-in ``Exception`` subclass with the original name and
-    module, whose ``str()`` starts with ``module.type``. ``exc_message`` may be a list
-    (``cls(*args)``) or an old plain string (``cls(message)``).
+    Results are data, never code: the class is looked up among modules already imported
+    (``sys.modules``; nothing is imported, no module ``__getattr__`` runs), walking a
+    dotted ``exc_type``; ``celery.exceptions`` names resolve to celeriac's exceptions.
+    ``allowed`` (``result_exception_modules``) narrows the modules a class may come from
+    (``builtins`` and the exceptions modules always qualify); None allows any imported one.
+    Anything that is not an exception class, or cannot be found or instantiated, becomes
+    a stand-in ``Exception`` subclass with the original name and module, whose ``str()``
+    starts with ``module.type``. ``exc_message`` may be a list (``cls(*args)``) or an
+    old plain string (``cls(message)``).
 
     Raises:
         DecodeError: ``data`` is not an exception dict (or has no ``exc_type``).
@@ -160,7 +193,7 @@ def decode_exception(data: Any) -> BaseException:
     module = module if isinstance(module, str) and module else None
     message = data.get("exc_message", "")
     args = tuple(message) if isinstance(message, list | tuple) else (message,)
-    cls = _find_class(module, qualname)
+    cls = _find_class(module, qualname, allowed)
     if cls is not None:
         try:
             return cls(*args)
@@ -230,15 +263,17 @@ def build_meta(
     return meta
 
 
-def meta_value(meta: Mapping[str, Any]) -> Any:
-    """Return the meta's result, rebuilding the exception for FAILURE, RETRY and REVOKED.
+def meta_value(meta: Mapping[str, Any], allowed: Collection[str] | None = None) -> Any:
+    """Return the meta's result, rebuilding the exception for FAILURE, RETRY and REVOKED
+    (``allowed``: see :func:`decode_exception`).
 
     Raises:
         DecodeError: an exception state holds something that is not an exception dict.
     """
     value = meta.get("result")
-    if meta.get("status") in EXCEPTION_STATES and value is not None:
-        return decode_exception(value)
+    status = meta.get("status")
+    if isinstance(status, str) and status in EXCEPTION_STATES and value is not None:
+        return decode_exception(value, allowed)
     return value
 
 

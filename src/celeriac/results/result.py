@@ -4,48 +4,46 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from celeriac import states
-from celeriac.app import context
-from celeriac.exceptions import SyncInAsyncContextError, TaskRevokedError
+from celeriac.exceptions import TaskRevokedError
+from celeriac.execution import context
 from celeriac.protocol import results as result_protocol
+from celeriac.results.extras import (
+    AsyncResultExtras,
+    ResultSetExtras,
+    assert_may_block,
+    assert_not_in_task,
+    wait_with_hooks,
+)
 
 if TYPE_CHECKING:
-    from celeriac.app.base import Celery
+    from celeriac.backends.base import Backend
+    from celeriac.execution.applike import AppLike
+    from celeriac.transports.base import Transport
 
-__all__ = ["AsyncResult", "EagerResult", "GroupResult", "ResultSet", "result_from_tuple"]
+__all__ = [
+    "AsyncResult",
+    "EagerResult",
+    "GroupResult",
+    "ResultSet",
+    "ResultTuple",
+    "result_from_tuple",
+]
 
 R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+
+#: Celery's tuple form of a result: ``[[id, parent tuple], None | [member tuples]]``.
+ResultTuple = list[object]
+#: A result's stored meta (``status``, ``result``, ``traceback``, ``children`` …).
+Meta = dict[str, object]
 
 
-def _assert_may_block(name: str) -> None:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        raise SyncInAsyncContextError(
-            f"{name}() blocks and was called inside a running event loop; "
-            f"use 'await result.a{name}()' instead"
-        )
-
-
-def _assert_not_in_task(disable_sync_subtasks: bool) -> None:
-    if not disable_sync_subtasks:
-        return
-    request = context.get_executing_request()
-    if request is not None and request.id and not request.called_directly and not request.is_eager:
-        raise RuntimeError(
-            "Never call result.get() within a task! It can deadlock the worker; "
-            "see the Celery docs on avoiding synchronous subtasks "
-            "(pass disable_sync_subtasks=False to override)"
-        )
-
-
-class AsyncResult(Generic[R]):
+class AsyncResult(AsyncResultExtras, Generic[R_co]):
     """The result of a task sent to a worker, read from the result backend.
 
     Args:
@@ -58,20 +56,20 @@ class AsyncResult(Generic[R]):
     def __init__(
         self,
         id: str,
-        backend: Any = None,
+        backend: Backend | None = None,
         task_name: str | None = None,
-        app: Celery | None = None,
-        parent: AsyncResult[Any] | None = None,
+        app: AppLike | None = None,
+        parent: AsyncResult[object] | None = None,
     ) -> None:
         self.id = id
         self.app = app or context.get_current_app()
         self._backend = backend
         self.task_name = task_name
         self.parent = parent
-        self._meta: dict[str, Any] | None = None
+        self._meta: Meta | None = None
 
     @property
-    def backend(self) -> Any:
+    def backend(self) -> Backend:
         """The result backend."""
         return self._backend if self._backend is not None else self.app.backend
 
@@ -79,6 +77,11 @@ class AsyncResult(Generic[R]):
     def task_id(self) -> str:
         """Alias of :attr:`id`."""
         return self.id
+
+    def _exception_modules(self) -> list[str] | None:
+        """``result_exception_modules``: where a re-raised failure's class may come from."""
+        allowed = self.app.conf.result_exception_modules
+        return None if allowed is None else [str(entry) for entry in allowed]
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}: {self.id}>"
@@ -96,13 +99,13 @@ class AsyncResult(Generic[R]):
     def __hash__(self) -> int:
         return hash(self.id)
 
-    def as_tuple(self) -> list[Any]:
+    def as_tuple(self) -> ResultTuple:
         """Celery's tuple form: ``[[id, parent_tuple], None]``."""
         parent = self.parent.as_tuple() if self.parent is not None else None
         return [[self.id, parent], None]
 
     # -- meta --------------------------------------------------------------------
-    def _get_meta(self) -> dict[str, Any]:
+    def _get_meta(self) -> Meta:
         if self._meta is not None:
             return self._meta
         meta = self.backend.get(self.id)
@@ -117,9 +120,9 @@ class AsyncResult(Generic[R]):
             }
         if meta.get("status") in states.READY_STATES:
             self._meta = meta
-        return cast(dict[str, Any], meta)
+        return meta
 
-    def _set_meta(self, meta: dict[str, Any]) -> None:
+    def _set_meta(self, meta: Meta) -> None:
         if meta.get("status") in states.READY_STATES:
             self._meta = meta
 
@@ -131,12 +134,12 @@ class AsyncResult(Generic[R]):
     status = state
 
     @property
-    def result(self) -> Any:
+    def result(self) -> object:
         """The return value, or the exception for failed/retried/revoked tasks."""
-        return result_protocol.meta_value(self._get_meta())
+        return result_protocol.meta_value(self._get_meta(), self._exception_modules())
 
     @property
-    def info(self) -> Any:
+    def info(self) -> object:
         """Alias of :attr:`result` (the meta of custom states such as PROGRESS)."""
         return self.result
 
@@ -152,41 +155,46 @@ class AsyncResult(Generic[R]):
         return result_protocol.parse_date_done(self._get_meta().get("date_done"))
 
     @property
-    def children(self) -> list[Any]:
+    def children(self) -> list[AsyncResult[object] | GroupResult[object]]:
         """Results of tasks this task sent, as stored with its result."""
-        return [
-            result_from_tuple(item, self.app) for item in self._get_meta().get("children") or ()
-        ]
+        children = self._get_meta().get("children")
+        if not isinstance(children, list):
+            return []
+        return [result_from_tuple(item, self.app) for item in children]
 
     @property
     def name(self) -> str | None:
         """The task name (stored with ``result_extended``)."""
-        return self._get_meta().get("name") or self.task_name
+        name = self._get_meta().get("name")
+        return name if isinstance(name, str) and name else self.task_name
 
     @property
-    def args(self) -> Any:
+    def args(self) -> object:
         """The call's args (stored with ``result_extended``)."""
         return self._get_meta().get("args")
 
     @property
-    def kwargs(self) -> Any:
+    def kwargs(self) -> object:
         """The call's kwargs (stored with ``result_extended``)."""
         return self._get_meta().get("kwargs")
 
     @property
     def worker(self) -> str | None:
         """The worker that ran the task (``result_extended``)."""
-        return self._get_meta().get("worker")
+        value = self._get_meta().get("worker")
+        return value if isinstance(value, str) else None
 
     @property
     def queue(self) -> str | None:
         """The queue the task came from (``result_extended``)."""
-        return self._get_meta().get("queue")
+        value = self._get_meta().get("queue")
+        return value if isinstance(value, str) else None
 
     @property
     def retries(self) -> int | None:
         """How many times the task was retried (``result_extended``)."""
-        return self._get_meta().get("retries")
+        value = self._get_meta().get("retries")
+        return value if isinstance(value, int) else None
 
     def ready(self) -> bool:
         """True once the task succeeded, failed or was revoked."""
@@ -207,7 +215,7 @@ class AsyncResult(Generic[R]):
 
     def revoke(
         self,
-        connection: Any = None,
+        connection: Transport | None = None,
         terminate: bool = False,
         signal: str = "SIGTERM",
         wait: bool = False,
@@ -224,15 +232,15 @@ class AsyncResult(Generic[R]):
         )
 
     # -- waiting -------------------------------------------------------------------
-    def _outcome(self, meta: dict[str, Any], propagate: bool) -> R:
+    def _outcome(self, meta: Meta, propagate: bool) -> R_co:
         self._set_meta(meta)
-        value = result_protocol.meta_value(meta)
+        value = result_protocol.meta_value(meta, self._exception_modules())
         status = meta.get("status")
         if propagate and status in states.PROPAGATE_STATES:
             if isinstance(value, BaseException):
                 raise value
             raise TaskRevokedError(str(value))
-        return cast(R, value)
+        return cast(R_co, value)
 
     def get(
         self,
@@ -242,8 +250,11 @@ class AsyncResult(Generic[R]):
         no_ack: bool = True,
         follow_parents: bool = True,
         disable_sync_subtasks: bool = True,
-        **_: Any,
-    ) -> R:
+        callback: Callable[[str, Any], object] | None = None,
+        on_message: Callable[[dict[str, Any]], object] | None = None,
+        on_interval: Callable[[], object] | None = None,
+        **_: object,
+    ) -> R_co:
         """Wait for the task and return its value; re-raise its exception when it failed.
 
         Raises:
@@ -251,12 +262,22 @@ class AsyncResult(Generic[R]):
             SyncInAsyncContextError: called inside a running event loop (use :meth:`aget`).
             RuntimeError: called inside a task (see ``disable_sync_subtasks``).
         """
-        _assert_may_block("get")
-        _assert_not_in_task(disable_sync_subtasks)
+        if self.ignored:
+            return cast(R_co, None)
+        assert_may_block("get")
+        assert_not_in_task(disable_sync_subtasks)
         if self._meta is not None:
-            return self._outcome(self._meta, propagate)
-        meta = self.backend.wait_for(self.id, timeout=timeout, interval=interval)
-        return self._outcome(meta, propagate)
+            meta = self._meta
+        elif on_message is not None or on_interval is not None:
+            meta = wait_with_hooks(
+                self.backend, self.id, timeout, interval, on_message, on_interval
+            )
+        else:
+            meta = self.backend.wait_for(self.id, timeout=timeout, interval=interval)
+        value = self._outcome(meta, propagate)
+        if callback is not None:
+            callback(self.id, value)
+        return value
 
     wait = get
 
@@ -265,7 +286,7 @@ class AsyncResult(Generic[R]):
         timeout: float | None = None,
         propagate: bool = True,
         interval: float = 0.5,
-    ) -> R:
+    ) -> R_co:
         """Async twin of :meth:`get`: waits without blocking the event loop."""
         if self._meta is not None:
             return self._outcome(self._meta, propagate)
@@ -273,13 +294,13 @@ class AsyncResult(Generic[R]):
         return self._outcome(meta, propagate)
 
 
-class EagerResult(AsyncResult[R]):
+class EagerResult(AsyncResult[R_co]):
     """The result of a task run eagerly (``apply()``): already known, nothing stored."""
 
     def __init__(
         self,
         id: str,
-        ret_value: Any,
+        ret_value: object,
         state: str,
         traceback: str | None = None,
         name: str | None = None,
@@ -301,11 +322,11 @@ class EagerResult(AsyncResult[R]):
         }
 
     @property
-    def app(self) -> Any:
+    def app(self) -> AppLike:
         return context.get_current_app()
 
     @app.setter
-    def app(self, value: Any) -> None:
+    def app(self, value: AppLike) -> None:
         pass
 
     @property
@@ -315,36 +336,41 @@ class EagerResult(AsyncResult[R]):
     status = state
 
     @property
-    def result(self) -> Any:
+    def result(self) -> object:
         return self._value
 
     @property
     def traceback(self) -> str | None:
         return self._traceback
 
-    def get(self, timeout: float | None = None, propagate: bool = True, *a: Any, **kw: Any) -> R:
+    def get(
+        self, timeout: float | None = None, propagate: bool = True, *a: object, **kw: object
+    ) -> R_co:
         if (
             propagate
             and self._state in states.PROPAGATE_STATES
             and isinstance(self._value, BaseException)
         ):
             raise self._value
-        return cast(R, self._value)
+        return cast(R_co, self._value)
 
     async def aget(
         self, timeout: float | None = None, propagate: bool = True, interval: float = 0.5
-    ) -> R:
+    ) -> R_co:
         return self.get(propagate=propagate)
 
     def forget(self) -> None:
         pass
 
 
-class ResultSet(Generic[R]):
+class ResultSet(ResultSetExtras, Generic[R]):
     """A set of results, waited for together."""
 
     def __init__(
-        self, results: Iterable[AsyncResult[R]] | None = None, app: Celery | None = None, **_: Any
+        self,
+        results: Iterable[AsyncResult[R]] | None = None,
+        app: AppLike | None = None,
+        **_: object,
     ) -> None:
         self.results: list[AsyncResult[R]] = list(results or [])
         self.app = app or context.get_current_app()
@@ -352,7 +378,7 @@ class ResultSet(Generic[R]):
     def __len__(self) -> int:
         return len(self.results)
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[AsyncResult[R]]:
         return iter(self.results)
 
     def __getitem__(self, index: int) -> AsyncResult[R]:
@@ -390,7 +416,7 @@ class ResultSet(Generic[R]):
 
     def revoke(
         self,
-        connection: Any = None,
+        connection: Transport | None = None,
         terminate: bool = False,
         signal: str = "SIGTERM",
         wait: bool = False,
@@ -414,7 +440,10 @@ class ResultSet(Generic[R]):
         propagate: bool = True,
         interval: float = 0.5,
         disable_sync_subtasks: bool = True,
-        **_: Any,
+        callback: Callable[[str, Any], object] | None = None,
+        on_message: Callable[[dict[str, Any]], object] | None = None,
+        on_interval: Callable[[], object] | None = None,
+        **_: object,
     ) -> list[R]:
         """Wait for every result, in order; return their values."""
         return self.join(
@@ -422,6 +451,9 @@ class ResultSet(Generic[R]):
             propagate=propagate,
             interval=interval,
             disable_sync_subtasks=disable_sync_subtasks,
+            callback=callback,
+            on_message=on_message,
+            on_interval=on_interval,
         )
 
     def join(
@@ -430,23 +462,34 @@ class ResultSet(Generic[R]):
         propagate: bool = True,
         interval: float = 0.5,
         disable_sync_subtasks: bool = True,
-        **_: Any,
+        callback: Callable[[str, Any], object] | None = None,
+        on_message: Callable[[dict[str, Any]], object] | None = None,
+        on_interval: Callable[[], object] | None = None,
+        **_: object,
     ) -> list[R]:
-        """Wait for every result, in order; ``timeout`` bounds the whole wait."""
-        _assert_may_block("get")
-        _assert_not_in_task(disable_sync_subtasks)
+        """Wait for every result, in order; ``timeout`` bounds the whole wait.
+
+        With ``callback``, ``callback(task_id, value)`` is called for each result and the
+        values are not collected (Celery's rule).
+        """
+        assert_may_block("get")
+        assert_not_in_task(disable_sync_subtasks)
         deadline = None if timeout is None else time.monotonic() + timeout
         values: list[R] = []
         for result in self.results:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            values.append(
-                result.get(
-                    timeout=remaining,
-                    propagate=propagate,
-                    interval=interval,
-                    disable_sync_subtasks=disable_sync_subtasks,
-                )
+            value = result.get(
+                timeout=remaining,
+                propagate=propagate,
+                interval=interval,
+                disable_sync_subtasks=disable_sync_subtasks,
+                on_message=on_message,
+                on_interval=on_interval,
             )
+            if callback is not None:
+                callback(result.id, value)
+            else:
+                values.append(value)
         return values
 
     async def aget(self, timeout: float | None = None, propagate: bool = True) -> list[R]:
@@ -464,9 +507,9 @@ class GroupResult(ResultSet[R]):
         self,
         id: str | None = None,
         results: Iterable[AsyncResult[R]] | None = None,
-        parent: AsyncResult[Any] | None = None,
-        app: Celery | None = None,
-        **kwargs: Any,
+        parent: AsyncResult[object] | None = None,
+        app: AppLike | None = None,
+        **kwargs: object,
     ) -> None:
         super().__init__(results, app=app)
         self.id = id
@@ -475,7 +518,7 @@ class GroupResult(ResultSet[R]):
     def __repr__(self) -> str:
         return f"<GroupResult: {self.id} [{', '.join(r.id for r in self.results)}]>"
 
-    def as_tuple(self) -> list[Any]:
+    def as_tuple(self) -> ResultTuple:
         """Celery's tuple form: ``[[group_id, parent], [member tuples]]``."""
         parent = self.parent.as_tuple() if self.parent is not None else None
         return [[self.id, parent], [result.as_tuple() for result in self.results]]
@@ -485,18 +528,18 @@ class GroupResult(ResultSet[R]):
         """The member results."""
         return self.results
 
-    def save(self, backend: Any = None) -> None:
+    def save(self, backend: Backend | None = None) -> None:
         """Store the group so :meth:`restore` can find it by id."""
         (backend or self.app.backend).save_group(str(self.id), {"result": self.as_tuple()})
 
-    def delete(self, backend: Any = None) -> None:
+    def delete(self, backend: Backend | None = None) -> None:
         """Remove the saved group."""
         (backend or self.app.backend).forget_group(str(self.id))
 
     @classmethod
     def restore(
-        cls, id: str, backend: Any = None, app: Celery | None = None
-    ) -> GroupResult[Any] | None:
+        cls, id: str, backend: Backend | None = None, app: AppLike | None = None
+    ) -> GroupResult[object] | None:
         """Load a saved group by id (``None`` when not saved)."""
         app = app or context.get_current_app()
         meta = (backend or app.backend).get_group(id)
@@ -506,13 +549,36 @@ class GroupResult(ResultSet[R]):
         return restored if isinstance(restored, GroupResult) else None
 
 
-def result_from_tuple(value: Any, app: Celery | None = None) -> Any:
-    """Rebuild an AsyncResult or GroupResult from Celery's tuple form."""
+def result_from_tuple(
+    value: object, app: AppLike | None = None
+) -> AsyncResult[object] | GroupResult[object]:
+    """Rebuild an AsyncResult or GroupResult from Celery's tuple form.
+
+    Raises:
+        ValueError: ``value`` is not a result tuple.
+    """
     app = app or context.get_current_app()
+    if (
+        not isinstance(value, list | tuple)
+        or len(value) != 2
+        or not isinstance(value[0], list | tuple)
+    ):
+        raise ValueError(f"not a result tuple: {value!r}")
     (result_id, parent), members = value
-    parent_result = result_from_tuple(parent, app) if parent else None
+    parent_result = _member_from_tuple(parent, app) if parent else None
     if members is not None:
+        if not isinstance(members, list | tuple):
+            raise ValueError(f"not a result tuple: {value!r}")
         return GroupResult(
-            result_id, [result_from_tuple(m, app) for m in members], parent=parent_result, app=app
+            str(result_id),
+            [_member_from_tuple(m, app) for m in members],
+            parent=parent_result,
+            app=app,
         )
-    return AsyncResult(result_id, app=app, parent=parent_result)
+    return AsyncResult(str(result_id), app=app, parent=parent_result)
+
+
+def _member_from_tuple(value: object, app: AppLike) -> AsyncResult[object]:
+    """A group member or a parent: a nested group's GroupResult stands in that place as
+    in Celery (it answers ``id``, ``ready()``, ``get()`` … like a result)."""
+    return cast(AsyncResult[object], result_from_tuple(value, app))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Generic, TypeVar
 
 __all__ = ["Proxy"]
 
+_T = TypeVar("_T")
 
-class Proxy:
+
+class Proxy(Generic[_T]):
     """Forward attribute access, calls and comparisons to ``factory()`` at each use.
 
     ``current_app`` and ``current_task`` are proxies, so a module that imports them
@@ -17,21 +19,26 @@ class Proxy:
 
     __slots__ = ("__factory",)
 
-    def __init__(self, factory: Callable[[], Any]) -> None:
+    __factory: Callable[[], _T]
+
+    def __init__(self, factory: Callable[[], _T]) -> None:
         object.__setattr__(self, "_Proxy__factory", factory)
 
-    def _get_current_object(self) -> Any:
+    def _get_current_object(self) -> _T:
         """The object this proxy stands for right now."""
         return self.__factory()
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> object:
         return getattr(self._get_current_object(), name)
 
-    def __setattr__(self, name: str, value: Any) -> None:
+    def __setattr__(self, name: str, value: object) -> None:
         setattr(self._get_current_object(), name, value)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._get_current_object()(*args, **kwargs)
+    def __call__(self, *args: object, **kwargs: object) -> object:
+        target = self._get_current_object()
+        if not callable(target):
+            raise TypeError(f"{type(target).__name__!r} object is not callable")
+        return target(*args, **kwargs)
 
     def __bool__(self) -> bool:
         return bool(self._get_current_object())

@@ -5,8 +5,9 @@ from __future__ import annotations
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, Literal
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 from celeriac.exceptions import ImproperlyConfigured
 from celeriac.utils.imports import import_from_string
@@ -78,7 +79,7 @@ def _db(value: str | None, url: str) -> int:
     return db
 
 
-def _port(parts: Any, default: int, url: str) -> int:
+def _port(parts: SplitResult, default: int, url: str) -> int:
     try:
         port = parts.port
     except ValueError:
@@ -133,7 +134,7 @@ def parse_redis_url(url: str) -> RedisTarget:
 def _parse_sentinels(url: str) -> RedisTarget:
     """``sentinel://[:pw@]h1:p1[/db];sentinel://h2:p2`` → one target with every sentinel."""
     sentinels: list[tuple[str, int]] = []
-    first: Any = None
+    first: SplitResult | None = None
     query: dict[str, str] = {}
     for piece in filter(None, (p.strip() for p in url.split(";"))):
         parts = urlsplit(piece)
@@ -175,7 +176,7 @@ def redacted_url(url: str) -> str:
     return ";".join(pieces)
 
 
-def _cert_reqs(value: Any) -> str:
+def _cert_reqs(value: object) -> str:
     if isinstance(value, ssl.VerifyMode):
         return {ssl.CERT_REQUIRED: "required", ssl.CERT_OPTIONAL: "optional"}.get(value, "none")
     if isinstance(value, int):
@@ -190,8 +191,8 @@ def _cert_reqs(value: Any) -> str:
 
 
 def ssl_kwargs(
-    settings: Mapping[str, Any] | bool | None, query: Mapping[str, str]
-) -> dict[str, Any]:
+    settings: Mapping[str, object] | bool | None, query: Mapping[str, str]
+) -> dict[str, str | bool]:
     """redis-py SSL keyword arguments from ``broker_use_ssl``-style settings and the URL query.
 
     ``settings`` may be True (verify with the system CAs), a dict with Celery's keys
@@ -199,7 +200,7 @@ def ssl_kwargs(
     ``cert_reqs``/``ca_certs``/``certfile``/``keyfile`` as the ``ssl`` module names them),
     or None. Query parameters win over settings.
     """
-    merged: dict[str, Any] = {}
+    merged: dict[str, object] = {}
     if isinstance(settings, Mapping):
         for key, value in settings.items():
             name = key if key.startswith("ssl_") else f"ssl_{key}"
@@ -207,7 +208,7 @@ def ssl_kwargs(
     for key in SSL_KEYS:
         if key in query:
             merged[key] = unquote(query[key])
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, str | bool] = {}
     for key, value in merged.items():
         if value is None:
             continue
@@ -220,15 +221,24 @@ def ssl_kwargs(
     return kwargs
 
 
-def _float_or_none(value: Any) -> float | None:
+def _float_or_none(name: str, value: object) -> float | None:
     if value is None or value == "":
         return None
-    return float(value)
+    return _seconds(name, value)
 
 
-def _credentials(target: RedisTarget, options: Mapping[str, Any]) -> dict[str, Any]:
+def _seconds(name: str, value: object) -> float:
+    if isinstance(value, str | int | float):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise ImproperlyConfigured(f"Redis option {name!r} expects seconds, got {value!r}")
+
+
+def _credentials(target: RedisTarget, options: Mapping[str, object]) -> dict[str, object]:
     """User name and password (the URL's first, then the options'), or a credential provider."""
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, object] = {}
     username = target.username or options.get("username")
     password = target.password or options.get("password")
     if username:
@@ -244,7 +254,10 @@ def _credentials(target: RedisTarget, options: Mapping[str, Any]) -> dict[str, A
 
 
 def connection_kwargs(
-    target: RedisTarget, options: Mapping[str, Any], *, use_ssl: Mapping[str, Any] | bool | None
+    target: RedisTarget,
+    options: Mapping[str, object],
+    *,
+    use_ssl: Mapping[str, object] | bool | None,
 ) -> dict[str, Any]:
     """Keyword arguments for a redis-py connection pool (sync or asyncio) to ``target``.
 
@@ -265,11 +278,13 @@ def connection_kwargs(
         kwargs["retry_on_timeout"] = True
     for name in ("socket_timeout", "socket_connect_timeout"):
         if name in options:
-            kwargs[name] = _float_or_none(options[name])
+            kwargs[name] = _float_or_none(name, options[name])
     if options.get("socket_keepalive") is not None:
         kwargs["socket_keepalive"] = bool(options["socket_keepalive"])
     if options.get("health_check_interval") is not None:
-        kwargs["health_check_interval"] = float(options["health_check_interval"])
+        kwargs["health_check_interval"] = _seconds(
+            "health_check_interval", options["health_check_interval"]
+        )
     if options.get("client_name"):
         kwargs["client_name"] = str(options["client_name"])
     if target.kind == "unix":
@@ -292,7 +307,7 @@ def connection_kwargs(
     return kwargs
 
 
-def pool_kwargs(conn_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+def pool_kwargs(conn_kwargs: Mapping[str, object]) -> dict[str, Any]:
     """Connection-pool keyword arguments from :func:`connection_kwargs`' result.
 
     A new connection then costs one round trip (SELECT), not four: no CLIENT SETINFO
@@ -308,7 +323,7 @@ def pool_kwargs(conn_kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-def connection_class(conn_kwargs: Mapping[str, Any], module: Any) -> Any:
+def connection_class(conn_kwargs: Mapping[str, object], module: ModuleType) -> Any:
     """The connection class of ``module`` (``redis.connection`` or its asyncio twin)."""
     kind = conn_kwargs["connection_type"]
     if kind == "unix":
@@ -318,7 +333,7 @@ def connection_class(conn_kwargs: Mapping[str, Any], module: Any) -> Any:
     return module.Connection
 
 
-def sentinel_master_kwargs(conn_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+def sentinel_master_kwargs(conn_kwargs: Mapping[str, object]) -> dict[str, Any]:
     """Keyword arguments for ``Sentinel(...)``: the masters' pool arguments, no host/port."""
     kwargs = pool_kwargs(conn_kwargs)
     kwargs.pop("host", None)

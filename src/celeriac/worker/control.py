@@ -20,8 +20,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from celeriac.exceptions import SecurityError
 from celeriac.protocol.control import (
     ControlRequest,
     build_reply,
@@ -30,16 +31,34 @@ from celeriac.protocol.control import (
     parse_request,
 )
 from celeriac.transports.base import Subscription, Transport
+from celeriac.transports.contracts import Broadcast, Capability, unsupported
 from celeriac.worker.control_commands import ShutdownRequested, handlers, nok
 from celeriac.worker.control_nodes import ConsumerNode, ControlNode, PreforkNode, apply_setting
+from celeriac.worker.control_policy import ControlPolicy
+from celeriac.worker.panel import (
+    Panel,
+    add_consumer,
+    cancel_consumer,
+    control_command,
+    inspect_command,
+)
+
+if TYPE_CHECKING:
+    from celeriac.worker.consumer import Consumer
 
 __all__ = [
     "ConsumerNode",
     "ControlThread",
     "Mailbox",
     "MailboxHandle",
+    "Panel",
     "PreforkNode",
+    "add_consumer",
+    "cancel_consumer",
+    "control_command",
+    "inspect_command",
     "apply_setting",
+    "start_consumer_mailbox",
     "start_mailbox",
 ]
 
@@ -57,15 +76,23 @@ class Mailbox:
         control = str(self.app.conf.control_exchange or "celery")
         self.exchange, self.reply_exchange = exchange_names(control)
         self.queue = f"{node.hostname}.{self.exchange}"
-        self.accept = list(self.app.conf.accept_content or ["json"])
+        self.policy = ControlPolicy.for_app(self.app)
+        self.accept = self.policy.inner_accept or list(self.app.conf.accept_content or ["json"])
         self.serializer = str(self.app.conf.task_serializer or "json")
+        if self.serializer == "auth":  # Celery's auth: JSON inside the signature
+            self.serializer = "json"
         self.clock = 0
         self.ready = asyncio.Event()
         self._stopping = False
         self._subscription: Subscription | None = None
 
+    def _broadcast(self, capability: Capability = "Broadcast") -> Broadcast:
+        if not isinstance(self.transport, Broadcast):
+            raise unsupported(self.transport, capability)
+        return self.transport
+
     async def _subscribe(self) -> Subscription:
-        return await self.transport.subscribe_fanout(self.exchange, "", queue=self.queue)
+        return await self._broadcast().subscribe_fanout(self.exchange, "", queue=self.queue)
 
     async def run(self) -> None:
         """Answer requests until :meth:`stop` (resubscribing after broker errors)."""
@@ -107,7 +134,10 @@ class Mailbox:
     async def dispatch(self, message: Any) -> Any:
         """Handle one request message; return the result (None when not for this node)."""
         try:
-            request = parse_request(message, accept=self.accept)
+            request = parse_request(self.policy.open(message), accept=self.accept)
+        except SecurityError as exc:
+            logger.error("Remote control: refused a request: %s", exc)
+            return None
         except Exception as exc:
             logger.error("Remote control: ignoring a malformed request: %s", exc)
             return None
@@ -127,6 +157,10 @@ class Mailbox:
 
     async def handle(self, request: ControlRequest) -> Any:
         """Run the handler; errors (an unknown method too) become ``{"error": repr}``."""
+        refusal = self.policy.refusal(request.method, request.arguments)
+        if refusal is not None:
+            logger.warning("Remote control: %s", refusal)
+            return nok(refusal)
         try:
             func = handlers[request.method]
         except KeyError as exc:
@@ -151,8 +185,8 @@ class Mailbox:
             serializer=self.serializer,
         )
         try:
-            await self.transport.apublish_routed(
-                reply,
+            await self._broadcast("ReplyQueues").apublish_routed(
+                self.policy.seal(reply),
                 str(request.reply_to.get("exchange") or self.reply_exchange),
                 str(request.reply_to["routing_key"]),
             )
@@ -174,6 +208,19 @@ async def start_mailbox(node: ControlNode, transport: Transport | None = None) -
         ready.cancel()
         logger.warning("Remote control is not subscribed yet (broker slow or down)")
     return MailboxHandle(mailbox, task, close_transport=owned)
+
+
+async def start_consumer_mailbox(node: ControlNode, consumer: Consumer) -> MailboxHandle:
+    """Start the mailbox of an in-process worker on its consumer's own transport.
+
+    Sharing the connection makes ``inspect ping`` a liveness check of the consumer:
+    a worker whose broker connection is gone stops answering until it consumes again
+    (on RabbitMQ the mailbox resubscribes when the transport reconnects). The mailbox
+    stops before the consumer closes the transport.
+    """
+    handle = await start_mailbox(node, consumer.transport)
+    consumer.before_close = handle.stop
+    return handle
 
 
 class MailboxHandle:

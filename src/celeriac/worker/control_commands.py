@@ -20,6 +20,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from celeriac import states
+from celeriac.config.entity_dicts import queue_dict
+from celeriac.config.queues import queue_table
 from celeriac.exceptions import TaskRevokedError
 from celeriac.worker.control_nodes import ControlNode
 
@@ -66,7 +68,7 @@ def handler(name: str) -> Callable[[Handler], Handler]:
 
 
 @handler("ping")
-async def ping(node: ControlNode, **_: Any) -> Any:
+async def ping(node: ControlNode, **_: object) -> object:
     return ok("pong")
 
 
@@ -124,8 +126,8 @@ async def revoke(
     task_id: Any = None,
     terminate: bool = False,
     signal: Any = None,
-    **_: Any,
-) -> Any:
+    **_: object,
+) -> object:
     ids = _ids(task_id)
     signum = _signum(signal)
     node.revoked.add(ids)
@@ -150,17 +152,19 @@ async def revoke(
 
 
 @handler("terminate")
-async def terminate(node: ControlNode, signal: Any = None, task_id: Any = None, **_: Any) -> Any:
+async def terminate(
+    node: ControlNode, signal: Any = None, task_id: Any = None, **_: object
+) -> object:
     return await revoke(node, task_id=task_id, terminate=True, signal=signal)
 
 
 @handler("revoked")
-async def revoked(node: ControlNode, **_: Any) -> Any:
+async def revoked(node: ControlNode, **_: object) -> object:
     return node.revoked.ids()
 
 
 @handler("active")
-async def active(node: ControlNode, safe: Any = None, **_: Any) -> Any:
+async def active(node: ControlNode, safe: Any = None, **_: object) -> object:
     items = node.active()
     if safe:
         for item in items:
@@ -169,17 +173,17 @@ async def active(node: ControlNode, safe: Any = None, **_: Any) -> Any:
 
 
 @handler("reserved")
-async def reserved(node: ControlNode, **_: Any) -> Any:
+async def reserved(node: ControlNode, **_: object) -> object:
     return node.reserved()
 
 
 @handler("scheduled")
-async def scheduled(node: ControlNode, **_: Any) -> Any:
+async def scheduled(node: ControlNode, **_: object) -> object:
     return node.scheduled()
 
 
 @handler("query_task")
-async def query_task(node: ControlNode, ids: Any = None, **_: Any) -> Any:
+async def query_task(node: ControlNode, ids: Any = None, **_: object) -> object:
     wanted = set(_ids(ids))
     found: dict[str, Any] = {}
     for info in node.active():
@@ -195,7 +199,7 @@ async def query_task(node: ControlNode, ids: Any = None, **_: Any) -> Any:
 
 
 @handler("registered")
-async def registered(node: ControlNode, taskinfoitems: Any = None, **_: Any) -> Any:
+async def registered(node: ControlNode, taskinfoitems: Any = None, **_: object) -> object:
     attrs = list(taskinfoitems or [])
     out = []
     for name in sorted(node.app.tasks.regular()):
@@ -241,7 +245,7 @@ def _rusage() -> dict[str, Any]:
 
 
 @handler("stats")
-async def stats(node: ControlNode, **_: Any) -> Any:
+async def stats(node: ControlNode, **_: object) -> object:
     return {
         "total": node.totals(),
         "pid": os.getpid(),
@@ -255,43 +259,13 @@ async def stats(node: ControlNode, **_: Any) -> Any:
 
 
 @handler("active_queues")
-async def active_queues(node: ControlNode, **_: Any) -> Any:
+async def active_queues(node: ControlNode, **_: object) -> object:
+    table = queue_table(node.app.conf)
     queues = node.queues or [node.app.conf.task_default_queue]
-    return [
-        {
-            "name": name,
-            "exchange": {
-                "name": name,
-                "type": "direct",
-                "arguments": None,
-                "durable": True,
-                "passive": False,
-                "auto_delete": False,
-                "delivery_mode": None,
-                "no_declare": False,
-            },
-            "routing_key": name,
-            "queue_arguments": None,
-            "binding_arguments": None,
-            "consumer_arguments": None,
-            "durable": True,
-            "exclusive": False,
-            "auto_delete": False,
-            "no_ack": False,
-            "alias": None,
-            "bindings": [],
-            "no_declare": None,
-            "expires": None,
-            "message_ttl": None,
-            "max_length": None,
-            "max_length_bytes": None,
-            "max_priority": None,
-        }
-        for name in queues
-    ]
+    return [queue_dict(table.queues.get(name) or table.missing(name)) for name in queues]
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: Any) -> object:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, list | tuple):
@@ -301,7 +275,7 @@ def _jsonable(value: Any) -> Any:
     return repr(value)
 
 
-def _masked(key: str, value: Any) -> Any:
+def _masked(key: str, value: Any) -> object:
     secret = any(word in key.lower() for word in ("password", "secret", "key", "token", "url"))
     if isinstance(value, str) and secret and "://" in value:
         parts = urlsplit(value)
@@ -314,7 +288,7 @@ def _masked(key: str, value: Any) -> Any:
 
 
 @handler("conf")
-async def conf(node: ControlNode, with_defaults: bool = False, **_: Any) -> Any:
+async def conf(node: ControlNode, with_defaults: bool = False, **_: object) -> object:
     settings = node.app.conf
     items = settings.items() if with_defaults else _changed(settings)
     return {key: _jsonable(_masked(key, value)) for key, value in items}
@@ -328,7 +302,7 @@ def _changed(settings: Any) -> list[tuple[str, Any]]:
 
 
 @handler("report")
-async def report(node: ControlNode, **_: Any) -> Any:
+async def report(node: ControlNode, **_: object) -> object:
     from celeriac import __version__
 
     lines = [
@@ -345,36 +319,48 @@ async def report(node: ControlNode, **_: Any) -> Any:
 
 
 @handler("clock")
-async def clock(node: ControlNode, **_: Any) -> Any:
+async def clock(node: ControlNode, **_: object) -> object:
     return {"clock": node.clock}
 
 
 @handler("hello")
-async def hello(node: ControlNode, from_node: str | None = None, **_: Any) -> Any:
+async def hello(node: ControlNode, from_node: str | None = None, **_: object) -> object:
     if from_node == node.hostname:
         return None
     return {"revoked": node.revoked.ids(), "clock": node.clock}
 
 
 @handler("enable_events")
-async def enable_events(node: ControlNode, **_: Any) -> Any:
-    return ok("task events enabled")
+async def enable_events(node: ControlNode, **_: object) -> object:
+    if node.events is None:
+        return nok("event dispatcher unavailable")
+    if node.events.set_task_events(True):
+        logger.info("Events of group {task} enabled by remote.")
+        return ok("task events enabled")
+    return ok("task events already enabled")
 
 
 @handler("disable_events")
-async def disable_events(node: ControlNode, **_: Any) -> Any:
-    return ok("task events disabled")
+async def disable_events(node: ControlNode, **_: object) -> object:
+    if node.events is None:
+        return nok("event dispatcher unavailable")
+    if node.events.set_task_events(False):
+        logger.info("Events of group {task} disabled by remote.")
+        return ok("task events disabled")
+    return ok("task events already disabled")
 
 
 @handler("heartbeat")
-async def heartbeat(node: ControlNode, **_: Any) -> Any:
+async def heartbeat(node: ControlNode, **_: object) -> object:
+    if node.events is not None:
+        await asyncio.to_thread(node.events.heartbeat)
     return None
 
 
 @handler("rate_limit")
 async def rate_limit(
-    node: ControlNode, task_name: str | None = None, rate_limit: Any = None, **_: Any
-) -> Any:
+    node: ControlNode, task_name: str | None = None, rate_limit: Any = None, **_: object
+) -> object:
     if not task_name or task_name not in node.app.tasks:
         return nok("unknown task")
     try:
@@ -396,8 +382,8 @@ async def time_limit(
     task_name: str | None = None,
     hard: float | None = None,
     soft: float | None = None,
-    **_: Any,
-) -> Any:
+    **_: object,
+) -> object:
     if not task_name or task_name not in node.app.tasks:
         return nok("unknown task")
     task = node.app.tasks[task_name]
@@ -409,6 +395,6 @@ async def time_limit(
 
 
 @handler("shutdown")
-async def shutdown(node: ControlNode, msg: str = "Got shutdown from remote", **_: Any) -> Any:
+async def shutdown(node: ControlNode, msg: str = "Got shutdown from remote", **_: object) -> object:
     logger.warning("%s", msg)
     raise ShutdownRequested(msg)

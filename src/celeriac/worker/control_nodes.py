@@ -18,11 +18,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from celeriac.worker.revoked import RevokedSet, StateDB
+from celeriac.worker.task_events import set_task_events
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
     from celeriac.pools.prefork import ProcessPool
+    from celeriac.pools.reports import RunningTask
     from celeriac.worker.consumer import Consumer
+    from celeriac.worker.heartbeat import NodeEvents
     from celeriac.worker.job import Job
 
 __all__ = ["ConsumerNode", "ControlNode", "PreforkNode", "apply_setting", "request_info"]
@@ -40,6 +43,8 @@ class ControlNode(Protocol):
     started_at: float
     clock: int
     queues: list[str]
+    #: the node's events (heartbeats, the task events switch); None until they start
+    events: NodeEvents | None
 
     def active(self) -> list[dict[str, Any]]: ...
     def reserved(self) -> list[dict[str, Any]]: ...
@@ -79,6 +84,8 @@ def request_info(job: Job, hostname: str, pid: int | None, safe: bool = False) -
             "redelivered": bool(info.get("redelivered", False)),
         },
         "worker_pid": pid if job.started else None,
+        "stamped_headers": job.request.stamped_headers,
+        "stamps": dict(job.request.stamps or {}),
     }
 
 
@@ -102,6 +109,7 @@ class ConsumerNode:
         self.pool = pool
         self.started_at = time.monotonic()
         self.clock = 0
+        self.events: NodeEvents | None = None
         self._on_shutdown = on_shutdown
 
     def _jobs(self) -> list[Job]:
@@ -195,11 +203,12 @@ class PreforkNode:
         self.statedb = statedb
         self.started_at = time.monotonic()
         self.clock = 0
+        self.events: NodeEvents | None = None
         self._prefetch = prefetch
         self._on_shutdown = on_shutdown
 
-    def _running(self) -> list[tuple[int, dict[str, Any]]]:
-        found: list[tuple[int, dict[str, Any]]] = []
+    def _running(self) -> list[tuple[int, RunningTask]]:
+        found: list[tuple[int, RunningTask]] = []
         for child in list(self.pool.children.values()):
             try:
                 records = child.running
@@ -211,21 +220,23 @@ class PreforkNode:
     def active(self) -> list[dict[str, Any]]:
         return [
             {
-                "id": record.get("id"),
-                "name": record.get("name"),
+                "id": record.id,
+                "name": record.name,
                 "args": [],
                 "kwargs": {},
-                "type": record.get("name"),
+                "type": record.name,
                 "hostname": self.hostname,
-                "time_start": record.get("time"),
-                "acknowledged": not record.get("acks_late", True),
+                "time_start": record.time,
+                "acknowledged": not record.acks_late,
                 "delivery_info": {
                     "exchange": "",
-                    "routing_key": record.get("queue"),
+                    "routing_key": record.queue,
                     "priority": 0,
                     "redelivered": False,
                 },
                 "worker_pid": pid,
+                "stamped_headers": list(record.stamps) if record.stamps else None,
+                "stamps": dict(record.stamps or {}),
             }
             for pid, record in self._running()
         ]
@@ -237,7 +248,7 @@ class PreforkNode:
         return []  # ETA tasks wait in the broker (DESIGN decision 4)
 
     def running_ids(self) -> set[str]:
-        return {str(record.get("id")) for _, record in self._running()}
+        return {record.id for _, record in self._running()}
 
     async def apply_revoke(
         self, task_ids: list[str], terminate: bool, signum: int
@@ -256,8 +267,7 @@ class PreforkNode:
             if not terminate:
                 found.update(dict.fromkeys(hits, "revoked"))
                 continue
-            terminated = child.info.setdefault("terminated", set())
-            terminated.update(hits)
+            child.info.terminated.update(hits)
             child.killed_for = f"terminated by revoke ({', '.join(sorted(hits))})"
             # Our children treat SIGTERM as a warm shutdown (they would finish the
             # task), so the task's process is killed; other signals are sent as given.
@@ -296,7 +306,7 @@ class PreforkNode:
         """Tasks started, by name: what live children last reported, plus exited ones'."""
         merged = dict(self.pool.retired_totals)
         for child in list(self.pool.children.values()):
-            for name, count in (child.info.get("totals") or {}).items():
+            for name, count in child.info.totals.items():
                 merged[name] = merged.get(name, 0) + int(count)
         return merged
 
@@ -314,6 +324,9 @@ class PreforkNode:
 def apply_setting(consumer: Consumer, method: str, arguments: dict[str, Any]) -> None:
     """A prefork child: apply a setting change its parent relayed (``time_limit``, …)."""
     app = consumer.app
+    if method in ("enable_events", "disable_events"):
+        set_task_events(app, method == "enable_events")
+        return
     name = arguments.get("task_name")
     if not name or name not in app.tasks:
         return

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-from celeriac.app.request import Context
 from celeriac.app.task import Task
-from celeriac.protocol.task import TaskCall
+from celeriac.execution.options import UNSET, CallOptions, ResolvedOptions, resolve
+from celeriac.execution.request import Context, context_from_message
+from celeriac.protocol.task_message import TaskMessage
 from celeriac.transports.base import Delivery
+
+if TYPE_CHECKING:
+    from celeriac.config.settings import Settings
 
 __all__ = ["Job", "request_for"]
 
@@ -18,13 +22,32 @@ class Job:
     """A delivery decoded into a task call, with the request the task will see."""
 
     delivery: Delivery
-    call: TaskCall
-    task: Task[Any, Any]
+    call: TaskMessage
+    task: Task[..., object]
     request: Context
     started: bool = False
     settled: bool = False
     #: epoch seconds when the body started (remote control's ``active``)
     time_start: float | None = None
+    #: the options in effect (message > task > settings), once the consumer resolved them
+    options: ResolvedOptions | None = None
+
+    def resolved(self, conf: Settings) -> ResolvedOptions:
+        """The options in effect: the message's, else the task's, else the settings.
+
+        On the wire ``timelimit`` is ``null`` when not given and a number when given (``0``
+        switches a task's or the configuration's limit off); ``ignore_result`` is always
+        written, so only ``true`` counts as given.
+        """
+        if self.options is None:
+            call = self.call
+            given = CallOptions(
+                time_limit=UNSET if call.time_limit is None else call.time_limit,
+                soft_time_limit=UNSET if call.soft_time_limit is None else call.soft_time_limit,
+                ignore_result=True if call.ignore_result else UNSET,
+            )
+            self.options = resolve(given, self.task, conf)
+        return self.options
 
     @property
     def label(self) -> str:
@@ -32,41 +55,12 @@ class Job:
         return f"{self.call.shadow or self.call.name}[{self.call.id}]"
 
 
-def request_for(call: TaskCall, delivery: Delivery, hostname: str) -> Context:
-    """Build the request context a task sees from a decoded call."""
-    info = dict(call.delivery_info)
-    info.setdefault("routing_key", delivery.queue)
-    info["redelivered"] = delivery.redelivered
-    info.setdefault("priority", call.priority)
-    return Context(
-        id=call.id,
-        task=call.name,
-        args=call.args,
-        kwargs=call.kwargs,
-        retries=call.retries,
-        eta=call.eta,
-        expires=call.expires,
-        is_eager=False,
-        called_directly=False,
+def request_for(call: TaskMessage, delivery: Delivery, hostname: str) -> Context:
+    """Build the request context a task sees from a decoded message and its delivery."""
+    return context_from_message(
+        call,
         hostname=hostname,
-        delivery_info=info,
-        root_id=call.root_id,
-        parent_id=call.parent_id,
-        group=call.group,
-        group_index=call.group_index,
-        callbacks=call.callbacks,
-        errbacks=call.errbacks,
-        chain=call.chain,
-        chord=call.chord,
-        correlation_id=call.correlation_id,
-        reply_to=call.reply_to,
-        origin=call.origin,
-        shadow=call.shadow,
-        timelimit=(call.time_limit, call.soft_time_limit),
-        ignore_result=bool(call.ignore_result),
-        priority=call.priority,
-        headers=call.headers,
-        properties=call.properties,
+        queue=delivery.queue,
+        redelivered=delivery.redelivered,
         delivery_count=delivery.delivery_count,
-        stamps=call.stamps,
     )

@@ -2,7 +2,7 @@
 
 Each call waits for a slot of its own, never a lock, so a limited task never holds up
 others. ``rate_limit_scope='worker'`` (the default) spaces calls in this process;
-``'global'`` reserves slots in the broker's store (:meth:`Transport.acquire_rate`), so
+``'global'`` reserves slots in the broker's store (``RateStore.acquire_rate``), so
 the rate holds across every worker of the cluster.
 """
 
@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from celeriac.transports.contracts import RateStore
 from celeriac.utils.imports import import_from_string
 
 if TYPE_CHECKING:
@@ -257,9 +258,7 @@ class RateLimits:
 
     async def _global_slot(self, task: Task[Any, Any], rate: float) -> float | None:
         """Reserve a cluster-wide slot; None when the broker cannot (use the local one)."""
-        try:
-            return await self.transport.acquire_rate(f"task:{task.name}", rate, 1)
-        except NotImplementedError:
+        if not isinstance(self.transport, RateStore):
             if not self._no_global_warned:
                 self._no_global_warned = True
                 logger.warning(
@@ -267,6 +266,9 @@ class RateLimits:
                     "is enforced per worker",
                     self.transport,
                 )
+            return None
+        try:
+            return await self.transport.acquire_rate(f"task:{task.name}", rate, 1)
         except Exception as exc:  # the broker is down: keep the rate in this process
             logger.warning(
                 "Reserving a global rate-limit slot for %s failed (%r); limiting locally",

@@ -83,6 +83,16 @@ class RevokeRing:
         return entries, end
 
 
+#: the ring command carrying ``revoke_by_stamped_headers``' headers to prefork children
+_STAMPS = "revoke_stamps"
+
+
+def _listed(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple | set) else [value]
+
+
 class RevokedSet:
     """Revoked task ids, bounded and expiring (Celery's ``LimitedSet``), thread-safe."""
 
@@ -100,9 +110,15 @@ class RevokedSet:
         self._position = ring.written if ring is not None else 0
         #: a prefork child's handler for setting changes relayed by the parent
         self.on_command: Callable[[str, dict[str, Any]], None] | None = None
+        #: stamped headers revoked by ``revoke_by_stamped_headers``: header -> values
+        #: (Celery's ``worker_state.revoked_stamps``); a task stamped with one is revoked
+        self.stamps: dict[str, list[Any]] = {}
 
     def add(self, task_ids: Iterable[str], when: float | None = None) -> list[str]:
-        """Revoke ids (also into the shared ring); return the ids added."""
+        """Revoke ids (also into the shared ring); return the ids added. One id (a
+        string) is one id, as in Celery's ``revoked.add(task_id)``."""
+        if isinstance(task_ids, str):
+            task_ids = [task_ids]
         now = time.time() if when is None else when
         added = []
         with self._lock:
@@ -146,7 +162,9 @@ class RevokedSet:
                 method, arguments = json.loads(text)
             except ValueError:
                 continue
-            if self.on_command is not None:
+            if method == _STAMPS:
+                self._merge_stamps(arguments)
+            elif self.on_command is not None:
                 self.on_command(method, arguments)
 
     def relay(self, method: str, arguments: dict[str, Any]) -> bool:
@@ -157,6 +175,57 @@ class RevokedSet:
             self.ring.append(json.dumps([method, arguments]), COMMAND)
             self._position = self.ring.written
         return True
+
+    def add_stamps(self, headers: dict[str, Any]) -> None:
+        """Revoke every task stamped with one of ``headers``' values (now and later), as
+        Celery's ``revoke_by_stamped_headers``; a prefork parent relays it to its children."""
+        self._merge_stamps(headers)
+        self.relay(_STAMPS, headers)
+
+    def _merge_stamps(self, headers: dict[str, Any]) -> None:
+        for header, values in headers.items():
+            self.stamps[header] = [*_listed(self.stamps.get(header)), *_listed(values)]
+
+    def stamped(self, stamps: dict[str, Any] | None) -> bool:
+        """Whether a task with these stamps was revoked by its stamped headers."""
+        self._sync()
+        if not self.stamps or not stamps:
+            return False
+        for header, revoked in list(self.stamps.items()):
+            if header not in stamps:
+                continue
+            value = stamps[header]
+            wanted = _listed(revoked)
+            if any(item in wanted for item in _listed(value)) or value == revoked:
+                return True
+        return False
+
+    def revoked(self, task_id: str, stamps: dict[str, Any] | None = None) -> bool:
+        """Whether a task must not run: its id, or one of its stamps, was revoked."""
+        return task_id in self or self.stamped(stamps)
+
+    # -- Celery's LimitedSet API (``celery.worker.state.revoked``) ------------------------
+    def discard(self, task_id: str) -> None:
+        """Forget a revoked id."""
+        with self._lock:
+            self._ids.pop(str(task_id), None)
+
+    def update(self, task_ids: Iterable[str]) -> None:
+        """Revoke several ids."""
+        self.add(task_ids)
+
+    def clear(self) -> None:
+        """Forget every revoked id and stamp."""
+        with self._lock:
+            self._ids.clear()
+        self.stamps.clear()
+
+    def as_dict(self) -> dict[str, float]:
+        """``{task id: revoked at}`` (epoch seconds) of the ids in force."""
+        return dict(self.items())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.ids())
 
     def poll(self) -> None:
         """Take in what the parent relayed (a child does this before each task)."""

@@ -13,6 +13,7 @@ from celeriac.backends.base import Backend
 from celeriac.exceptions import EncodeError
 from celeriac.protocol.results import build_meta
 from celeriac.transports.base import Delivery, Transport
+from celeriac.transports.contracts import ResultSettling
 
 __all__ = ["Settler"]
 
@@ -47,8 +48,9 @@ class Settler:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         # Broker and backend in one file (the SQLite default): settle in one transaction.
-        can_settle = getattr(transport, "can_settle_with", None)
-        self._combined = bool(can_settle(backend)) if callable(can_settle) else False
+        self._combined: ResultSettling | None = None
+        if isinstance(transport, ResultSettling) and transport.can_settle_with(backend):
+            self._combined = transport
 
     def start(self) -> None:
         """Start the background writer."""
@@ -104,7 +106,7 @@ class Settler:
 
     async def _write_batch(self, batch: list[_Item]) -> None:
         metas = [item.meta for item in batch if item.meta is not None]
-        if self._combined and await self._write_combined(batch, metas):
+        if self._combined and await self._write_combined(self._combined, batch, metas):
             return
         if metas:
             try:
@@ -138,7 +140,10 @@ class Settler:
             )
 
     async def _write_combined(
-        self, batch: list[_Item], metas: list[tuple[str, dict[str, Any]]]
+        self,
+        settling: ResultSettling,
+        batch: list[_Item],
+        metas: list[tuple[str, dict[str, Any]]],
     ) -> bool:
         """Store and ack in one transaction (broker and backend share a file).
 
@@ -151,9 +156,7 @@ class Settler:
         if any(item.delivery is not None and item.action != "ack" for item in batch):
             return False
         try:
-            await self.transport.ack_with_results(  # type: ignore[attr-defined]
-                acks, metas, self.backend
-            )
+            await settling.ack_with_results(acks, metas, self.backend)
         except EncodeError:
             return False
         except Exception as exc:  # the messages stay leased and will be redelivered

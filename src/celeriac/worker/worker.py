@@ -10,33 +10,45 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
-from celeriac import signals, states
-from celeriac.app.request import Context
+from celeriac import signals
+from celeriac.app.declare import declare_at_start
+from celeriac.app.log import Logging
+from celeriac.bootsteps import StepRunner
+from celeriac.config.queues import queue_table
 from celeriac.exceptions import (
     ImproperlyConfigured,
     NotRegistered,
-    TaskRevokedError,
-    TimeLimitExceeded,
-    WorkerLostError,
 )
 from celeriac.pools.prefork import ChildProcess, ProcessPool
 from celeriac.pools.rates import RateTable
+from celeriac.pools.reports import ChildReport, Drained, Ready, Totals
 from celeriac.pools.slots import SlotTable
 from celeriac.transports.base import Delivery
-from celeriac.utils.log import setup_logging
+from celeriac.utils.log import set_process_name
+from celeriac.utils.nodenames import node_format
+from celeriac.worker import state as worker_state
+from celeriac.worker.autoscale import start_autoscaler
+from celeriac.worker.bootsteps import consumer_steps
+from celeriac.worker.checks import warn_at_startup
+from celeriac.worker.children import SlotReporter, lost_outcome
 from celeriac.worker.consumer import Consumer, ConsumerConfig
 from celeriac.worker.control import (
     ConsumerNode,
     ControlThread,
     PreforkNode,
     apply_setting,
-    start_mailbox,
+    start_consumer_mailbox,
 )
+from celeriac.worker.control_nodes import ControlNode
+from celeriac.worker.finisher import Finisher
+from celeriac.worker.heartbeat import NodeEvents
+from celeriac.worker.held import SettleAction
+from celeriac.worker.observer import Observers, PipelineObserver
 from celeriac.worker.revoked import RevokedSet, RevokeRing, StateDB
 
 if TYPE_CHECKING:
@@ -78,11 +90,15 @@ class WorkerOptions:
     soft_time_limit: float | None = None
     send_events: bool = False
     without_heartbeat: bool = False
+    #: seconds between ``worker-heartbeat`` events (``--heartbeat-interval``)
+    heartbeat_interval: float | None = None
     burst: bool = False
     quiet: bool = False
     async_slots: int | None = None
     #: file persisting revoked ids (``--statedb``; ``worker_state_db``)
     statedb: str | None = None
+    #: ``--autoscale=max,min`` (prefork): the pool's bounds
+    autoscale: tuple[int, int] | None = None
 
 
 class Worker:
@@ -100,12 +116,18 @@ class Worker:
         opts = self.options
         conf = app.conf
         self.hostname = expand_hostname(opts.hostname)
+        if opts.pidfile:  # %n, %h, %d, %p as Celery expands them
+            opts.pidfile = node_format(opts.pidfile, self.hostname)
         self.pool_name = opts.pool
         if self.pool_name not in POOLS:
             raise ImproperlyConfigured(
                 f"unknown pool {opts.pool!r}: choose one of {', '.join(POOLS)}"
             )
-        self.concurrency = opts.concurrency or conf.worker_concurrency or os.cpu_count() or 1
+        self.concurrency = (
+            opts.concurrency or _concurrency(conf.worker_concurrency) or os.cpu_count() or 1
+        )
+        if opts.autoscale:  # start at the lower bound (at least one process), as Celery
+            self.concurrency = max(1, opts.autoscale[1])
         if opts.time_limit is not None:
             conf.task_time_limit = opts.time_limit
         if opts.soft_time_limit is not None:
@@ -116,6 +138,10 @@ class Worker:
                 app.broker_url,
             )
             self.pool_name = "threads"
+        if opts.autoscale and self.pool_name != "prefork":
+            self.concurrency = opts.autoscale[0]
+            logger.warning("--autoscale resizes prefork pools only: %d threads", self.concurrency)
+        self.autoscaler: Any = None
         self.queues = self._queues()
         self._consumer: Consumer | None = None
         self._pool: ProcessPool | None = None
@@ -127,13 +153,40 @@ class Worker:
         self._rate_lock = threading.Lock()
         #: called with the worker once it is ready (in the supervisor with prefork)
         self.on_ready: list[Callable[[Worker], None]] = []
+        #: told of each task received, started and finished (the seam for task events)
+        self.observer: PipelineObserver | None = None
         #: answer remote control (``worker_enable_remote_control``)
         self.remote_control = bool(app.conf.worker_enable_remote_control)
         self.statedb = self._open_statedb()
         self.revoked = RevokedSet(ring=RevokeRing() if self.pool_name == "prefork" else None)
+        worker_state.use_revoked(self.revoked)  # Celery's ``celery.worker.state.revoked``
         if self.statedb is not None:
             count = self.statedb.load(self.revoked)
             logger.info("Restored %d revoked task ids from %s", count, self.statedb.path)
+        #: worker-online/heartbeat/offline, and the task events switch (-E, enable_events)
+        self.events = NodeEvents(
+            app,
+            self.hostname,
+            task_events=self.task_events,
+            heartbeat=not opts.without_heartbeat,
+            freq=opts.heartbeat_interval or 2.0,
+            relay=self.revoked.relay,
+        )
+
+    @property
+    def task_events(self) -> bool:
+        """Whether task events are on from the start (``-E`` or ``worker_send_task_events``)."""
+        return bool(self.options.send_events or self.app.conf.worker_send_task_events)
+
+    def pipeline_observer(self) -> PipelineObserver:
+        """What the pipeline tells of each task: the task events, then :attr:`observer`."""
+        return Observers([self.events.task_events, self.observer])
+
+    def start_events(self, node: ControlNode) -> None:
+        """Announce the node (``worker-online``) and start its heartbeats; ``node`` answers
+        remote control and gives the heartbeat's ``active`` and ``processed``."""
+        node.events = self.events
+        self.events.start(lambda: (len(node.running_ids()), sum(node.totals().values())))
 
     def _ready(self) -> None:
         """Run the on-ready hooks (``-B``'s beat, in this process, after any fork), then
@@ -150,15 +203,8 @@ class Worker:
         return StateDB(path)
 
     def _queues(self) -> list[str]:
-        conf = self.app.conf
-        queues = list(self.options.queues)
-        if not queues:
-            declared = conf.task_queues or []
-            names = [
-                getattr(q, "name", q.get("name") if isinstance(q, dict) else q) for q in declared
-            ]
-            queues = [str(name) for name in names] or [conf.task_default_queue]
-        queues = [q for q in queues if q not in self.options.exclude_queues]
+        table = queue_table(self.app.conf)
+        queues = [q.name for q in table.select(self.options.queues, self.options.exclude_queues)]
         if not queues:
             raise ImproperlyConfigured("no queues left to consume after -X/--exclude-queues")
         return queues
@@ -179,19 +225,28 @@ class Worker:
             f"- ** ---------- .> transport:   {mask_url(self.app.broker_url)}",
             f"- ** ---------- .> results:     {mask_url(self.app.result_backend_url)}",
             f"- *** --- * --- .> concurrency: {self.concurrency} ({self.pool_name})",
-            f"-- ******* ---- .> task events: {'ON' if self.options.send_events else 'OFF'}",
+            f"-- ******* ---- .> task events: {'ON' if self.task_events else 'OFF'}",
             "--- ***** ----- ",
             " -------------- [queues]",
-            *(
-                f"                .> {queue:<16} exchange={queue}(direct) key={queue}"
-                for queue in self.queues
-            ),
+            *(f"                .> {line}" for line in self._queue_lines()),
             "",
             "[tasks]",
             *(f"  . {name}" for name in tasks),
             "",
         ]
         return "\n".join(lines)
+
+    def _queue_lines(self) -> list[str]:
+        """Celery's banner line per queue: name, exchange(type), binding key."""
+        table = queue_table(self.app.conf)
+        lines = []
+        for name in self.queues:
+            queue = table.queues.get(name) or table.missing(name)
+            exchange = queue.exchange or table.default_exchange
+            lines.append(
+                f"{name:<16} exchange={exchange.name}({exchange.type}) key={queue.routing_key}"
+            )
+        return lines
 
     # -- run-time changes ----------------------------------------------------------------
     def set_rate_limit(self, task_name: str, rate: str | float | None) -> None:
@@ -221,11 +276,11 @@ class Worker:
                 self._rate_table.write(dict(self._rate_changes))
         logger.info("Rate limit of %s set to %s", task_name, rate or "none")
 
-    def _rate_updates(self) -> Any:
+    def _rate_updates(self) -> Callable[[], Mapping[str, object] | None]:
         """For an in-process consumer: the changed rates when they changed, else None."""
         seen = 0
 
-        def updates() -> dict[str, Any] | None:
+        def updates() -> dict[str, object] | None:
             nonlocal seen
             if self._rate_version == seen:
                 return None
@@ -238,19 +293,27 @@ class Worker:
     def start(self) -> int:
         """Run the worker until it is shut down; return the exit code."""
         opts = self.options
-        setup_logging(opts.loglevel, opts.logfile, "MainProcess")
+        set_process_name("MainProcess")
+        self.app.log.setup(opts.loglevel, self.logfile(0))
         self.app.finalize()
+        warn_at_startup(self.app, self.queues)
         self._write_pidfile()
         signals.celeryd_init.send(sender=self.hostname, instance=self, conf=self.app.conf)
         if not opts.quiet:
             print(self.banner(), flush=True)
         signals.celeryd_after_setup.send(sender=self.hostname, instance=self, conf=self.app.conf)
+        # queues a handler added with app.amqp.queues.select_add(), consumed whatever -Q says
+        self.queues += [name for name in self.app.amqp.queues.added if name not in self.queues]
+        declare_at_start(self.app, self.queues)
         signals.worker_init.send(sender=self)
+        steps = StepRunner(self.app.steps["worker"], self)  # a project's bootsteps
+        steps.start()
         try:
             if self.pool_name == "prefork":
                 return self._run_prefork()
             return self._run_in_process()
         finally:
+            steps.stop()
             signals.worker_shutdown.send(sender=self)
             self._remove_pidfile()
 
@@ -263,11 +326,15 @@ class Worker:
             hostname=self.hostname,
             concurrency=concurrency,
             async_slots=opts.async_slots or conf.worker_async_slots,
-            prefetch_multiplier=opts.prefetch_multiplier or conf.worker_prefetch_multiplier,
+            # under --autoscale messages wait in the broker, where the autoscaler counts them
+            prefetch_multiplier=1
+            if opts.autoscale
+            else opts.prefetch_multiplier or conf.worker_prefetch_multiplier,
             max_tasks=opts.max_tasks_per_child or conf.worker_max_tasks_per_child,
             max_memory_kb=opts.max_memory_per_child or conf.worker_max_memory_per_child,
             burst=opts.burst,
             rate_updates=self._rate_updates(),
+            observer=self.pipeline_observer(),
         )
 
     def _run_in_process(self) -> int:
@@ -283,8 +350,10 @@ class Worker:
             loop.add_signal_handler(signal.SIGQUIT, self._on_stop_signal, signal.SIGQUIT)
             runner = loop.create_task(consumer.run())
             await consumer.wait_started()
+            consumer_steps(self.app, consumer, runner)
             node = ConsumerNode(consumer, statedb=self.statedb, pool=self.pool_name)
-            mailbox = await start_mailbox(node) if self.remote_control else None
+            self.start_events(node)
+            mailbox = await start_consumer_mailbox(node, consumer) if self.remote_control else None
             logger.info("%s ready.", self.hostname)
             self._ready()
             try:
@@ -292,6 +361,7 @@ class Worker:
             finally:
                 if mailbox is not None:
                     await mailbox.stop()
+                self.events.stop()
 
         return _run_loop(main())
 
@@ -320,6 +390,8 @@ class Worker:
         self._rate_table = RateTable()
         self._rate_table.write(dict(self._rate_changes))
         pool.start()
+        if self.options.autoscale:
+            start_autoscaler(self, pool)
         config = self.consumer_config(1)
         node = PreforkNode(
             self.app,
@@ -331,6 +403,8 @@ class Worker:
             queues=self.queues,
             set_rate_limit=self.set_rate_limit,
         )
+        node.autoscaler = self.autoscaler  # type: ignore[attr-defined]
+        self.start_events(node)
         control = ControlThread(node)
         if self.remote_control:
             control.start()
@@ -340,10 +414,14 @@ class Worker:
             pool.run()
         finally:
             control.stop()
+            self.events.stop()
         return 0
 
     def _child_main(self, index: int, conn: Connection, table: SlotTable) -> int:
-        setup_logging(self.options.loglevel, self.options.logfile, f"ForkPoolWorker-{index}")
+        if self.options.logfile and "%i" in self.options.logfile.lower():
+            Logging._setup = False  # a log file of its own (%I / %i)
+        self.app.log.setup(self.options.loglevel, self.logfile(index + 1))
+        set_process_name(f"ForkPoolWorker-{index}")
         config = self.consumer_config(1)
         config.hard_limit_exits = True
         config.inline_sync = self.app.conf.worker_inline_sync
@@ -351,22 +429,13 @@ class Worker:
         if self._rate_table is not None:
             config.rate_updates = self._rate_table.changes
 
-        slot_of: dict[str, int | None] = {}
+        def send(report: ChildReport) -> None:
+            try:
+                conn.send(report)
+            except OSError:
+                pass
 
-        def report(event: str, payload: dict[str, Any]) -> None:
-            # Task starts and ends go to the shared slot table (a memory write the parent
-            # reads when it needs to); only rare events use the pipe.
-            if event == "started":
-                slot_of[payload["id"]] = table.acquire(payload)
-            elif event == "finished":
-                table.release(slot_of.pop(payload["id"], None))
-            else:
-                try:
-                    conn.send((event, payload))
-                except OSError:
-                    pass
-
-        config.report = report
+        config.report = SlotReporter(table)
         consumer = Consumer(self.app, config)
         consumer.revoked = self.revoked  # inherited at fork; follows the parent's ring
         self.revoked.on_command = lambda method, arguments: apply_setting(
@@ -379,13 +448,14 @@ class Worker:
             loop.add_signal_handler(signal.SIGQUIT, consumer.stop, True)
             runner = loop.create_task(consumer.run())
             await consumer.wait_started()
-            report("ready", {"consumer_id": consumer.transport.consumer_id, "pid": os.getpid()})
-            totals = loop.create_task(_child_housekeeping(consumer, report))
+            consumer_steps(self.app, consumer, runner)
+            send(Ready(consumer.transport.consumer_id, os.getpid()))
+            totals = loop.create_task(_child_housekeeping(consumer, send))
             code = await runner
             totals.cancel()
-            report("totals", dict(consumer.totals))
+            send(Totals(dict(consumer.totals)))
             if consumer.drained:
-                report("drained", {})
+                send(Drained())
             return code
 
         code = _run_loop(main())
@@ -394,44 +464,29 @@ class Worker:
         return code
 
     def _on_child_lost(self, child: ChildProcess, reason: str) -> None:
-        """A child died: redeliver its tasks (or fail them as Celery would), give back the rest."""
-        transport = self.app.transport
+        """A child died: finish the tasks it was running (the finisher says whether each
+        runs again or fails as Celery would), give back the rest."""
+        finisher = Finisher(self.app, self.hostname, observer=self.pipeline_observer())
         lost: list[Delivery] = []
-        terminated = child.info.get("terminated") or set()
-        for task in child.running.values():
-            if task["id"] in terminated:
-                logger.warning("Task %s[%s] terminated by revoke", task["name"], task["id"])
-                self.app.store_state(task["id"], states.REVOKED, TaskRevokedError("terminated"))
-                lost.append(Delivery(message=None, queue=task["queue"], tag=task["tag"]))
-                continue
-            hard_limit = child.killed_for is not None and "time limit" in child.killed_for
-            if not hard_limit and task["acks_late"] and task["reject_on_worker_lost"]:
-                logger.warning(
-                    "Task %s[%s] will run again: worker process lost (%s)",
-                    task["name"],
-                    task["id"],
-                    reason,
-                )
-                continue
-            error: Exception = (
-                TimeLimitExceeded(task["hard_limit"])
-                if hard_limit
-                else WorkerLostError(f"Worker exited prematurely: {reason}.")
-            )
-            logger.error("Task %s[%s] failed: %r", task["name"], task["id"], error)
-            self.app.store_state(task["id"], states.FAILURE, error)
-            self._report_aborted(task, error)
-            lost.append(Delivery(message=None, queue=task["queue"], tag=task["tag"]))
-        consumer_id = child.info.get("consumer_id")
+        running = child.running
+        for task in running.values():
+            outcome = lost_outcome(task, reason, child.info.terminated, child.killed_for)
+            if finisher.finish_lost(task, outcome, reason) is SettleAction.ACK:
+                lost.append(Delivery(message=None, queue=task.queue, tag=task.tag))
         # Only the tasks it was running count as delivered: the prefetched rest did not
         # kill the child, so they must not move towards task_max_deliveries.
-        running = {str(task["tag"]) for task in child.running.values()}
+        self._give_back(child, lost, {task.tag for task in running.values()})
+
+    def _give_back(self, child: ChildProcess, lost: list[Delivery], running: set[str]) -> None:
+        """Ack a dead child's finished messages, requeue everything else it held."""
+        transport = self.app.transport
+        consumer_id = child.info.consumer_id
 
         async def settle() -> None:
             if lost:
                 await transport.ack(lost)
             if consumer_id:
-                await transport.recover(str(consumer_id), running=running)
+                await transport.recover(consumer_id, running=running)
 
         try:
             asyncio.run(settle())
@@ -442,15 +497,12 @@ class Worker:
                 exc,
             )
 
-    def _report_aborted(self, record: dict[str, Any], error: Exception) -> None:
-        """The ``on_aborted`` hooks (``task_failure``, error mails) for a lost child's task."""
-        task = self.app.tasks.get(str(record.get("name")))
-        if task is None:
-            return
-        request = Context(
-            id=str(record["id"]), task=task.name, hostname=self.hostname, called_directly=False
-        )
-        self.app.middleware.on_aborted(task, request, error, f"{type(error).__name__}: {error}\n")
+    def logfile(self, process_index: int) -> str | None:
+        """The log file of one process: ``%i`` is its index (0: main), ``%I`` ``-<index>``."""
+        if not self.options.logfile:
+            return None
+        sep = f"-{process_index}" if process_index else ""
+        return node_format(self.options.logfile, self.hostname, i=str(process_index), I=sep)
 
     # -- pidfile -------------------------------------------------------------------------
     def _write_pidfile(self) -> None:
@@ -482,7 +534,7 @@ class Worker:
 
 
 async def _child_housekeeping(
-    consumer: Consumer, report: Callable[[str, dict[str, Any]], None], period: float = 1.0
+    consumer: Consumer, send: Callable[[ChildReport], None], period: float = 1.0
 ) -> None:
     """A prefork child, every second: take in the parent's revokes and setting changes
     (also done before each task; this keeps an idle child from falling a ring behind), and
@@ -493,10 +545,10 @@ async def _child_housekeeping(
         consumer.revoked.poll()
         if consumer.totals != sent:
             sent = dict(consumer.totals)
-            report("totals", sent)
+            send(Totals(sent))
 
 
-def _run_loop(coro: Any) -> int:
+def _run_loop(coro: Coroutine[object, object, int]) -> int:
     try:
         import uvloop  # type: ignore[import-not-found,unused-ignore]
 
@@ -516,3 +568,23 @@ def mask_url(url: str) -> str:
         netloc = parts.netloc.replace(f":{parts.password}@", ":**@")
         return urlunsplit(parts._replace(netloc=netloc))
     return url
+
+
+def _concurrency(value: int | str | None) -> int | None:
+    """``worker_concurrency`` as a number (the setting also takes a string such as ``"4"``).
+
+    Raises:
+        ImproperlyConfigured: the string is not a whole number.
+    """
+    if not isinstance(value, str):
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"setting 'worker_concurrency' expects a number of processes, got {value!r}"
+        ) from None
+
+
+#: Celery's name of the worker class (``celery.worker.worker.WorkController``).
+WorkController = Worker

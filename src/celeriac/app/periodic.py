@@ -1,0 +1,76 @@
+"""App signals and beat entries added from code: Celery's ``on_configure`` family and
+``add_periodic_task``, a base class of :class:`~celeriac.app.base.Celery`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from celeriac.signals import Signal
+
+if TYPE_CHECKING:
+    from celeriac.config.settings import Settings
+
+__all__ = ["PeriodicTasks"]
+
+
+class PeriodicTasks:
+    """The app's configuration signals and its ``add_periodic_task`` entries."""
+
+    conf: Settings
+
+    def _init_periodic(self) -> None:
+        #: Celery's app signals: sent with ``sender=app`` once the configuration is read
+        #: (when the app is finalized, by the worker or beat) and once finalized.
+        self.on_configure = Signal("on_configure")
+        self.on_after_configure = Signal("on_after_configure")
+        self.on_after_finalize = Signal("on_after_finalize")
+        self._configured_sent = False
+        #: entries added with :meth:`add_periodic_task`, read by beat beside ``beat_schedule``
+        self._periodic_tasks: dict[str, dict[str, object]] = {}
+
+    def _configured(self) -> None:
+        if not self._configured_sent:
+            self._configured_sent = True
+            self.on_configure.send(sender=self)
+            self.on_after_configure.send(sender=self, source=self.conf)
+
+    def add_periodic_task(
+        self,
+        schedule: object,
+        sig: Mapping[str, object] | str,
+        args: Sequence[object] = (),
+        kwargs: Mapping[str, object] | None = None,
+        name: str | None = None,
+        **opts: object,
+    ) -> str:
+        """Add a beat entry that calls the signature ``sig`` on ``schedule`` (Celery's API).
+
+        ``schedule`` is seconds, a timedelta, ``schedule()``, ``crontab()`` or ``solar()``;
+        ``opts`` are ``apply_async`` options (``queue``, ``expires``...) and ``relative``.
+        Returns the entry's name (``name``, else the signature's repr).
+        """
+        sig_dict: Mapping[str, object] = {"task": sig} if isinstance(sig, str) else sig
+        key = name or repr(sig)
+        relative = bool(opts.pop("relative", False))
+        sig_options, sig_args, sig_kwargs = (
+            sig_dict.get("options"),
+            sig_dict.get("args"),
+            sig_dict.get("kwargs"),
+        )
+        options = {**(sig_options if isinstance(sig_options, Mapping) else {}), **opts}
+        for internal in ("subtask_type", "immutable"):
+            options.pop(internal, None)
+        if not args and isinstance(sig_args, list | tuple):
+            args = sig_args
+        if not kwargs and isinstance(sig_kwargs, Mapping):
+            kwargs = sig_kwargs
+        self._periodic_tasks[key] = {
+            "task": sig_dict["task"],
+            "schedule": schedule,
+            "args": tuple(args or ()),
+            "kwargs": dict(kwargs or {}),
+            "options": options,
+            "relative": relative,
+        }
+        return key

@@ -1,0 +1,1 @@
+"""Celery's ``celery.apps``: the worker and beat as objects bound to an app."""
