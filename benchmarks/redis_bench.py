@@ -711,6 +711,7 @@ def report(payload: dict[str, Any]) -> list[str]:
     """Print the tables of a run (or of a saved ``--json`` file); return the missed targets."""
     settings = Settings(**payload["settings"], only=set(payload["only"]))
     runs = payload["runs"]
+    runs.setdefault("celery", [])
     celery, ours = median_of(runs["celery"]), median_of(runs["celeriac"])
     load = (
         f"load average {payload['load_before'][0]:.1f} before, "
@@ -719,7 +720,7 @@ def report(payload: dict[str, Any]) -> list[str]:
     print(
         f"\n{settings.tasks:,} tasks for W1/W2, {settings.latency_calls:,} round trips, "
         f"{settings.io_tasks:,} × {settings.io_sleep * 1000:g} ms for W4, "  # noqa: RUF001
-        f"median of {len(runs['celery'])} interleaved run(s); {payload['machine']}; "
+        f"median of {len(runs['celeriac'])} interleaved run(s); {payload['machine']}; "
         f"{payload['versions']}; celeriac at {payload['tree']}; {load}\n"
     )
     print(table(settings, ours, celery))
@@ -804,6 +805,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", dest="json_path", help="also write the figures here")
     parser.add_argument(
+        "--no-celery",
+        action="store_true",
+        help="run celeriac only (no Celery column; benchmarks/compare_trees.py uses this)",
+    )
+    parser.add_argument(
         "--render",
         metavar="FILE",
         help="print the tables of a file written by --json (with --json, "
@@ -864,7 +870,7 @@ def main(argv: list[str] | None = None) -> int:
         keep=bool(os.environ.get("CELERIAC_BENCH_KEEP")),
         only=only,
     )
-    systems = (CELERY, CELERIAC)
+    systems = (CELERIAC,) if args.no_celery else (CELERY, CELERIAC)
     load_before = os.getloadavg()
     runs: dict[str, list[dict[str, float]]] = {system.name: [] for system in systems}
     for index in range(args.runs):
