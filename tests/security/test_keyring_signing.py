@@ -191,3 +191,19 @@ def test_signed_results(make_app: AppFactory, worker: WorkerFactory) -> None:
     forger.backend.store("forged", build_meta("forged", "SUCCESS", "trust me"))
     with pytest.raises(SecurityError, match="not signed"):
         app.AsyncResult("forged").get(timeout=2)
+
+
+def test_headers_a_broker_adds_in_transit_are_outside_the_signature() -> None:
+    signer = KeyRingSigner(parse_keyring(NEW))
+    signed = signer.sign(_message())
+    in_transit = {
+        "redelivered": True,  # kombu's restore of an unacked message
+        "x-death": [{"queue": "celery_delayed_0", "reason": "expired", "count": 1}],
+        "x-first-death-queue": "celery_delayed_0",
+        "x-last-death-reason": "expired",
+        "x-delivery-count": 2,  # a quorum queue's redelivery
+    }
+    restored = dataclasses.replace(signed, headers={**signed.headers, **in_transit})
+    assert signer.verify(restored).headers == {**_message().headers, **in_transit}
+    with pytest.raises(SecurityError, match="tampered"):  # any other header is signed
+        signer.verify(dataclasses.replace(signed, headers={**signed.headers, "retries": 9}))

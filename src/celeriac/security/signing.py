@@ -40,6 +40,21 @@ __all__ = ["SIGNATURE_HEADER", "AuthSigner", "KeyRingSigner", "Signer"]
 SIGNATURE_HEADER = "x-celeriac-signature"
 #: Seconds a signature's time may lie in the future (clock skew between hosts).
 CLOCK_SKEW = 300.0
+#: Headers a broker or transport adds to a message in transit, outside the signature:
+#: kombu's restore of an unacked message sets ``redelivered`` (our Redis transport does
+#: the same, for Celery workers), RabbitMQ adds ``x-death`` when a message is
+#: dead-lettered back from a delay or hold queue and ``x-delivery-count`` on a quorum
+#: queue's redelivery. None of them changes what runs.
+IN_TRANSIT_HEADERS = frozenset({"redelivered", "x-death", "x-delivery-count"})
+IN_TRANSIT_PREFIXES = ("x-first-death-", "x-last-death-")
+
+
+def _signed_header(name: str) -> bool:
+    return not (
+        name == SIGNATURE_HEADER
+        or name in IN_TRANSIT_HEADERS
+        or name.startswith(IN_TRANSIT_PREFIXES)
+    )
 
 
 class Signer(Protocol):
@@ -130,7 +145,7 @@ class AuthSigner:
 def _canonical(
     message: Message, purpose: str, algorithm: str, key_id: str, signed_at: str
 ) -> bytes:
-    headers = {k: v for k, v in message.headers.items() if k != SIGNATURE_HEADER}
+    headers = {k: v for k, v in message.headers.items() if _signed_header(k)}
     try:
         header_text = json.dumps(
             headers, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str
@@ -169,7 +184,8 @@ def _eta_allowance(headers: Mapping[str, object], signed_at: float) -> float:
 
 @dataclass(slots=True)
 class KeyRingSigner:
-    """celeriac's signature: one header over the body, every header and the purpose.
+    """celeriac's signature: one header over the body, every header and the purpose
+    (but those a broker adds in transit: :data:`IN_TRANSIT_HEADERS`).
 
     Attributes:
         ring: the keys (the first one that can sign signs; all verify).
