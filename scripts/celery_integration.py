@@ -166,14 +166,16 @@ def summarize(report: Path) -> tuple[dict[str, int], dict[str, str]]:
     return counts, failures
 
 
-def run_examples(source: Path, redis_base: str, db: int, only: list[str]) -> int:
+def run_examples(
+    source: Path, redis_base: str, db: int, only: list[str], amqp: str | None = None
+) -> int:
     """Run Celery's example projects with ``celery`` answered by ``celeriac``."""
     from examples_runner import run_all
 
     url = f"{redis_base}/{db}"
     flush_redis(url)
     suite_deps()  # pydantic, for the pydantic example
-    return run_all(source / "examples", alias_dir(), ROOT / "src", url, only or None)
+    return run_all(source / "examples", alias_dir(), ROOT / "src", url, only or None, amqp)
 
 
 def main() -> int:
@@ -190,12 +192,18 @@ def main() -> int:
     parser.add_argument(
         "--db", type=int, default=13, help="Redis database (the --celery run uses the next one)"
     )
+    parser.add_argument(
+        "--amqp",
+        metavar="URL",
+        help="with --examples: the RabbitMQ URL (a vhost of the run's own) the examples on "
+        "amqp:// use, through CELERY_BROKER_URL (default: each example's own broker)",
+    )
     parser.add_argument("-k", dest="keyword", help="pytest -k expression")
     args = parser.parse_args()
     source = fetch_sdist()
     if args.examples is not None:
         sys.path.insert(0, str(Path(__file__).parent))
-        return run_examples(source, args.redis, args.db, args.examples)
+        return run_examples(source, args.redis, args.db, args.examples, args.amqp)
     extra = ["-k", args.keyword] if args.keyword else []
     results = {}
     runs = [("celeriac", args.db)] + ([("celery", args.db + 1)] if args.celery else [])

@@ -224,6 +224,7 @@ EXAMPLES = [
         prepare=_quorum_prepare,
         cleanup=_quorum_cleanup,
         timeout=150,
+        own_vhost=False,  # its driver declares "celery" on RabbitMQ's "/" itself
     ),
 ]
 

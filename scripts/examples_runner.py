@@ -65,13 +65,23 @@ class Example:
     expect_exit: str = ""
     timeout: float = 120
     extra_path: list[Path] = field(default_factory=list)
+    #: False: the example must stay on RabbitMQ's ``/`` vhost (its code names it)
+    own_vhost: bool = True
 
 
-def _env(alias: Path, src: Path, cwd: Path, extra: list[Path]) -> dict[str, str]:
-    paths = [str(alias), str(cwd), str(src), *map(str, extra)]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
+def _env(example: Example, paths: list[Path], backend: str, amqp: str | None) -> dict[str, str]:
+    """The example's environment. ``CELERY_BROKER_URL`` wins over the example's own broker
+    setting (as in Celery): the run's Redis database for an example moved to Redis, the
+    run's own RabbitMQ vhost (``amqp``) for one on ``amqp://``, so examples run side by
+    side never take each other's tasks from the ``celery`` queue of ``/``."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(map(str, paths)))
     env["PYTHONUNBUFFERED"] = "1"
     env.pop("DJANGO_SETTINGS_MODULE", None)
+    env.pop("CELERY_BROKER_URL", None)
+    if example.broker:
+        env["CELERY_BROKER_URL"] = backend
+    elif amqp and example.own_vhost:
+        env["CELERY_BROKER_URL"] = amqp
     return env
 
 
@@ -168,11 +178,17 @@ def _stop(proc: Any) -> None:
             continue
 
 
-def run_one(example: Example, root: Path, alias: Path, src: Path, backend: str) -> str | None:
-    """Run one example; ``None`` when it passed, ``"skipped: ..."``, else what went wrong."""
+def run_one(
+    example: Example, root: Path, alias: Path, src: Path, backend: str, amqp: str | None = None
+) -> str | None:
+    """Run one example; ``None`` when it passed, ``"skipped: ..."``, else what went wrong.
+
+    ``amqp``: a RabbitMQ URL (a vhost of the run's own) for the examples on ``amqp://``.
+    """
     cwd = root / example.directory
     log = Path(f"/tmp/celeriac-example-{example.name}.log")
-    run = Run(cwd, _env(alias, src, cwd, example.extra_path), backend, log)
+    paths = [alias, cwd, src, *example.extra_path]
+    run = Run(cwd, _env(example, paths, backend, amqp), backend, log)
     if example.prepare is not None:
         problem = example.prepare(run)
         if problem:
@@ -195,7 +211,14 @@ def run_one(example: Example, root: Path, alias: Path, src: Path, backend: str) 
             example.cleanup(run)
 
 
-def run_all(root: Path, alias: Path, src: Path, backend: str, only: list[str] | None = None) -> int:
+def run_all(
+    root: Path,
+    alias: Path,
+    src: Path,
+    backend: str,
+    only: list[str] | None = None,
+    amqp: str | None = None,
+) -> int:
     """Run every example (or those named in ``only``); print one line each; the failures."""
     from examples_catalog import EXAMPLES, OUT_OF_SCOPE
 
@@ -203,7 +226,7 @@ def run_all(root: Path, alias: Path, src: Path, backend: str, only: list[str] | 
     for example in EXAMPLES:
         if only and example.name not in only:
             continue
-        problem = run_one(example, root, alias, src, backend)
+        problem = run_one(example, root, alias, src, backend, amqp)
         skipped = problem is not None and problem.startswith("skipped")
         failed += problem is not None and not skipped
         shown = "ok" if problem is None else problem if skipped else f"FAILED: {problem}"

@@ -9,6 +9,7 @@ or fail when ``CI`` is set.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -30,6 +31,21 @@ def _root_logger_level_restored() -> Iterator[None]:
     level = root.level
     yield
     root.setLevel(level)
+
+
+@pytest.fixture(autouse=True)
+def _url_environment_restored() -> Iterator[None]:
+    """``celeriac -b URL`` run in-process sets ``CELERY_BROKER_URL`` (and
+    ``--result-backend`` ``CELERY_RESULT_BACKEND``), as Celery's CLI does: each test finds
+    them as the session left them."""
+    names = ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")
+    saved = {name: os.environ.get(name) for name in names}
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(params=TRANSPORTS)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.services import rabbitmq_url, redis_client, unavailable
+from helpers.services import rabbitmq_url, rabbitmq_vhost, redis_client, unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
@@ -33,8 +33,16 @@ EXAMPLES = [
     "django",
     "quorum-queues",
 ]
-#: a Redis database no other test uses (the runner flushes it)
-DB = "11"
+
+
+def _db() -> str:
+    """A Redis database no other test uses, one per xdist worker (the runner flushes it,
+    and two examples on one database would run each other's tasks): 7 to 11."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return str(7 + (int(worker[2:]) % 5 if worker.startswith("gw") else 0))
+
+
+DB = _db()
 
 
 @pytest.fixture(scope="module")
@@ -74,14 +82,19 @@ def test_celery_example_runs_on_celeriac(name: str, sdist: Path) -> None:
     if name == "security" and not _has("openssl"):
         unavailable("openssl is not installed (the security example makes its certificate)")
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    done = subprocess.run(
-        [sys.executable, str(SCRIPTS / "celery_integration.py"), "--db", DB, "--examples", name],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=540,
-    )
+    # The examples on amqp:// get a RabbitMQ vhost of their own (through CELERY_BROKER_URL,
+    # which wins over their code's broker as in Celery): examples run side by side would
+    # otherwise share the "celery" queue of "/" and run each other's tasks.
+    with rabbitmq_vhost("example") as amqp:
+        done = subprocess.run(
+            [sys.executable, str(SCRIPTS / "celery_integration.py"), "--db", DB,
+             "--amqp", amqp, "--examples", name],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=540,
+        )  # fmt: skip
     lines = done.stdout.strip().splitlines()
     assert done.returncode == 0 and lines[:1] == [f"{name}: ok"], done.stdout + done.stderr
 

@@ -72,6 +72,22 @@ def test_global_broker_option_overrides_the_app(project: CLIProject, invoke: Inv
     assert f"broker -> {other}" in result.stdout
 
 
+def test_the_environment_overrides_the_app_and_the_option_overrides_both(
+    project: CLIProject, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Celery's order: ``-b`` (which sets CELERY_BROKER_URL), the variable, the setting."""
+    module = project.module(_app_source("app", "override_env"))
+    from_env = f"sqlite:///{project.root / 'env.db'}"
+    monkeypatch.setenv("CELERY_BROKER_URL", from_env)
+    result = invoke("-A", module, "report")
+    assert result.exit_code == 0, result.output
+    assert f"broker -> {from_env}" in result.stdout
+    option = f"sqlite:///{project.root / 'option.db'}"
+    result = invoke("-A", module, "-b", option, "report")
+    assert result.exit_code == 0, result.output
+    assert f"broker -> {option}" in result.stdout
+
+
 # -- -A errors: one line on stderr naming the module --------------------------------------------
 def test_missing_module(project: CLIProject, invoke: Invoke) -> None:
     result = invoke("-A", "no_such_module_here", "report")

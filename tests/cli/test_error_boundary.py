@@ -141,6 +141,7 @@ def test_the_option_a_url_came_from_is_named(project: CLIProject, invoke: Invoke
     assert line.startswith("Error: -b/--broker: unknown broker URL scheme 'sqs'"), line
     assert "no Amazon SQS transport" in line and ":pw@" not in line
     other = project.tasks_module()  # -b changed the first module's app, in this process
+    del os.environ["CELERY_BROKER_URL"]  # and set the variable, as Celery's -b does
     backend = invoke("-A", other, "--result-backend", "rpc://", "result", "x")
     assert backend.exit_code == 1
     assert one_line(backend.stderr).startswith(

@@ -440,3 +440,17 @@ def test_worker_concurrency_given_as_a_string_is_a_number(app):
     app.conf.worker_concurrency = "auto"
     with pytest.raises(ImproperlyConfigured, match="'worker_concurrency' expects a number"):
         Worker(app, WorkerOptions(pool="threads", quiet=True))
+
+
+def test_the_url_environment_variables_win_over_the_settings_as_in_celery(monkeypatch):
+    celery = pytest.importorskip("celery")
+    broker, backend = "redis://127.0.0.1:6379/9", "redis://127.0.0.1:6379/8"
+    monkeypatch.setenv("CELERY_BROKER_URL", broker)
+    monkeypatch.setenv("CELERY_RESULT_BACKEND", backend)
+    theirs = celery.Celery("env", broker="amqp://localhost", backend="rpc://", set_as_current=False)
+    assert (theirs.conf.broker_url, theirs.conf.result_backend) == (broker, backend)
+    app = Celery("env", broker="amqp://localhost", backend="rpc://", set_as_current=False)
+    try:
+        assert (app.broker_url, app.result_backend_url) == (broker, backend)
+    finally:
+        app.close()

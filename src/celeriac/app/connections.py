@@ -108,6 +108,6 @@ def backend_options(conf: Settings) -> BackendOptions:
         extra={**redis_settings, **(conf.result_backend_transport_options or {})},
         failure_expires=_seconds(conf.result_failure_expires),
         signer=signer_for(conf) if conf.security_sign_results else None,
-        broker_url=str(conf.broker_url or os.environ.get("CELERY_BROKER_URL") or ""),
+        broker_url=str(os.environ.get("CELERY_BROKER_URL") or conf.broker_url or ""),
         settings=conf,
     )

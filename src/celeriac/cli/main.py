@@ -110,6 +110,12 @@ def celeriac(
         os.chdir(workdir)
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
+    # As Celery does: -b and --result-backend set the environment variables, which win
+    # over every setting (and reach the worker's children and the commands it starts).
+    if broker:
+        os.environ["CELERY_BROKER_URL"] = broker
+    if result_backend:
+        os.environ["CELERY_RESULT_BACKEND"] = result_backend
     preset = ctx.obj if isinstance(ctx.obj, CLIContext) else None
     if loader:
         click.echo(f"--loader {loader} ignored: celeriac has one loader", err=True)

@@ -82,8 +82,8 @@ def _check_rpc(app: Celery, backend_source: str) -> None:
 def _source(app: Celery, setting: str, envvar: str, option: str) -> str:
     if option:
         return option
-    if not app.conf.get(setting) and os.environ.get(envvar):
-        return envvar  # what broker_url/result_backend_url fall back to
+    if os.environ.get(envvar):
+        return envvar  # it wins over the setting, as in Celery
     return setting
 
 
