@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -17,6 +18,7 @@ from celeriac.execution.outcome import Outcome, OutcomeKind
 from celeriac.execution.request import Context
 from celeriac.middleware.base import Middleware
 from celeriac.worker.task_events import TaskEvents
+from worker.test_finisher import Row, Seen, _finish_one
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -200,3 +202,47 @@ def test_resultrepr_maxsize_cuts_the_worker_log_line(
     [line] = [r.getMessage() for r in caplog.records if "succeeded in" in r.getMessage()]
     shown = line.split(": ", 1)[1]
     assert shown.startswith("'yyy") and len(shown) <= 30
+
+
+def test_acks_failed_run_follows_celerys_order() -> None:
+    app = Celery("acks", broker="memory://", set_as_current=False)
+
+    @app.task(name="acks.plain")
+    def plain() -> None: ...
+
+    conf = app.conf
+    assert (Task.acks_on_failure, Task.acks_on_timeout) == (None, None)
+    assert plain.acks_failed_run(conf) and plain.acks_failed_run(conf, timeout=True)
+    plain.acks_on_failure_or_timeout = False  # the fallback of both
+    assert not plain.acks_failed_run(conf) and not plain.acks_failed_run(conf, timeout=True)
+    conf.task_acks_on_timeout = True  # the setting over the fallback
+    assert not plain.acks_failed_run(conf) and plain.acks_failed_run(conf, timeout=True)
+    plain.acks_on_timeout = False  # the task's own over the setting
+    plain.acks_on_failure = True
+    assert plain.acks_failed_run(conf) and not plain.acks_failed_run(conf, timeout=True)
+
+
+@pytest.mark.parametrize(
+    ("options", "outcome", "action"),
+    [
+        ({"acks_on_failure": False}, "body", "requeue"),
+        ({"acks_on_failure": False}, "time_limit", "ack"),
+        ({"acks_on_timeout": False}, "time_limit", "requeue"),
+        ({"acks_on_timeout": False}, "body", "ack"),
+    ],
+)
+def test_the_finisher_settles_failed_runs_by_them(
+    options: dict[str, Any], outcome: str, action: str
+) -> None:
+    app = Celery("acks", broker="memory://", backend="memory://", set_as_current=False)
+    name = f"acks.fails.{outcome}.{'_'.join(options)}"
+
+    @app.task(name=name, **options)
+    def fails() -> None:
+        raise ValueError("boom")
+
+    kind = OutcomeKind.FAILURE if outcome == "body" else OutcomeKind.TIME_LIMIT
+    row = Row(kind, name, outcome, "FAILURE", action)
+    settler, _ = asyncio.run(_finish_one(app, row, Seen()))
+    assert settler.actions == [action]
+    app.transport.purge("celery")

@@ -68,6 +68,8 @@ _TASK_OPTION_NAMES = (
     "store_errors_even_if_ignored",
     "throws",
     "acks_on_failure_or_timeout",
+    "acks_on_failure",
+    "acks_on_timeout",
     "compression",
     "routing_key",
     "exchange",
@@ -102,7 +104,6 @@ class Task(TaskRequests, TaskHooks, Generic[P, R]):
     time_limit: float | None = None
     soft_time_limit: float | None = None
     acks_late: bool | None = None
-    acks_on_failure_or_timeout: bool = True
     reject_on_worker_lost: bool | None = None
     track_started: bool | None = None
     expires: float | datetime | None = None

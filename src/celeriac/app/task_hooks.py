@@ -11,6 +11,9 @@
 * ``send_events = False`` keeps the worker from sending this task's ``task-*`` events.
 * ``resultrepr_maxsize`` cuts the return value in the worker's "succeeded" log line and in
   the ``task-succeeded`` event.
+* ``acks_on_failure``/``acks_on_timeout``: whether a late-acked message of a run that
+  failed (timed out) is acked, else requeued; None follows the ``task_acks_on_failure``/
+  ``task_acks_on_timeout`` settings, then ``acks_on_failure_or_timeout``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from celeriac.execution.request import Context
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
+    from celeriac.config.settings import Settings
 
 __all__ = ["TaskHooks"]
 
@@ -37,11 +41,31 @@ class TaskHooks:
     send_events: bool = True
     #: Most characters of a return value's repr in the worker's log and events.
     resultrepr_maxsize: int = 1024
+    #: Ack a late-acked message whose run failed (None: ``task_acks_on_failure``).
+    acks_on_failure: bool | None = None
+    #: Ack a late-acked message whose run timed out (None: ``task_acks_on_timeout``).
+    acks_on_timeout: bool | None = None
+    acks_on_failure_or_timeout: bool = True
 
     if TYPE_CHECKING:
 
         @property
         def request(self) -> Context: ...
+
+    def acks_failed_run(self, conf: Settings, *, timeout: bool = False) -> bool:
+        """Whether the message of a run that failed (``timeout``: hit its time limit) is
+        acked rather than requeued: :attr:`acks_on_failure` (:attr:`acks_on_timeout`),
+        else the setting, else :attr:`acks_on_failure_or_timeout` (Celery's order)."""
+        if timeout:
+            own = self.acks_on_timeout
+            setting = conf.task_acks_on_timeout
+        else:
+            own = self.acks_on_failure
+            setting = conf.task_acks_on_failure
+        for choice in (own, setting):
+            if choice is not None:
+                return bool(choice)
+        return bool(self.acks_on_failure_or_timeout)
 
     @classmethod
     def on_bound(cls, app: Celery) -> None:

@@ -254,7 +254,10 @@ class Finisher:
             meta = None
         if request.chain:
             await workflow.afail_chain(self.app, request, exc, self.held.settler.store)
-        action = SettleAction.ACK if job.task.acks_on_failure_or_timeout else SettleAction.REQUEUE
+        acked = job.task.acks_failed_run(
+            self.app.conf, timeout=outcome.kind is OutcomeKind.TIME_LIMIT
+        )
+        action = SettleAction.ACK if acked else SettleAction.REQUEUE
         self.held.settle(job, meta, action)
 
     async def _retry(self, job: Job, outcome: Outcome) -> None:
