@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import weakref
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -20,13 +21,22 @@ __all__ = ["PeriodicTasks"]
 _FORK_WATCHERS: weakref.WeakSet[PeriodicTasks] = weakref.WeakSet()
 
 
+_fork_hook: list[bool] = []  # registered (once, with the first app)
+_fork_hook_lock = threading.Lock()
+
+
 def _after_fork_in_child() -> None:
     for app in list(_FORK_WATCHERS):
         app.on_after_fork.send(sender=app)
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+def _watch_forks(app: PeriodicTasks) -> None:
+    """Send ``app.on_after_fork`` in every child forked from now on."""
+    _FORK_WATCHERS.add(app)
+    with _fork_hook_lock:
+        if not _fork_hook and hasattr(os, "register_at_fork"):
+            _fork_hook.append(True)
+            os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class PeriodicTasks:
@@ -43,7 +53,7 @@ class PeriodicTasks:
         #: sent with ``sender=app`` in a child process right after it is forked (prefork
         #: pool children, ``celeriac multi``): reopen what must not be shared across fork
         self.on_after_fork = Signal("on_after_fork")
-        _FORK_WATCHERS.add(self)
+        _watch_forks(self)
         self._configured_sent = False
         #: entries added with :meth:`add_periodic_task`, read by beat beside ``beat_schedule``
         self._periodic_tasks: dict[str, dict[str, object]] = {}
