@@ -11,7 +11,12 @@ import pytest
 from celeriac.config.settings import Settings
 from celeriac.execution.options import UNSET, CallOptions, resolve, sent_time_limits
 from celeriac.execution.outcome import Outcome, OutcomeKind
-from celeriac.execution.request import DELIVERY_ONLY, Context, context_from_message
+from celeriac.execution.request import (
+    DELIVERY_ONLY,
+    EXECUTION_ONLY,
+    Context,
+    context_from_message,
+)
 from celeriac.protocol.task_message import TaskMessage
 
 #: TaskMessage field -> the Context field it becomes (the same name unless listed here).
@@ -66,9 +71,11 @@ def test_every_field_is_mapped_one_way_or_the_other() -> None:
     message_fields = {field.name for field in dataclasses.fields(TaskMessage)}
     context_fields = {field.name for field in dataclasses.fields(Context)}
     carried = message_fields - WIRE_ONLY
-    assert {RENAMED.get(name, name) for name in carried} | DELIVERY_ONLY == context_fields
+    local = DELIVERY_ONLY | EXECUTION_ONLY
+    assert {RENAMED.get(name, name) for name in carried} | local == context_fields
     assert not (WIRE_ONLY & context_fields)
-    assert not (DELIVERY_ONLY & message_fields)
+    assert not (local & message_fields)
+    assert not (DELIVERY_ONLY & EXECUTION_ONLY)
 
 
 def test_the_context_carries_every_message_field() -> None:

@@ -102,10 +102,9 @@ class Celery(PeriodicTasks, AppExtras):
         self._preconf: dict[str, object] | None = None
         self._finalized = False
         self._init_periodic()
-        if isinstance(task_cls, str):
-            self.Task = import_class(task_cls, BaseTask)
-        elif task_cls is not None:
-            self.Task = task_cls
+        if task_cls is not None or self.task_cls != AppExtras.task_cls:
+            self.task_cls = task_cls = task_cls or self.task_cls
+            self.Task = import_class(task_cls, BaseTask) if isinstance(task_cls, str) else task_cls
         #: framework integrations found by entry point (Django's, when it is in use)
         self.fixups: list[Fixup] = load_fixups(self)
         self._discovery = Discovery(self.fixups)
@@ -123,6 +122,7 @@ class Celery(PeriodicTasks, AppExtras):
         if set_as_current:
             self.set_current()
         self._register_builtins()
+        self.on_init()
 
     def _default_middleware(self) -> list[Middleware]:
         return [Signals(), ErrorMails(), SentEvents(self)]

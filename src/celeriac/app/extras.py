@@ -51,6 +51,12 @@ class AppExtras:
 
     #: the loader class (an alias, import path or class), as Celery's ``loader_cls``
     loader_cls: Any = "app"
+    #: the base class of the app's tasks, as given (``Celery(task_cls=...)`` or a subclass's
+    #: attribute): a class or an import path; ``app.Task`` is that class
+    task_cls: type | str = "celeriac.app.task:Task"
+
+    def on_init(self) -> None:
+        """Called at the end of ``Celery.__init__`` (override in a subclass to set up more)."""
 
     @property
     def loader(self) -> Any:

@@ -1,8 +1,12 @@
-"""App signals and beat entries added from code: Celery's ``on_configure`` family and
-``add_periodic_task``, a base class of :class:`~celeriac.app.base.Celery`."""
+"""App signals and beat entries added from code: Celery's ``on_configure`` family,
+``on_after_fork`` and ``add_periodic_task``, a base class of
+:class:`~celeriac.app.base.Celery`."""
 
 from __future__ import annotations
 
+import os
+import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -12,6 +16,27 @@ if TYPE_CHECKING:
     from celeriac.config.settings import Settings
 
 __all__ = ["PeriodicTasks"]
+
+#: apps whose ``on_after_fork`` a forked child sends (one fork hook for every app)
+_FORK_WATCHERS: weakref.WeakSet[PeriodicTasks] = weakref.WeakSet()
+
+
+_fork_hook: list[bool] = []  # registered (once, with the first app)
+_fork_hook_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    for app in list(_FORK_WATCHERS):
+        app.on_after_fork.send(sender=app)
+
+
+def _watch_forks(app: PeriodicTasks) -> None:
+    """Send ``app.on_after_fork`` in every child forked from now on."""
+    _FORK_WATCHERS.add(app)
+    with _fork_hook_lock:
+        if not _fork_hook and hasattr(os, "register_at_fork"):
+            _fork_hook.append(True)
+            os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class PeriodicTasks:
@@ -25,6 +50,10 @@ class PeriodicTasks:
         self.on_configure = Signal("on_configure")
         self.on_after_configure = Signal("on_after_configure")
         self.on_after_finalize = Signal("on_after_finalize")
+        #: sent with ``sender=app`` in a child process right after it is forked (prefork
+        #: pool children, ``celeriac multi``): reopen what must not be shared across fork
+        self.on_after_fork = Signal("on_after_fork")
+        _watch_forks(self)
         self._configured_sent = False
         #: entries added with :meth:`add_periodic_task`, read by beat beside ``beat_schedule``
         self._periodic_tasks: dict[str, dict[str, object]] = {}

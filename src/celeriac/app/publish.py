@@ -315,6 +315,20 @@ def result_for(app: Celery, message: TaskMessage) -> AsyncResult[object]:
     return AsyncResult(message.id, app=app, task_name=message.name, parent=parent)
 
 
+def _to_parent(
+    app: Celery, result: AsyncResult[object], options: Mapping[str, object]
+) -> AsyncResult[object]:
+    """Record ``result`` in the ``request.children`` of the task running here (when its
+    ``trail`` is set), as Celery does; not with ``add_to_parent=False``."""
+    parent = context.get_executing_request()
+    if parent is None or not parent.task or not options.get("add_to_parent", True):
+        return result
+    task = app.tasks.get(parent.task)
+    if task is not None and task.trail:
+        parent.children.append(result)
+    return result
+
+
 def _base_task() -> type[Task[..., object]]:
     from celeriac.app.task import Task
 
@@ -334,7 +348,7 @@ def send(
     app.middleware.before_publish(outgoing.message, outgoing.queue)
     publish(app.transport, outgoing, lambda: RetryPolicy.for_call(app, options))
     app.middleware.after_publish(outgoing.message, outgoing.queue)
-    return result_for(app, outgoing.task)
+    return _to_parent(app, result_for(app, outgoing.task), options)
 
 
 async def asend(
@@ -350,7 +364,7 @@ async def asend(
     app.middleware.before_publish(outgoing.message, outgoing.queue)
     await apublish(app.transport, outgoing, lambda: RetryPolicy.for_call(app, options))
     app.middleware.after_publish(outgoing.message, outgoing.queue)
-    return result_for(app, outgoing.task)
+    return _to_parent(app, result_for(app, outgoing.task), options)
 
 
 async def asend_message(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar, ca
 from celeriac import states
 from celeriac.app.fixups import on_commit
 from celeriac.app.replace import replacement_for
+from celeriac.app.task_hooks import TaskHooks
 from celeriac.app.task_requests import TaskRequests
 from celeriac.backends.base import Backend, ChordBackend
 from celeriac.canvas import chunks, maybe_signature, xmap, xstarmap
@@ -67,13 +68,15 @@ _TASK_OPTION_NAMES = (
     "store_errors_even_if_ignored",
     "throws",
     "acks_on_failure_or_timeout",
+    "acks_on_failure",
+    "acks_on_timeout",
     "compression",
     "routing_key",
     "exchange",
 )
 
 
-class Task(TaskRequests, Generic[P, R]):
+class Task(TaskRequests, TaskHooks, Generic[P, R]):
     """A task: a function (``run``) registered under a name, with Celery's options.
 
     Create tasks with ``@app.task`` or ``@shared_task``; subclass ``Task`` (or
@@ -101,7 +104,6 @@ class Task(TaskRequests, Generic[P, R]):
     time_limit: float | None = None
     soft_time_limit: float | None = None
     acks_late: bool | None = None
-    acks_on_failure_or_timeout: bool = True
     reject_on_worker_lost: bool | None = None
     track_started: bool | None = None
     expires: float | datetime | None = None
@@ -158,7 +160,7 @@ class Task(TaskRequests, Generic[P, R]):
             module = getattr(target, "__module__", type(self).__module__)
             self.name = f"{module}.{getattr(target, '__name__', type(self).__name__)}"
         if app is not None:
-            self._app = app
+            self.app = app
 
     @property
     def app(self) -> Celery:
@@ -171,6 +173,7 @@ class Task(TaskRequests, Generic[P, R]):
     @app.setter
     def app(self, value: Celery) -> None:
         self._app = value
+        type(self).on_bound(value)
 
     # -- the body ----------------------------------------------------------------
     def run(self, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -279,6 +282,7 @@ class Task(TaskRequests, Generic[P, R]):
         call["link_error"] = link_error
         if self.app.conf.task_always_eager:
             return self._eager(args, kwargs, call)
+        shadow = shadow or self._shadow_for(args, kwargs, call)
         sent = self.app.send_task(self.name, args, kwargs, task_type=self, shadow=shadow, **call)
         return cast("AsyncResult[R]", sent)  # the result of this task: R
 
@@ -293,6 +297,7 @@ class Task(TaskRequests, Generic[P, R]):
         if self.app.conf.task_always_eager:
             return await asyncio.to_thread(self._eager, args, kwargs, options)
         call: dict[str, Any] = dict(options)  # as in apply_async
+        call["shadow"] = call.get("shadow") or self._shadow_for(args, kwargs, call)
         sent = await self.app.asend_task(self.name, args, kwargs, task_type=self, **call)
         return cast("AsyncResult[R]", sent)  # the result of this task: R
 

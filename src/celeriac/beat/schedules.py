@@ -450,6 +450,19 @@ class crontab(BaseSchedule):
         # spring-forward gap resolves with the offset before the gap (02:30 -> 03:30).
         return wall.replace(tzinfo=tz).astimezone(UTC)
 
+    def remaining_delta(
+        self, last_run_at: datetime, tz: str | tzinfo | None = None, ffwd: object = None
+    ) -> tuple[datetime, timedelta, datetime]:
+        """Celery's ``(start, delta, now)``: ``last_run_at`` and now in the schedule's zone
+        (``tz`` to use another), and the wall-clock step from ``start`` to the next run
+        (``start + delta`` is it). ``ffwd`` is accepted for Celery's signature: the step is
+        a plain timedelta here."""
+        zone = resolve_timezone(None, tz) if tz is not None else self.tz
+        start = self.maybe_make_aware(last_run_at).astimezone(zone)
+        now = self.maybe_make_aware(self.now()).astimezone(zone)
+        wall = start.replace(tzinfo=None)
+        return start, self.next_wall_time(wall) - wall, now
+
     def is_due(self, last_run_at: datetime, now: datetime | None = None) -> schedstate:
         """Celery's ``is_due``, with ``beat_cron_starting_deadline`` when an app is set."""
         now = self.maybe_make_aware(now or self.now())

@@ -297,6 +297,17 @@ class chunks(Signature):
         )
 
     @classmethod
+    def apply_chunks(
+        cls,
+        task: str | Mapping[str, object] | CanvasTask,
+        it: Iterable[object],
+        n: int,
+        app: CanvasApp | None = None,
+    ) -> ResultHandle:
+        """Send ``task`` over ``it`` in chunks of ``n`` at once: ``chunks(task, it, n)()``."""
+        return cls(task, it, n, app=app)()
+
+    @classmethod
     def from_dict(cls, d: Mapping[str, object], app: CanvasApp | None = None) -> chunks:
         """Rebuild from the dict form."""
         return cls(dict(d), app=app)

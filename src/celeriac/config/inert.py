@@ -16,8 +16,6 @@ __all__ = ["INERT_SETTINGS", "inert_settings_changed", "inert_settings_warning"]
 #: Accepted for compatibility, no effect in celeriac (yet).
 INERT_SETTINGS: tuple[str, ...] = (
     "task_retry_on_worker_lost",
-    "task_acks_on_failure",
-    "task_acks_on_timeout",
     "task_send_sent_event",
     "worker_send_task_events",
     "task_remote_tracebacks",

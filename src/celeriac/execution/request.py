@@ -7,10 +7,14 @@ from datetime import datetime
 
 from celeriac.protocol.task_message import SignatureDict, TaskMessage
 
-__all__ = ["DELIVERY_ONLY", "Context", "context_from_message"]
+__all__ = ["DELIVERY_ONLY", "EXECUTION_ONLY", "Context", "context_from_message"]
 
 #: Context fields that come from the delivery (or the call), not from the message.
 DELIVERY_ONLY = frozenset({"is_eager", "called_directly", "hostname", "delivery_count"})
+#: Context fields no message carries: what the execution itself records (``children``:
+#: the results :meth:`Task.add_trail` collected) and Celery's worker-process details
+#: (``logfile``, ``loglevel``, ``utc``), left at Celery's defaults (None).
+EXECUTION_ONLY = frozenset({"children", "logfile", "loglevel", "utc"})
 
 
 @dataclass(slots=True)
@@ -56,6 +60,17 @@ class Context:
     replaced_task_nesting: int = 0
     argsrepr: str = ""
     kwargsrepr: str = ""
+    #: results of the tasks this execution sent (:meth:`Task.add_trail`), Celery's
+    #: ``request.children``
+    children: list[object] = field(default_factory=list)
+    logfile: str | None = None
+    loglevel: int | None = None
+    utc: bool | None = None
+
+    @property
+    def taskset(self) -> str | None:
+        """Celery 3's name of :attr:`group` (an alias, as Celery's compat attribute)."""
+        return self.group
 
     @property
     def delivery_tag(self) -> str | None:

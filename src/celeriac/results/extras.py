@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from celeriac import states
@@ -29,6 +30,7 @@ from celeriac.exceptions import (
 )
 from celeriac.execution import context
 from celeriac.protocol import results as result_protocol
+from celeriac.utils.graph import DependencyGraph, GraphFormatter
 
 if TYPE_CHECKING:
     from celeriac.backends.base import Backend
@@ -225,6 +227,28 @@ class AsyncResultExtras(ResultBase):
         """``(result, value)`` for this result and every task it started, depth first."""
         for _, node in self.iterdeps(intermediate=intermediate):
             yield node, node.get(**kwargs)
+
+    def build_graph(
+        self, intermediate: bool = False, formatter: GraphFormatter | None = None
+    ) -> DependencyGraph:
+        """The :class:`DependencyGraph` of this result and the results it started (its
+        ``children``, theirs …): each node depends on the results it started.
+
+        Raises:
+            IncompleteStream: a node is not ready yet (unless ``intermediate``).
+        """
+        formatter = formatter or GraphFormatter(root=self._me().id, shape="oval")
+        graph = DependencyGraph(formatter=formatter)
+        for parent, node in self.iterdeps(intermediate=intermediate):
+            graph.add_arc(node)
+            if parent is not None:
+                graph.add_edge(parent, node)
+        return graph
+
+    @cached_property
+    def graph(self) -> DependencyGraph:
+        """:meth:`build_graph`, built once (the results must be ready)."""
+        return self.build_graph()
 
     def get_leaf(self) -> Any:
         """The value of the last result in the graph (a chain's last link)."""

@@ -36,8 +36,8 @@ from celeriac.execution.follow_up import follow_up
 from celeriac.execution.outcome import Outcome, OutcomeKind
 from celeriac.execution.request import Context
 from celeriac.pools.reports import RunningTask, TaskReporter
+from celeriac.protocol.saferepr import saferepr
 from celeriac.results.result import ResultTuple
-from celeriac.utils.log import safe_repr
 from celeriac.worker.held import HeldDeliveries, ResultMeta, SettleAction
 from celeriac.worker.job import Job
 from celeriac.worker.observer import Guarded, PipelineObserver
@@ -199,9 +199,8 @@ class Finisher:
         return ResultMeta(job.call.id, meta)
 
     async def _success(self, job: Job, outcome: Outcome) -> None:
-        logger.info(
-            "Task %s succeeded in %.6fs: %s", job.label, outcome.runtime, safe_repr(outcome.retval)
-        )
+        shown = saferepr(outcome.retval, job.task.resultrepr_maxsize)
+        logger.info("Task %s succeeded in %.6fs: %s", job.label, outcome.runtime, shown)
         request = job.request
         children: list[ResultTuple] = []
         try:
@@ -255,7 +254,10 @@ class Finisher:
             meta = None
         if request.chain:
             await workflow.afail_chain(self.app, request, exc, self.held.settler.store)
-        action = SettleAction.ACK if job.task.acks_on_failure_or_timeout else SettleAction.REQUEUE
+        acked = job.task.acks_failed_run(
+            self.app.conf, timeout=outcome.kind is OutcomeKind.TIME_LIMIT
+        )
+        action = SettleAction.ACK if acked else SettleAction.REQUEUE
         self.held.settle(job, meta, action)
 
     async def _retry(self, job: Job, outcome: Outcome) -> None:

@@ -107,12 +107,13 @@ def requeued_on_loss(task: RunningTask, outcome: Outcome) -> bool:
     return outcome.kind is OutcomeKind.LOST and task.acks_late and task.reject_on_worker_lost
 
 
-def _result_repr(value: object) -> str:
-    """``task-succeeded``'s ``result``: saferepr, with a short way for the common small values."""
+def _result_repr(value: object, maxlen: int = RESULT_REPR_MAXLEN) -> str:
+    """``task-succeeded``'s ``result``: saferepr cut to ``maxlen`` (the task's
+    ``resultrepr_maxsize``), with a short way for the common small values."""
     kind = type(value)
     if value is None or kind is bool or (kind is int and -(10**15) < value < 10**15):  # type: ignore[operator]
         return repr(value)
-    return saferepr(value, RESULT_REPR_MAXLEN)
+    return saferepr(value, maxlen)
 
 
 def _iso(value: Any) -> str | None:
@@ -199,10 +200,17 @@ class TaskEvents:
                 return found
         return None
 
+    def _for(self, job: Job) -> EventDispatcher | None:
+        """The dispatcher for ``job``'s events; None when its task has ``send_events``
+        off (Celery's ``Task.send_events``)."""
+        if not job.task.send_events:
+            return None
+        return self._dispatcher(job.request.hostname)
+
     # -- the observer ----------------------------------------------------------------------
     def received(self, job: Job) -> None:
         """``task-received``, with Celery's fields and the queue."""
-        dispatcher = self._dispatcher(job.request.hostname)
+        dispatcher = self._for(job)
         if dispatcher is None:
             return
         request = job.request
@@ -222,7 +230,7 @@ class TaskEvents:
 
     def started(self, job: Job) -> None:
         """``task-started`` (and the resident memory the task starts from)."""
-        dispatcher = self._dispatcher(job.request.hostname)
+        dispatcher = self._for(job)
         if dispatcher is None:
             return
         self._rss[job.call.id] = resident_bytes()
@@ -231,7 +239,7 @@ class TaskEvents:
     async def retrying(self, job: Job, outcome: Outcome) -> None:
         """``task-retried``, published (after this task's earlier events) before the
         finisher publishes the retry message."""
-        dispatcher = self._dispatcher(job.request.hostname)
+        dispatcher = self._for(job)
         self._rss.pop(job.call.id, None)
         if dispatcher is None:
             return
@@ -256,7 +264,7 @@ class TaskEvents:
             return
         task_id = job.call.id
         before = self._rss.pop(task_id, None)
-        dispatcher = self._dispatcher(job.request.hostname)
+        dispatcher = self._for(job)
         if dispatcher is None:
             return
         kind = outcome.kind
@@ -265,7 +273,7 @@ class TaskEvents:
             dispatcher.send(
                 "task-succeeded",
                 uuid=task_id,
-                result=_result_repr(outcome.retval),
+                result=_result_repr(outcome.retval, job.task.resultrepr_maxsize),
                 runtime=outcome.runtime,
                 rss=rss,
                 rss_delta=rss - (rss if before is None else before),
@@ -291,7 +299,8 @@ class TaskEvents:
     def _lost(self, task: RunningTask, outcome: Outcome) -> None:
         """The prefork parent finished ``task`` of a child that died."""
         dispatcher = self._dispatcher(None, node_first=True)
-        if dispatcher is None:
+        known = self.app.tasks.get(task.name)
+        if dispatcher is None or (known is not None and not known.send_events):
             return
         if outcome.kind is OutcomeKind.REVOKED:
             self._revoked(dispatcher, task.id, outcome)
