@@ -98,10 +98,11 @@ def test_cli_migrate(brokers: tuple[str, str]) -> None:
     source, dest = _app(source_url), _app(dest_url)
     for i in range(2):
         source.send_task("m.add", (i, 1), queue="q1")
+    destination = dest.transport  # before -b sets CELERY_BROKER_URL for this process
     result = CliRunner().invoke(
         cli, ["-b", source_url, "migrate", source_url, dest_url, "-Q", "q1:q2", "-a", "-t", "0.5"]
     )
     assert result.exit_code == 0, result.output
     assert "Migrating task 1/2: m.add[" in result.output and "Migrated 2 tasks." in result.output
     assert source.transport.queue_length("q1") == 0
-    assert dest.transport.queue_length("q2") == 2
+    assert destination.queue_length("q2") == 2
