@@ -145,7 +145,9 @@ def test_flower_lists_a_celeriac_worker_and_its_tasks(interop: Interop) -> None:
 
     def tasks_seen() -> dict[str, Any] | None:
         found = _get(f"{base}/api/tasks")
-        if found.get(ok.id, {}).get("state") == "SUCCESS" and bad.id in found:
+        # Each task's events reach Flower in their own batches: wait for both ends.
+        done = {ok.id: "SUCCESS", bad.id: "FAILURE"}
+        if all(found.get(i, {}).get("state") == state for i, state in done.items()):
             return dict(found)
         return None
 
