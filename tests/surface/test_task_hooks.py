@@ -246,3 +246,48 @@ def test_the_finisher_settles_failed_runs_by_them(
     settler, _ = asyncio.run(_finish_one(app, row, Seen()))
     assert settler.actions == [action]
     app.transport.purge("celery")
+
+
+def test_store_eager_result_stores_what_an_eager_run_returned_or_raised(app: Celery) -> None:
+    @app.task(name="h.add")
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    @app.task(name="h.boom")
+    def boom() -> None:
+        raise ValueError("boom")
+
+    @app.task(name="h.quiet", ignore_result=True, store_eager_result=True)
+    def quiet() -> int:
+        return 1
+
+    @app.task(name="h.own", store_eager_result=True)
+    def own() -> int:
+        return 7
+
+    assert app.AsyncResult(add.apply((1, 1)).id).state == "PENDING"  # Celery's default: off
+    assert app.AsyncResult(own.apply().id).get(timeout=1) == 7  # the task's own flag
+    app.conf.task_store_eager_result = True
+    done = add.apply((2, 2))
+    assert app.AsyncResult(done.id).get(timeout=1) == 4
+    failed = boom.apply()
+    stored = app.AsyncResult(failed.id)
+    assert stored.state == "FAILURE" and isinstance(stored.result, ValueError)
+    assert "ValueError" in (stored.traceback or "")
+    assert app.AsyncResult(quiet.apply().id).state == "PENDING"  # ignore_result wins
+
+
+def test_implemented_settings_are_not_named_inert(app: Celery) -> None:
+    from celeriac.worker.checks import startup_warnings
+
+    @app.task(name="h.noop")
+    def noop() -> None:
+        return None
+
+    app.conf.update(
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        task_queue_max_priority=10,
+        task_store_eager_result=True,
+    )
+    assert startup_warnings(app, ["celery"]) == []

@@ -14,8 +14,8 @@ from celeriac import states
 from celeriac.app import publish
 from celeriac.app.trace import call_sync
 from celeriac.canvas import workflow
-from celeriac.execution.outcome import OutcomeKind
-from celeriac.execution.request import context_from_message
+from celeriac.execution.outcome import Outcome, OutcomeKind
+from celeriac.execution.request import Context, context_from_message
 from celeriac.results.result import EagerResult
 
 if TYPE_CHECKING:
@@ -51,6 +51,8 @@ def apply_eagerly(
             message, _, _ = publish.retry_message(app, message, outcome.retry, task, "")
             continue
         break
+    if _stores_eager_result(task):
+        _store(task, message.id, request, outcome)
     if outcome.kind is OutcomeKind.SUCCESS:
         workflow.apply_callbacks(app, request, outcome.retval)
         return EagerResult(message.id, outcome.retval, states.SUCCESS, name=task.name)
@@ -62,3 +64,26 @@ def apply_eagerly(
             message.id, outcome.exc, states.FAILURE, traceback=outcome.traceback, name=task.name
         )
     return EagerResult(message.id, outcome.exc, outcome.state, name=task.name)
+
+
+def _stores_eager_result(task: Task[..., object]) -> bool:
+    """Celery's ``store_eager_result`` (the task's, else ``task_store_eager_result``),
+    unless the task ignores its results."""
+    conf = task.app.conf
+    store = task.store_eager_result
+    if store is None:
+        store = bool(conf.task_store_eager_result)
+    ignore = task.ignore_result
+    if ignore is None:
+        ignore = bool(conf.task_ignore_result)
+    return store and not ignore
+
+
+def _store(task: Task[..., object], task_id: str, request: Context, outcome: Outcome) -> None:
+    """Store an eager run's final state in the backend, as a worker would."""
+    if outcome.kind is OutcomeKind.SUCCESS:
+        task.backend.mark_as_done(task_id, outcome.retval, request=request)
+    elif outcome.exc is not None:
+        task.backend.store_result(
+            task_id, outcome.exc, outcome.state, traceback=outcome.traceback, request=request
+        )

@@ -11,6 +11,9 @@
 * ``send_events = False`` keeps the worker from sending this task's ``task-*`` events.
 * ``resultrepr_maxsize`` cuts the return value in the worker's "succeeded" log line and in
   the ``task-succeeded`` event.
+* ``store_eager_result``: an eager run (``apply()``, ``task_always_eager``) stores its
+  result in the result backend, as a worker would; None follows
+  ``task_store_eager_result``. ``ignore_result`` still wins.
 * ``acks_on_failure``/``acks_on_timeout``: whether a late-acked message of a run that
   failed (timed out) is acked, else requeued; None follows the ``task_acks_on_failure``/
   ``task_acks_on_timeout`` settings, then ``acks_on_failure_or_timeout``.
@@ -46,6 +49,8 @@ class TaskHooks:
     #: Ack a late-acked message whose run timed out (None: ``task_acks_on_timeout``).
     acks_on_timeout: bool | None = None
     acks_on_failure_or_timeout: bool = True
+    #: Store the result of an eager run (None: ``task_store_eager_result``).
+    store_eager_result: bool | None = None
 
     if TYPE_CHECKING:
 

@@ -16,11 +16,7 @@ __all__ = ["INERT_SETTINGS", "inert_settings_changed", "inert_settings_warning"]
 #: Accepted for compatibility, no effect in celeriac (yet).
 INERT_SETTINGS: tuple[str, ...] = (
     "task_retry_on_worker_lost",
-    "task_send_sent_event",
-    "worker_send_task_events",
     "task_remote_tracebacks",
-    "task_store_eager_result",
-    "task_queue_max_priority",
     "task_inherit_parent_priority",
     "worker_disable_prefetch",
     "worker_redirect_stdouts",
