@@ -108,9 +108,7 @@ def _driver_command(example: Example, backend: str) -> list[str]:
     first, *rest = example.driver.splitlines()
     settings = {}
     if example.backend:
-        settings["result_backend"] = backend
-    if example.broker:
-        settings["broker_url"] = backend
+        settings["result_backend"] = backend  # (the broker comes from CELERY_BROKER_URL)
     code = "\n".join([
         first,
         "from celeriac.app.shared import registered_apps",

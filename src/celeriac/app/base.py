@@ -242,17 +242,16 @@ class Celery(PeriodicTasks, AppExtras):
     def broker_url(self) -> str:
         """The broker URL in effect: the ``CELERY_BROKER_URL`` environment variable, else
         ``broker_url`` (Celery's order), else the embedded SQLite file."""
-        url = os.environ.get("CELERY_BROKER_URL") or self.conf.broker_url
-        return str(url) if url else DEFAULT_SQLITE_URL
+        return connections.configured_url(self.conf, "broker_url") or DEFAULT_SQLITE_URL
 
     @property
     def result_backend_url(self) -> str:
         """The result backend in effect: the ``CELERY_RESULT_BACKEND`` environment
         variable, else ``result_backend`` (Celery's order); ``disabled`` when a broker but
         no backend is set."""
-        url = os.environ.get("CELERY_RESULT_BACKEND") or self.conf.result_backend
+        url = connections.configured_url(self.conf, "result_backend")
         if url:
-            return str(url)
+            return url
         if self.broker_url == DEFAULT_SQLITE_URL:
             return DEFAULT_SQLITE_URL
         if self.broker_url.startswith("sqlite"):

@@ -15,7 +15,19 @@ from celeriac.transports.base import TransportOptions
 if TYPE_CHECKING:
     from celeriac.config.settings import Settings
 
-__all__ = ["backend_options", "transport_options"]
+__all__ = ["URL_ENVIRONMENT", "backend_options", "configured_url", "transport_options"]
+
+#: The environment variable that wins over each URL setting (Celery's ``Settings`` reads
+#: it first, and its ``-b``/``--result-backend`` set it).
+URL_ENVIRONMENT = {"broker_url": "CELERY_BROKER_URL", "result_backend": "CELERY_RESULT_BACKEND"}
+
+
+def configured_url(conf: Settings, setting: str) -> str | None:
+    """The URL ``setting`` (``broker_url`` or ``result_backend``) has in effect: its
+    environment variable, else the setting; None when neither is set."""
+    url = os.environ.get(URL_ENVIRONMENT[setting]) or conf[setting]
+    return str(url) if url else None
+
 
 #: ``redis_*`` result settings and the backend option keys they become.
 _REDIS_RESULT_SETTINGS = {
@@ -108,6 +120,6 @@ def backend_options(conf: Settings) -> BackendOptions:
         extra={**redis_settings, **(conf.result_backend_transport_options or {})},
         failure_expires=_seconds(conf.result_failure_expires),
         signer=signer_for(conf) if conf.security_sign_results else None,
-        broker_url=str(os.environ.get("CELERY_BROKER_URL") or conf.broker_url or ""),
+        broker_url=configured_url(conf, "broker_url") or "",
         settings=conf,
     )

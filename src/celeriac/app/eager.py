@@ -69,14 +69,10 @@ def apply_eagerly(
 def _stores_eager_result(task: Task[..., object]) -> bool:
     """Celery's ``store_eager_result`` (the task's, else ``task_store_eager_result``),
     unless the task ignores its results."""
-    conf = task.app.conf
     store = task.store_eager_result
     if store is None:
-        store = bool(conf.task_store_eager_result)
-    ignore = task.ignore_result
-    if ignore is None:
-        ignore = bool(conf.task_ignore_result)
-    return store and not ignore
+        store = bool(task.app.conf.task_store_eager_result)
+    return store and not task.resolve_ignore_result()
 
 
 def _store(task: Task[..., object], task_id: str, request: Context, outcome: Outcome) -> None:

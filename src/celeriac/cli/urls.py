@@ -13,6 +13,7 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from celeriac.app.base import Celery
+from celeriac.app.connections import URL_ENVIRONMENT
 from celeriac.backends.registry import backend_class
 from celeriac.exceptions import ImproperlyConfigured
 from celeriac.transports.registry import transport_class
@@ -51,7 +52,7 @@ def check_urls(app: Celery, broker_option: bool = False, backend_option: bool = 
     broker_source = "-b/--broker" if broker_option else ""
     _check(
         app.broker_url,
-        _source(app, "broker_url", "CELERY_BROKER_URL", broker_source),
+        _source("broker_url", broker_source),
         transport_class,
         BROKER_HINTS,
     )
@@ -59,7 +60,7 @@ def check_urls(app: Celery, broker_option: bool = False, backend_option: bool = 
         backend_source = "--result-backend" if backend_option else ""
         _check(
             app.result_backend_url,
-            _source(app, "result_backend", "CELERY_RESULT_BACKEND", backend_source),
+            _source("result_backend", backend_source),
             backend_class,
             BACKEND_HINTS,
         )
@@ -72,16 +73,17 @@ def _check_rpc(app: Celery, backend_source: str) -> None:
         return
     broker = app.broker_url.partition(":")[0].lower()
     if broker not in _AMQP_SCHEMES:
-        source = _source(app, "result_backend", "CELERY_RESULT_BACKEND", backend_source)
+        source = _source("result_backend", backend_source)
         raise ImproperlyConfigured(
             f"{source}: the rpc:// result backend sends results through an AMQP broker "
             f"(RabbitMQ), not {broker}://; use redis:// or another result backend"
         )
 
 
-def _source(app: Celery, setting: str, envvar: str, option: str) -> str:
+def _source(setting: str, option: str) -> str:
     if option:
         return option
+    envvar = URL_ENVIRONMENT[setting]
     if os.environ.get(envvar):
         return envvar  # it wins over the setting, as in Celery
     return setting

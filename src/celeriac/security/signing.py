@@ -47,14 +47,7 @@ CLOCK_SKEW = 300.0
 #: queue's redelivery. None of them changes what runs.
 IN_TRANSIT_HEADERS = frozenset({"redelivered", "x-death", "x-delivery-count"})
 IN_TRANSIT_PREFIXES = ("x-first-death-", "x-last-death-")
-
-
-def _signed_header(name: str) -> bool:
-    return not (
-        name == SIGNATURE_HEADER
-        or name in IN_TRANSIT_HEADERS
-        or name.startswith(IN_TRANSIT_PREFIXES)
-    )
+_UNSIGNED = IN_TRANSIT_HEADERS | {SIGNATURE_HEADER}
 
 
 class Signer(Protocol):
@@ -145,7 +138,11 @@ class AuthSigner:
 def _canonical(
     message: Message, purpose: str, algorithm: str, key_id: str, signed_at: str
 ) -> bytes:
-    headers = {k: v for k, v in message.headers.items() if _signed_header(k)}
+    headers = {
+        k: v
+        for k, v in message.headers.items()
+        if k not in _UNSIGNED and not k.startswith(IN_TRANSIT_PREFIXES)
+    }
     try:
         header_text = json.dumps(
             headers, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str
