@@ -531,6 +531,8 @@ class Celery(PeriodicTasks, AppExtras):
         """Build the stored meta for a state change, in Celery's shape."""
         if isinstance(result, BaseException):
             result = result_protocol.encode_exception(result)
+        elif isinstance(result, results.AsyncResult | results.GroupResult):
+            result = result.as_tuple()  # a task returning a result handle: its tuple form
         extended = None
         if request is not None and self.conf.result_extended:
             extended = {

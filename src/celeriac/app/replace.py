@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from celeriac.canvas import chain, chord, group, maybe_signature
 from celeriac.canvas.signature import Signature
+from celeriac.exceptions import ImproperlyConfigured
 
 if TYPE_CHECKING:
     from celeriac.app.task import Task
@@ -23,15 +24,17 @@ def replacement_for(task: Task[..., object], sig: Signature | Mapping[str, objec
     """``sig`` set up to replace the request ``task`` is running.
 
     Raises:
-        ValueError: no signature, a chord, or an empty chain.
+        ValueError: no signature.
+        ImproperlyConfigured: a signature already in a chord, or an empty chain (Celery's
+            errors).
     """
     replacement = maybe_signature(sig, task.app)
     if replacement is None:
         raise ValueError("replace() needs a signature")
-    if isinstance(replacement, chord) or "chord" in replacement["options"]:
-        raise ValueError("a task cannot be replaced by a chord")
+    if "chord" in replacement["options"]:
+        raise ImproperlyConfigured("A signature replacing a task must not be part of a chord")
     if isinstance(replacement, chain) and not replacement.tasks:
-        raise ValueError("a task cannot be replaced by an empty chain")
+        raise ImproperlyConfigured("Cannot replace with an empty chain")
     request = task.request
     if isinstance(replacement, group):
         accumulate = task.app.tasks["celery.accumulate"].s(index=0)

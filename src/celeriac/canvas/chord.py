@@ -18,11 +18,12 @@ from celeriac.canvas.signature import (
     ResultHandle,
     Signature,
     as_result,
+    attach_root,
     group,
     maybe_signature,
     register_type,
 )
-from celeriac.results.result import AsyncResult
+from celeriac.results.result import AsyncResult, GroupResult
 
 if TYPE_CHECKING:
     from celeriac.canvas.applike import CanvasApp
@@ -113,11 +114,12 @@ class chord(Signature):
         header_result = self.header.freeze()
         group_id = str(header_result.id)
         body_options = {key: value for key, value in options.items() if value is not None}
-        result = self.body.freeze(_id, **body_options)
+        task_id = _id or self["options"].get("task_id")  # a chain's id given to its last step
+        result = self.body.freeze(None if task_id is None else str(task_id), **body_options)
         if not isinstance(self.body, group):
             self.body["options"].setdefault("group_id", group_id)
-        if isinstance(result, AsyncResult) and result.parent is None:
-            result.parent = as_result(header_result)
+        if isinstance(result, AsyncResult | GroupResult):
+            attach_root(result, header_result)
         return result
 
     def apply_async(

@@ -11,11 +11,12 @@ from celeriac.canvas.signature import (
     ResultHandle,
     Signature,
     as_result,
+    attach_root,
     group,
     maybe_signature,
     register_type,
 )
-from celeriac.results.result import AsyncResult
+from celeriac.results.result import AsyncResult, GroupResult
 
 if TYPE_CHECKING:
     from celeriac.canvas.applike import CanvasApp, CanvasTask
@@ -27,14 +28,21 @@ _LAST_STEP_OPTIONS = ("group_id", "group_index", "chord", "link", "link_error")
 
 
 def _flatten(tasks: Iterable[object], app: CanvasApp | None) -> list[Signature]:
-    """Members of nested chains inline (a chain in a chain is one longer chain)."""
+    """Members of nested chains inline (a chain in a chain is one longer chain); empty
+    groups are skipped (no-ops, as in Celery) unless nothing else is left."""
+    steps = _inline(tasks, app)
+    kept = [step for step in steps if not (isinstance(step, group) and not step.tasks)]
+    return kept if kept else steps[-1:]
+
+
+def _inline(tasks: Iterable[object], app: CanvasApp | None) -> list[Signature]:
     steps: list[Signature] = []
     for item in tasks:
         sig = maybe_signature(item, app)
         if sig is None:
             continue
-        if isinstance(sig, chain):
-            steps.extend(_flatten(sig.tasks, app))
+        if isinstance(sig, chain):  # its own callbacks and errbacks stay on its steps
+            steps.extend(_inline(sig.unchain_tasks(), app))
         else:
             steps.append(sig)
     return steps
@@ -96,23 +104,28 @@ class chain(Composite):
         return " | ".join(repr(t) for t in self.tasks) or "chain()"
 
     def __or__(self, other: object) -> Signature:  # type: ignore[override]
-        """``chain | sig`` appends (a chain is flattened in)."""
+        """``chain | sig`` appends (a chain is flattened in, keeping its callbacks on its
+        last step and its errbacks on every step); an empty group adds nothing."""
+        if isinstance(other, group) and not other.tasks:
+            return self
         if isinstance(other, chain):
-            return chain(*self.tasks, *other.tasks, app=self._app)
+            return chain(*self.unchain_tasks(), *other.unchain_tasks(), app=self._app)
         if isinstance(other, Signature):
-            return chain(*self.tasks, other, app=self._app)
+            return chain(*self.unchain_tasks(), other, app=self._app)
         return NotImplemented
 
     @property
     def id(self) -> str | None:
-        """The last step's id, once frozen."""
-        tasks = self.tasks
-        return tasks[-1].id if tasks else None
+        """The chain's result id (its last step's) once frozen, else ``None``."""
+        value = self["options"].get("task_id")
+        return str(value) if value else None
 
     def unchain_tasks(self) -> list[Signature]:
         """Copies of the steps, the chain's ``link`` callbacks on the last one and its
         ``link_error`` errbacks on each (Celery's ``unchain_tasks``)."""
         tasks = [task.clone() for task in self.tasks]
+        if not tasks:
+            return tasks
         options = self["options"]
         for callback in _as_list(options.get("link")):
             if (sig := maybe_signature(callback, self._app)) is not None:
@@ -142,8 +155,8 @@ class chain(Composite):
                     else:
                         step["options"][key] = value
             result = step.freeze()
-            if parent is not None and isinstance(result, AsyncResult) and result.parent is None:
-                result.parent = as_result(parent)
+            if parent is not None and isinstance(result, AsyncResult | GroupResult):
+                attach_root(result, parent)
             parent = result
         return result
 
@@ -158,7 +171,10 @@ class chain(Composite):
         if _id:
             last["task_id"] = _id
         self["kwargs"]["tasks"] = steps
-        return self._freeze_steps(_upgrade(steps, self._app), last)
+        result = self._freeze_steps(_upgrade(steps, self._app), last)
+        if result is not None and result.id:
+            self["options"]["task_id"] = result.id
+        return result
 
     def apply_async(  # type: ignore[override]  # an empty chain sends nothing: None
         self,
@@ -177,6 +193,9 @@ class chain(Composite):
         last_options = {key: options.pop(key) for key in _LAST_STEP_OPTIONS if key in options}
         if options.get("task_id"):
             last_options["task_id"] = options.pop("task_id")
+        for errback in _as_list(last_options.pop("link_error", None)):
+            for step in steps:  # any step failing fails the chain (Celery's prepare_steps)
+                _link(step, "link_error", errback)
         result = self._freeze_steps(steps, last_options)
         first, rest = steps[0], steps[1:]
         if rest:

@@ -246,7 +246,8 @@ class Signature(SignatureCeleryAPI):
         links = self["options"].get("link")
         if links is None or isinstance(links, dict):
             links = self["options"]["link"] = [links] if links else []
-        links.append(callback)
+        if callback not in links:  # listed once, as Celery's append_to_list_option
+            links.append(callback)
         return callback
 
     def link_error(self, errback: Signature) -> Signature:
@@ -254,7 +255,8 @@ class Signature(SignatureCeleryAPI):
         links = self["options"].get("link_error")
         if links is None or isinstance(links, dict):
             links = self["options"]["link_error"] = [links] if links else []
-        links.append(errback)
+        if errback not in links:  # listed once, as Celery's append_to_list_option
+            links.append(errback)
         return errback
 
     def on_error(self, errback: Signature) -> Signature:
@@ -333,6 +335,11 @@ def maybe_signature(value: object, app: CanvasApp | None = None) -> Signature | 
         return value
     if isinstance(value, Mapping):
         return Signature.from_dict(value, app=app)
+    make = getattr(value, "s", None)
+    if callable(make) and isinstance(getattr(value, "name", None), str):
+        made = make()  # a task object stands for its signature without arguments, as in Celery
+        if isinstance(made, Signature):
+            return made
     raise TypeError(f"not a signature: {value!r}")
 
 
@@ -516,6 +523,9 @@ class group(Composite):
             sent = self.app.send_many([call for _, call in plain])
             for (index, _), result in zip(plain, sent, strict=True):
                 results[index] = result
+        if len(results) == 1 and isinstance(results[0], GroupResult):
+            # Celery's special case: group(a | group(b, c)) is the inner group's result
+            return results[0]
         return GroupResult(group_id, _members(results), app=self.app)
 
     def apply(
@@ -546,6 +556,21 @@ def as_result(handle: ResultHandle) -> AsyncResult[object]:
     group's GroupResult stands in that place, as in Celery (it answers ``id``,
     ``ready()``, ``get()``, ``as_tuple()`` like a result)."""
     return cast(AsyncResult[object], handle)
+
+
+def attach_root(result: ResultHandle | None, parent: ResultHandle) -> None:
+    """Give the first result without a parent in ``result``'s parent line ``parent`` (a
+    chain or chord body's first step follows what ran before it), as Celery does."""
+    node = cast("AsyncResult[object] | None", result)
+    seen: set[str] = set()
+    while node is not None and node is not parent:
+        if str(node.id) in seen:
+            return
+        seen.add(str(node.id))
+        if node.parent is None:
+            node.parent = as_result(parent)
+            return
+        node = node.parent
 
 
 def _members(results: Iterable[ResultHandle | None]) -> list[AsyncResult[object]]:
