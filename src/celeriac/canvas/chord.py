@@ -101,6 +101,27 @@ class chord(Signature):
     def __repr__(self) -> str:
         return f"chord({self.header!r}, {self.body!r})"
 
+    def link(self, callback: Signature) -> Signature:
+        """Link ``callback`` to the body (its result is the chord's)."""
+        if self.body is None:
+            return super().link(callback)
+        return self.body.link(callback)
+
+    def link_error(self, errback: Signature) -> Signature:
+        """Link ``errback`` to the body; to each header task too when
+        ``task_allow_error_cb_on_chord_header`` is set; a chord in the header links it
+        itself (Celery's rules)."""
+        if self.body is None:
+            return super().link_error(errback)
+        on_header = bool(self.app.conf.task_allow_error_cb_on_chord_header)
+        for task in self.header.tasks:
+            if on_header:
+                task.link_error(errback.clone().set(immutable=True))
+            elif isinstance(task, chord):
+                task.link_error(errback)
+        self.body.link_error(errback)
+        return errback
+
     def __or__(self, other: object) -> Signature:  # type: ignore[override]
         """``chord | sig`` runs ``sig`` after the body (it joins the body's chain)."""
         from celeriac.canvas.primitives import chain

@@ -424,12 +424,21 @@ class group(Composite):
         return self
 
     def link(self, sig: Signature) -> Signature:
-        """:meth:`Signature.link` under Celery's parameter name for groups."""
-        return super().link(sig)
+        """Link ``sig`` (an immutable copy) to the first member, as Celery does: it runs
+        once, when that member succeeds, not with the group's results (use a chord)."""
+        members = self.tasks
+        if not members:
+            return super().link(sig)
+        return members[0].link(sig.clone().set(immutable=True))
 
     def link_error(self, sig: Signature) -> Signature:
-        """:meth:`Signature.link_error` under Celery's parameter name for groups."""
-        return super().link_error(sig)
+        """Link ``sig`` (immutable copies) to every member: any of them may fail."""
+        members = self.tasks
+        if not members:
+            return super().link_error(sig)
+        for member in members:
+            member.link_error(sig.clone().set(immutable=True))
+        return sig
 
     @property
     def id(self) -> str | None:

@@ -203,23 +203,25 @@ async def afail_chain(
         if not step_id:
             continue
         options = step["options"]
-        store(step_id, app.result_meta(step_id, states.FAILURE, error, traceback=None))
-        if options.get("chord") and options.get("group_id"):
-            part = ChordPart(
-                step_id,
-                options.get("group_id"),
-                options.get("group_index"),
-                options.get("chord"),
-                states.FAILURE,
-                error,
-                request.root_id,
-            )
-            try:
-                await asyncio.to_thread(on_chord_parts_return, app, [part])
-            except Exception as report_exc:
-                logger.error(
-                    "Task %s: reporting to a chord failed: %r", _label(request), report_exc
-                )
+        meta = app.result_meta(step_id, states.FAILURE, error, traceback=None)
+        if not (options.get("chord") and options.get("group_id")):
+            store(step_id, meta)
+            continue
+        # stored now, before the chord hears of it: its body's waiter then finds the cause
+        await asyncio.to_thread(app.backend.store, step_id, meta)
+        part = ChordPart(
+            step_id,
+            options.get("group_id"),
+            options.get("group_index"),
+            options.get("chord"),
+            states.FAILURE,
+            error,
+            request.root_id,
+        )
+        try:
+            await asyncio.to_thread(on_chord_parts_return, app, [part])
+        except Exception as report_exc:
+            logger.error("Task %s: reporting to a chord failed: %r", _label(request), report_exc)
 
 
 # -- chords ------------------------------------------------------------------------------

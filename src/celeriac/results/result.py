@@ -274,12 +274,25 @@ class AsyncResult(AsyncResultExtras, Generic[R_co]):
             )
         else:
             meta = self.backend.wait_for(self.id, timeout=timeout, interval=interval)
+        if propagate and follow_parents and meta.get("status") in states.PROPAGATE_STATES:
+            self._reraise_parent_error()
         value = self._outcome(meta, propagate)
         if callback is not None:
             callback(self.id, value)
         return value
 
     wait = get
+
+    def _reraise_parent_error(self) -> None:
+        """Raise the failure of the first failed parent, root first (Celery's
+        ``follow_parents``: a chain or chord fails with its cause, not the consequence)."""
+        parents: list[Any] = []
+        node = self.parent
+        while node is not None and len(parents) < 1000:
+            parents.append(node)
+            node = node.parent
+        for parent in reversed(parents):
+            parent.maybe_throw()
 
     async def aget(
         self,
