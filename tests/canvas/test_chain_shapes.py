@@ -181,3 +181,24 @@ def test_a_task_may_return_a_result_handle(app: Celery, worker: WorkerFactory) -
     worker(app)
     (node_id, _parent), members = t["handle"].delay().get(timeout=30)  # its tuple form
     assert isinstance(node_id, str) and members is None
+
+
+def test_where_group_and_chord_links_go(app: Celery) -> None:
+    t = _tasks(app)
+    add, note = t["add"], t["note"]
+    members = group(add.s(1, 1), add.s(2, 2))
+    members.link(note.s("done"))
+    assert [len(m.options.get("link", [])) for m in members.tasks] == [1, 0]
+    assert members.tasks[0].options["link"][0].immutable
+    members.link_error(note.si("failed"))
+    assert all(len(m.options["link_error"]) == 1 for m in members.tasks)
+    inner = chord([add.s(1, 1)], add.s(1))
+    outer = chord([add.s(3, 3), inner], t["tsum"].s())
+    outer.link_error(note.si("outer failed"))
+    assert "link_error" not in outer.header.tasks[0].options  # the setting is off
+    assert len(inner.body.options["link_error"]) == 1  # a chord in the header links it
+    assert len(outer.body.options["link_error"]) == 1
+    app.conf.task_allow_error_cb_on_chord_header = True
+    flagged = chord([add.s(3, 3)], t["tsum"].s())
+    flagged.link_error(note.si("failed"))
+    assert len(flagged.header.tasks[0].options["link_error"]) == 1
