@@ -19,9 +19,9 @@ from helpers.services import WorkerFactory
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture(params=["redis"])
+@pytest.fixture(params=["memory", "redis"])
 def transport_kind(request: pytest.FixtureRequest) -> str:
-    """Chord counters on Redis."""
+    """Chord counters on the memory and Redis backends."""
     return str(request.param)
 
 
@@ -202,3 +202,24 @@ def test_where_group_and_chord_links_go(app: Celery) -> None:
     flagged = chord([add.s(3, 3)], t["tsum"].s())
     flagged.link_error(note.si("failed"))
     assert len(flagged.header.tasks[0].options["link_error"]) == 1
+
+
+def test_generator_header_is_sent_as_it_is_produced(app: Celery, worker: WorkerFactory) -> None:
+    t = _tasks(app)
+    worker(app)
+    note, seen = t["note"], t["seen"]
+
+    def header() -> Any:
+        for index in range(4):
+            if index == 3:  # the first members ran before the generator got this far
+                for _ in range(100):
+                    if seen:
+                        break
+                    time.sleep(0.1)
+                assert seen and set(seen) <= {0, 1}
+            yield note.si(index)
+
+    result = chord(header(), t["identity"].s()).apply_async()
+    assert result.get(timeout=30) == [None] * 4
+    assert sorted(seen) == [0, 1, 2, 3]
+    assert len(chord(iter([t["add"].si(1, 1)]), t["tsum"].s()).clone().header.tasks) == 1

@@ -231,7 +231,11 @@ class MemoryBackend(ChordBackend, Backend):
     def set_chord_size(self, group_id: str, size: int) -> None:
         """Register a chord's header size (a new run of a reused group id starts over)."""
         with self._store.lock:
-            self._store.chords[group_id] = _Chord(size=size)
+            chord = self._store.chords.get(group_id)
+            if chord is None or chord.claim is not None:
+                self._store.chords[group_id] = _Chord(size=size)
+            else:  # parts of a header still being sent may be in already
+                chord.size = size
 
     def chord_part_return(
         self, group_id: str, task_id: str, group_index: int | None, part: bytes

@@ -10,7 +10,9 @@ that completes the chord gets the claim to send the body (or to fail it with
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import copy
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from celeriac.backends.base import ChordBackend
@@ -50,6 +52,10 @@ class chord(Signature):
         app: CanvasApp | None = None,
         **options: object,
     ) -> None:
+        #: a generator header, sent as it is produced (see :func:`_stream`)
+        self._lazy: Iterator[object] | None = None
+        if isinstance(header, Iterator):
+            self._lazy, header = header, None
         if isinstance(header, Mapping) and header.get("subtask_type") == "chord" and body is None:
             super().__init__(dict(header), app=app)
             inner = self["kwargs"]
@@ -76,9 +82,30 @@ class chord(Signature):
         """Rebuild a chord from its dict form (header as a list or a group)."""
         return cls(dict(d), app=app)
 
+    def _materialize(self) -> None:
+        """Read a generator header to its end (anything but sending it needs the list)."""
+        if self._lazy is not None:
+            lazy, self._lazy = self._lazy, None
+            self["kwargs"]["header"] = _as_group(list(lazy), self._app)
+
+    def __deepcopy__(self, memo: dict[int, object]) -> chord:
+        self._materialize()
+        return type(self)(copy.deepcopy(dict(self), memo), app=self._app)
+
+    def clone(
+        self,
+        args: Sequence[object] | None = None,
+        kwargs: Mapping[str, object] | None = None,
+        **options: object,
+    ) -> Signature:
+        """A copy (a generator header is read first)."""
+        self._materialize()
+        return super().clone(args, kwargs, **options)
+
     @property
     def header(self) -> group:
         """The header group."""
+        self._materialize()
         value: group = self["kwargs"]["header"]
         return value
 
@@ -166,13 +193,20 @@ class chord(Signature):
         args = [*(args or ()), *self["args"]]
         self._give_body(options)
         task_id = options.pop("task_id", None)
+        backend = app.backend
+        lazy, self._lazy = self._lazy, None
+        counts = isinstance(backend, ChordBackend) and backend.supports_chord_counters
+        if lazy is not None and counts:
+            assert isinstance(backend, ChordBackend)
+            return _stream(self, lazy, backend, args, kwargs, options, task_id)
+        if lazy is not None:
+            self["kwargs"]["header"] = _as_group(list(lazy), self._app)
         result = self.freeze(None if task_id is None else str(task_id))
         header = self.header
         group_id = str(header.id)
         if not header.tasks:  # Celery applies the body at once with no results
             self.body.apply_async(([],))
             return result
-        backend = app.backend
         if isinstance(backend, ChordBackend) and backend.supports_chord_counters:
             backend.set_chord_size(group_id, chord_size(header))
             header.apply_async(args, kwargs, **{**options, "chord": dict(self.body)})
@@ -224,6 +258,51 @@ class chord(Signature):
     ) -> ResultHandle:
         """``chord(header)(body)`` sends the chord."""
         return self.apply_async((), None, body, **options)
+
+
+def _stream(
+    sig: chord,
+    lazy: Iterator[object],
+    backend: ChordBackend,
+    args: Sequence[object],
+    kwargs: Mapping[str, object] | None,
+    options: dict[str, object],
+    task_id: object,
+) -> ResultHandle:
+    """Send a generator header task by task as it is produced (Celery sends it while
+    iterating), registering the chord size just before the last one goes out."""
+    app = sig.app
+    body = sig.body
+    result = body.freeze(None if task_id is None else str(task_id))
+    group_id = str(uuid.uuid4())
+    if not isinstance(body, group):
+        body["options"].setdefault("group_id", group_id)
+    sent: list[Signature] = []
+    results: list[AsyncResult[object]] = []
+    size = 0
+    end = object()
+    items = iter(lazy)
+    pending = next(items, end)
+    while pending is not end:
+        following = next(items, end)
+        item = maybe_signature(pending, sig._app)
+        members = [] if item is None else item.unrolled() if isinstance(item, group) else [item]
+        for position, member in enumerate(members):
+            size += chord_size(member)
+            if following is end and position == len(members) - 1:
+                backend.set_chord_size(group_id, size)
+            member_options = {"group_id": group_id, "group_index": len(sent), "chord": dict(body)}
+            handle = member.apply_async(args, kwargs, **{**options, **member_options})
+            sent.append(member)
+            results.append(as_result(handle))
+        pending = following
+    sig["kwargs"]["header"] = group(sent, app=sig._app, task_id=group_id)
+    if not sent:  # Celery applies the body at once with no results
+        body.apply_async(([],))
+    header_result = GroupResult(group_id, results, app=app)
+    if isinstance(result, AsyncResult | GroupResult):
+        attach_root(result, header_result)
+    return result
 
 
 def chord_size(sig: object) -> int:
