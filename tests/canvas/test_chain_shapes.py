@@ -223,3 +223,12 @@ def test_generator_header_is_sent_as_it_is_produced(app: Celery, worker: WorkerF
     assert result.get(timeout=30) == [None] * 4
     assert sorted(seen) == [0, 1, 2, 3]
     assert len(chord(iter([t["add"].si(1, 1)]), t["tsum"].s()).clone().header.tasks) == 1
+
+
+def test_empty_chains_in_a_chord_header_are_skipped(app: Celery, worker: WorkerFactory) -> None:
+    t = _tasks(app)
+    worker(app)
+    add, tsum = t["add"], t["tsum"]
+    assert chord([chain()], tsum.s())().get(timeout=30) == 0
+    mixed = chord([chain(), add.s(1, 1), chain(), add.s(2, 2)], tsum.s())
+    assert mixed().get(timeout=30) == 6

@@ -204,7 +204,7 @@ class chord(Signature):
         result = self.freeze(None if task_id is None else str(task_id))
         header = self.header
         group_id = str(header.id)
-        if not header.tasks:  # Celery applies the body at once with no results
+        if not header.unrolled():  # Celery applies the body at once with no results
             self.body.apply_async(([],))
             return result
         if isinstance(backend, ChordBackend) and backend.supports_chord_counters:

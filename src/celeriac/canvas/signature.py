@@ -451,6 +451,8 @@ class group(Composite):
         group as its tasks: one flat GroupResult, one chord part per task)."""
         members: list[Signature] = []
         for member in self.tasks:
+            if member.subtask_type == "chain" and not member["kwargs"].get("tasks"):
+                continue  # an empty chain is a no-op (Celery's chord header rule)
             if isinstance(member, group):
                 members.extend(member.unrolled())
             else:  # a copy: one signature listed twice (``(sig,) * 3``) is two tasks
