@@ -337,6 +337,10 @@ def _as_group(value: object, app: CanvasApp | None) -> group:
         return group([], app=app)
     if isinstance(value, Signature):
         return group([value], app=app)
-    if isinstance(value, Iterable):
-        return group(list(value), app=app)
+    if isinstance(value, Iterable):  # copies, as Celery's signature(): the caller's stay as given
+        return group([_copy(item, app) for item in value], app=app)
     raise TypeError(f"a chord header is a group or signatures, not {value!r}")
+
+
+def _copy(item: object, app: CanvasApp | None) -> object:
+    return item.clone() if isinstance(item, Signature) else item

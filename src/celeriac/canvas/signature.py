@@ -432,12 +432,12 @@ class group(Composite):
         return members[0].link(sig.clone().set(immutable=True))
 
     def link_error(self, sig: Signature) -> Signature:
-        """Link ``sig`` (immutable copies) to every member: any of them may fail."""
+        """Link ``sig`` (copies) to every member: any of them may fail."""
         members = self.tasks
         if not members:
             return super().link_error(sig)
         for member in members:
-            member.link_error(sig.clone().set(immutable=True))
+            member.link_error(sig.clone())
         return sig
 
     @property
