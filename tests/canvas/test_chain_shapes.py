@@ -232,3 +232,9 @@ def test_empty_chains_in_a_chord_header_are_skipped(app: Celery, worker: WorkerF
     assert chord([chain()], tsum.s())().get(timeout=30) == 0
     mixed = chord([chain(), add.s(1, 1), chain(), add.s(2, 2)], tsum.s())
     assert mixed().get(timeout=30) == 6
+
+
+def test_a_group_of_one_in_a_chain_is_its_member(app: Celery, worker: WorkerFactory) -> None:
+    add = _tasks(app)["add"]
+    worker(app)
+    assert chain(group(add.s(0, 0)), add.s(-1))().get(timeout=30) == -1

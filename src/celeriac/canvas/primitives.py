@@ -30,9 +30,16 @@ _LAST_STEP_OPTIONS = ("group_id", "group_index", "chord", "link", "link_error")
 def _flatten(tasks: Iterable[object], app: CanvasApp | None) -> list[Signature]:
     """Members of nested chains inline (a chain in a chain is one longer chain); empty
     groups are skipped (no-ops, as in Celery) unless nothing else is left."""
-    steps = _inline(tasks, app)
+    steps = [_unroll(step) for step in _inline(tasks, app)]
     kept = [step for step in steps if not (isinstance(step, group) and not step.tasks)]
     return kept if kept else steps[-1:]
+
+
+def _unroll(step: Signature) -> Signature:
+    """A group of one member is that member (Celery's ``maybe_unroll_group``)."""
+    if isinstance(step, group) and len(step) == 1:
+        return step.tasks[0]
+    return step
 
 
 def _inline(tasks: Iterable[object], app: CanvasApp | None) -> list[Signature]:
