@@ -155,6 +155,10 @@ def test_ignore_result_stores_nothing(app, worker):
     for result in results:
         assert result.state == "PENDING"
         assert app.backend.get(result.id) is None
+        # as in Celery, the caller's result knows: get() returns None without waiting
+        assert result.ignored
+        assert result.get(timeout=0.01) is None
+    assert not quiet.delay().ignored
 
 
 def test_pickle_is_refused_unless_accepted(app, worker):

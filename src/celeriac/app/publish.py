@@ -304,15 +304,20 @@ def _declared(app: Celery, queue: str) -> Queue:
 
 
 def result_for(app: Celery, message: TaskMessage) -> AsyncResult[object]:
-    """The AsyncResult of a sent message (its parent's when it has one)."""
+    """The AsyncResult of a sent message (its parent's when it has one); ``ignored`` when
+    the message asks for no result, so that its ``get()`` returns None at once."""
     parent: AsyncResult[object] | None = None
     if message.parent_id:
         parent = AsyncResult(message.parent_id, app=app)
     task = app.tasks.get(message.name)
+    result: AsyncResult[object]
     if task is not None and type(task).AsyncResult is not _base_task().AsyncResult:
         # a task class with its own result class (AbortableTask): Celery returns that
-        return task.AsyncResult(message.id, parent=parent)
-    return AsyncResult(message.id, app=app, task_name=message.name, parent=parent)
+        result = task.AsyncResult(message.id, parent=parent)
+    else:
+        result = AsyncResult(message.id, app=app, task_name=message.name, parent=parent)
+    result.ignored = bool(message.ignore_result)
+    return result
 
 
 def _to_parent(

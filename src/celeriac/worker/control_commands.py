@@ -324,9 +324,14 @@ async def clock(node: ControlNode, **_: object) -> object:
 
 
 @handler("hello")
-async def hello(node: ControlNode, from_node: str | None = None, **_: object) -> object:
+async def hello(
+    node: ControlNode, from_node: str | None = None, revoked: object = None, **_: object
+) -> object:
     if from_node == node.hostname:
         return None
+    if isinstance(revoked, dict | list | tuple) and revoked:
+        # the ids alone, stamped with our clock: another host's stamps do not compare
+        node.revoked.add(str(task_id) for task_id in revoked)
     return {"revoked": node.revoked.ids(), "clock": node.clock}
 
 
