@@ -199,7 +199,9 @@ def build_message(
         group_index=_optional_int(options.get("group_index")),
         shadow=_text(options.get("shadow")),
         origin=_text(options.get("origin")) or app._origin(),
-        ignore_result=resolved.ignore_result,
+        # as Celery: the caller's option, else a known task's; null for a task sent by
+        # name without it (the worker then applies the task's own)
+        ignore_result=_sent_ignore_result(call, task, resolved),
         callbacks=signature_dicts(options.get("link")),
         errbacks=signature_dicts(options.get("link_error")),
         chain=_signature_list(options.get("chain")),
@@ -551,6 +553,14 @@ def retry_message(
         else message.errbacks,
     )
     return retried, resolve(call, task, app.conf), queue
+
+
+def _sent_ignore_result(
+    call: CallOptions, task: Task[..., object] | None, resolved: ResolvedOptions
+) -> bool | None:
+    if isinstance(call.ignore_result, Unset) and task is None:
+        return None
+    return resolved.ignore_result
 
 
 def _or_current(given: T | Unset, current: V) -> T | V:

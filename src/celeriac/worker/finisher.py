@@ -269,7 +269,9 @@ class Finisher:
         )
         # RETRY is written before the retry is sent: written later, it could land after
         # (and hide) what the next run stores, e.g. its final FAILURE.
-        await self.held.store_now(self._meta(job, states.RETRY, outcome.exc, outcome.traceback))
+        if not job.resolved(self.app.conf).ignore_result or self.store_errors_even_if_ignored:
+            meta = self._meta(job, states.RETRY, outcome.exc, outcome.traceback)
+            await self.held.store_now(meta)
         # The observer hears of the retry before it is sent (task events: ``task-retried``
         # leaves first), so no monitor sees the next run before this one's end.
         await self.observer.retrying(job, outcome)
