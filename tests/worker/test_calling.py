@@ -305,3 +305,14 @@ def test_sync_send_retries_publishing_on_a_broker_error(app, worker):
     with pytest.raises(BrokerError):
         app.send_task(add.name, (1, 1), retry_policy={"max_retries": 0})
     assert len(calls) == 1
+
+
+def test_message_properties_given_to_apply_async_reach_the_request(app, worker):
+    # Celery hands options it does not know to kombu's publish as message properties
+    @app.task(bind=True)
+    def properties(self) -> dict[str, object]:
+        return dict(self.request.properties)
+
+    worker(app)
+    seen = properties.apply_async(app_id="1234").get(timeout=10)
+    assert seen["app_id"] == "1234"

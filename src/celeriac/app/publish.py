@@ -211,9 +211,19 @@ def build_message(
         priority=resolved.priority or 0,
         delivery_info=delivery_info,
         replaced_task_nesting=_optional_int(options.get("replaced_task_nesting")) or 0,
+        properties=_message_properties(options),
         **message_stamps(options),
     )
     return message, resolved, queue
+
+
+#: AMQP message properties a caller may set through ``apply_async`` (Celery passes its
+#: other options on to kombu's ``publish``, which makes them message properties)
+MESSAGE_PROPERTIES = ("app_id", "user_id", "message_id")
+
+
+def _message_properties(options: Mapping[str, object]) -> dict[str, object]:
+    return {key: options[key] for key in MESSAGE_PROPERTIES if options.get(key) is not None}
 
 
 def _with_route_options(
