@@ -316,3 +316,14 @@ def test_message_properties_given_to_apply_async_reach_the_request(app, worker):
     worker(app)
     seen = properties.apply_async(app_id="1234").get(timeout=10)
     assert seen["app_id"] == "1234"
+
+
+def test_soft_limit_above_the_hard_one_is_refused_at_call_time(app):
+    # as Celery's apply_async: nothing is sent
+    @app.task(soft_time_limit=2, time_limit=1)
+    def limited() -> None:
+        return None
+
+    with pytest.raises(ValueError, match="soft_time_limit must be less than or equal"):
+        limited.delay()
+    assert app.transport.queue_length("celery") == 0
