@@ -50,6 +50,19 @@ F = TypeVar("F", bound=Receiver)
 _Held = tuple[Receiver | weakref.ref[Receiver], object, bool]
 
 
+def _same(held: Receiver | None, receiver: Receiver | None) -> bool:
+    """Whether two receivers are one: the same function, or bound methods of the same
+    function on the same instance (each attribute access makes a new method object)."""
+    if held is receiver:
+        return True
+    owner = getattr(receiver, "__self__", None)
+    return (
+        owner is not None
+        and getattr(held, "__self__", None) is owner
+        and getattr(held, "__func__", None) is getattr(receiver, "__func__", None)
+    )
+
+
 class Signal:
     """A named hook users connect receivers to (``@task_success.connect``).
 
@@ -121,6 +134,8 @@ class Signal:
                 if key in self._uids and self._uids[key] in self._receivers:
                     return receiver
                 self._uids[key] = entry
+            elif any(_same(self._live(e), receiver) and e[1] is sender for e in self._receivers):
+                return receiver  # connected once per receiver and sender, as in Celery
             self._receivers.append(entry)
         return receiver
 
@@ -147,7 +162,7 @@ class Signal:
                 found = self._uids.pop((dispatch_uid, id(sender)), None)
                 self._receivers = [e for e in self._receivers if e is not found]
             else:
-                self._receivers = [e for e in self._receivers if self._live(e) is not receiver]
+                self._receivers = [e for e in self._receivers if not _same(self._live(e), receiver)]
                 self._uids = {k: e for k, e in self._uids.items() if e in self._receivers}
             return len(self._receivers) != before
 
