@@ -257,3 +257,20 @@ def test_request_info_has_celerys_keys(make_app: AppFactory, worker: WorkerFacto
         "delivery_info", "worker_pid",
     }  # fmt: skip
     assert result.get(timeout=10) == "done"
+
+
+def test_hello_takes_the_ids_another_worker_revoked(
+    make_app: AppFactory, worker: WorkerFactory
+) -> None:
+    # mingle's hello, as Celery 5.7: the ids are taken (stamped here), the reply lists ours
+    app = make_app()
+    define(app)
+    name = node()
+    worker(app, hostname=name)
+    ids = [str(uuid.uuid4()) for _ in range(2)]
+    ahead = time.monotonic() + 10**6  # another host's stamps: not comparable with ours
+    inspect = app.control.inspect(destination=[name], timeout=5)
+    reply = inspect.hello("other@host", revoked={i: [ahead, n, i] for n, i in enumerate(ids)})
+    assert reply is not None and set(ids) <= set(reply[name]["revoked"])
+    assert set(ids) <= set((inspect.revoked() or {})[name])
+    assert (inspect.hello(name) or {}).get(name) is None  # its own hello: nothing to sync
