@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -271,6 +271,25 @@ class ChordBackend(Backend):
 
     #: True when this backend counts chord parts itself (no ``celery.chord_unlock`` polling).
     supports_chord_counters: ClassVar[bool] = True
+    #: What :meth:`on_chord_part_return` hands a part to, ``(request, state, result)``:
+    #: set by the app that made this backend (sending a chord's body is the canvas
+    #: layer's job, above this one).
+    part_reporter: Callable[[Any, str, object], None] | None = None
+
+    def on_chord_part_return(self, request: Any, state: str, result: object, **_: Any) -> None:
+        """Celery's call: count the part of ``request`` (its ``id``, ``group``,
+        ``group_index`` and ``chord``) that ended in ``state`` with ``result``; the part
+        that completes the chord sends the body with the header's results.
+
+        Raises:
+            NotImplementedError: this backend was not made by an app (``app.backend``).
+        """
+        if self.part_reporter is None:
+            raise NotImplementedError(
+                "on_chord_part_return needs the backend of an app (app.backend): the app "
+                "sends the chord's body"
+            )
+        self.part_reporter(request, state, result)
 
     def encode_chord_part(self, task_id: str, state: str, value: object) -> bytes:
         """Celery's part encoding: ``dumps([1, task_id, state, result])`` (exceptions encoded)."""
