@@ -378,11 +378,12 @@ class RequestPartReporter:
             return
         backend = app.backend  # no body: count the part (and its expiry) all the same
         if isinstance(backend, ChordBackend) and backend.supports_chord_counters:
+            group_id = str(part.group_id)
             encoded = backend.encode_chord_part(part.task_id, state, result)
-            claim = backend.chord_part_return(str(part.group_id), part.task_id, part.group_index, encoded)
+            claim = backend.chord_part_return(group_id, part.task_id, part.group_index, encoded)
             if claim is not None:
-                logger.warning("Chord %s completed without a body to send", part.group_id)
-                backend.chord_cleanup(str(part.group_id), claim.token)
+                logger.warning("Chord %s completed without a body to send", group_id)
+                backend.chord_cleanup(group_id, claim.token)
 
 
 def on_chord_parts_return(app: CanvasApp, parts: Sequence[ChordPart]) -> None:

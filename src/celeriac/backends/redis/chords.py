@@ -67,9 +67,7 @@ class RedisChords(ChordBackend, RedisResultStore):
 
         self._call("set_chord_size", run)
 
-    def apply_chord(
-        self, header_result_args: Sequence[Any], body: object = None, **_: Any
-    ) -> None:
+    def apply_chord(self, header_result_args: Sequence[Any], body: object = None, **_: Any) -> None:
         """Celery's producer step for a header ``(group id, results)`` with a group among
         its results: the header is saved (``celery-taskset-meta-<id>``, living as long as
         the chord's keys) so its nesting can be restored; a flat header is not saved."""
