@@ -50,6 +50,7 @@ from celeriac.worker.heartbeat import NodeEvents
 from celeriac.worker.held import SettleAction
 from celeriac.worker.observer import Observers, PipelineObserver
 from celeriac.worker.revoked import RevokedSet, RevokeRing, StateDB
+from celeriac.worker.sizing import pool_size
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -78,7 +79,7 @@ class WorkerOptions:
     hostname: str | None = None
     queues: list[str] = field(default_factory=list)
     exclude_queues: list[str] = field(default_factory=list)
-    concurrency: int | None = None
+    concurrency: int | str | None = None
     pool: str = "prefork"
     loglevel: str = "WARNING"
     logfile: str | None = None
@@ -123,9 +124,9 @@ class Worker:
             raise ImproperlyConfigured(
                 f"unknown pool {opts.pool!r}: choose one of {', '.join(POOLS)}"
             )
-        self.concurrency = (
-            opts.concurrency or _concurrency(conf.worker_concurrency) or os.cpu_count() or 1
-        )
+        size = pool_size(opts.concurrency, conf.worker_concurrency, self.pool_name)
+        self.concurrency = size.count
+        self._size_explanation = size.explanation  # logged at start ("auto")
         if opts.autoscale:  # start at the lower bound (at least one process), as Celery
             self.concurrency = max(1, opts.autoscale[1])
         if opts.time_limit is not None:
@@ -295,6 +296,8 @@ class Worker:
         opts = self.options
         set_process_name("MainProcess")
         self.app.log.setup(opts.loglevel, self.logfile(0))
+        if self._size_explanation:
+            logger.info("%s", self._size_explanation)
         self.app.finalize()
         warn_at_startup(self.app, self.queues)
         self._write_pidfile()
@@ -568,22 +571,6 @@ def mask_url(url: str) -> str:
         netloc = parts.netloc.replace(f":{parts.password}@", ":**@")
         return urlunsplit(parts._replace(netloc=netloc))
     return url
-
-
-def _concurrency(value: int | str | None) -> int | None:
-    """``worker_concurrency`` as a number (the setting also takes a string such as ``"4"``).
-
-    Raises:
-        ImproperlyConfigured: the string is not a whole number.
-    """
-    if not isinstance(value, str):
-        return value
-    try:
-        return int(value)
-    except ValueError:
-        raise ImproperlyConfigured(
-            f"setting 'worker_concurrency' expects a number of processes, got {value!r}"
-        ) from None
 
 
 #: Celery's name of the worker class (``celery.worker.worker.WorkController``).
