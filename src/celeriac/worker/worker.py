@@ -307,7 +307,9 @@ class Worker:
         signals.celeryd_after_setup.send(sender=self.hostname, instance=self, conf=self.app.conf)
         # queues a handler added with app.amqp.queues.select_add(), consumed whatever -Q says
         self.queues += [name for name in self.app.amqp.queues.added if name not in self.queues]
-        declare_at_start(self.app, self.queues)
+        if not declare_at_start(self.app, self.queues):  # broker down, no retry at start-up
+            self._remove_pidfile()
+            return 1
         signals.worker_init.send(sender=self)
         steps = StepRunner(self.app.steps["worker"], self)  # a project's bootsteps
         steps.start()
