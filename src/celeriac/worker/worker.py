@@ -19,6 +19,7 @@ from celeriac import signals
 from celeriac.app.declare import declare_at_start
 from celeriac.app.log import Logging
 from celeriac.bootsteps import StepRunner
+from celeriac.concurrency import get_implementation
 from celeriac.config.queues import queue_table
 from celeriac.exceptions import (
     ImproperlyConfigured,
@@ -209,6 +210,12 @@ class Worker:
         if not queues:
             raise ImproperlyConfigured("no queues left to consume after -X/--exclude-queues")
         return queues
+
+    @property
+    def pool_cls(self) -> type:
+        """Celery's ``WorkController.pool_cls``: the :mod:`celeriac.concurrency` class of the
+        pool ``-P`` names (the worker runs its own implementation of that pool)."""
+        return get_implementation(self.pool_name)
 
     # -- reporting -------------------------------------------------------------------
     def banner(self) -> str:
