@@ -4,6 +4,7 @@ use from several threads and from a finalizer running inside one of its commands
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -25,8 +26,16 @@ def backend(keyspace: RedisKeyspace) -> Iterator[RedisBackend]:
 
 
 def _subscribers(client: redis.Redis, backend: RedisBackend, task_id: str) -> int:
-    [(_, count)] = client.pubsub_numsub(backend.task_key(task_id))
-    return int(count)
+    """The server's count of subscribers to the task's channel, once it has settled (a
+    command sent on another connection may not have been read yet)."""
+    counts = []
+    for _ in range(20):
+        [(_, count)] = client.pubsub_numsub(backend.task_key(task_id))
+        counts.append(int(count))
+        if counts[-3:] == [counts[-1]] * 3:
+            break
+        time.sleep(0.02)
+    return counts[-1]
 
 
 def test_churn_from_threads_while_draining(backend: RedisBackend, rclient: redis.Redis) -> None:
@@ -110,3 +119,14 @@ def test_a_cancel_inside_a_command_waits_for_it(
     consumer.drain_events(timeout=0.2)  # the server has answered every command
     assert all(_subscribers(rclient, backend, t) == 0 for t in [*finalized, outer])
     consumer.stop()
+
+
+def test_closing_the_backend_closes_the_consumer(
+    backend: RedisBackend, rclient: redis.Redis
+) -> None:
+    task_id = str(uuid.uuid4())
+    backend.result_consumer.consume_from(task_id)
+    assert _subscribers(rclient, backend, task_id) == 1
+    backend.close()
+    assert _subscribers(rclient, backend, task_id) == 0
+    assert backend.result_consumer.subscribed_to == set()  # a new one after close

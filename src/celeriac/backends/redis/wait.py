@@ -111,6 +111,13 @@ class RedisResultWaiting(RedisResultConnection):
             made = self._consumer = (os.getpid(), ResultConsumer(self))
         return made[1]
 
+    def close(self) -> None:
+        """Close this process's connections, the result consumer's pub/sub one included."""
+        made, self._consumer = self._consumer, None
+        if made is not None and made[0] == os.getpid():
+            made[1].stop()
+        super().close()
+
     def _policy(self, task_id: str, timeout: float | None) -> WaitPolicy:
         return WaitPolicy(task_id, timeout, self.config.retry_delays, self._lost)
 
