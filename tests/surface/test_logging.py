@@ -90,6 +90,31 @@ def test_setup_logging_receiver_takes_over(clean_logging: None) -> None:
     assert logging.getLogger().handlers == root_before
 
 
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [("%%%%n-%n.log", "%n-worker.log"), ("50%%%%d.log", "50%d.log"), ("%%%%i-%i.log", "%i-0.log")],
+)
+def test_multi_node_logfile_escapes_reach_the_file(
+    clean_logging: None, tmp_path: Path, template: str, expected: str
+) -> None:
+    """``multi`` expands once (``%%%%`` -> ``%%``), the logging set-up once more (``%%`` ->
+    ``%``, ``%i`` -> 0 in the main process), as Celery's two steps do."""
+    from celeriac.apps.multi import Node
+
+    node = Node("worker@example.com", options={"--logfile": str(tmp_path / template)})
+    logfile = next(a.partition("=")[2] for a in node.argv if a.startswith("--logfile="))
+    app = Celery("logs", broker="memory://", set_as_current=False)
+    root = logging.getLogger()
+    before = list(root.handlers)
+    app.log.setup_logging_subsystem(
+        loglevel="INFO", logfile=logfile, hostname="worker@example.com", colorize=False
+    )
+    logging.getLogger("percent").info("reached")
+    for handler in set(root.handlers) - set(before):
+        handler.close()
+    assert "reached" in (tmp_path / expected).read_text()
+
+
 def test_hijack_off_keeps_the_projects_root_handler(clean_logging: None) -> None:
     app = Celery("logs", broker="memory://", set_as_current=False)
     app.conf.worker_hijack_root_logger = False

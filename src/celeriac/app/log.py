@@ -118,7 +118,8 @@ class Logging:
         if logfile and hostname:
             from celeriac.utils.nodenames import node_format
 
-            logfile = node_format(str(logfile), hostname)
+            # the main process: %i is 0, %I empty (a pool child formats its own)
+            logfile = node_format(str(logfile), hostname, i="0", I="")
         Logging._setup = True
         level = mlevel(loglevel or self.loglevel)
         format = format or self.format

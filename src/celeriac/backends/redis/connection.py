@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -100,10 +101,19 @@ class RedisResultConnection(Backend):
 
     schemes = ("redis", "rediss", "redis+socket", "sentinel")
     crosses_processes = True
+    supports_result_compression = True
 
     def __init__(self, url: str, options: BackendOptions | None = None) -> None:
         super().__init__(url, options)
         self.config = RedisResultOptions.parse(url, self.options)
+        if self.compression and self.config.decode_responses:
+            warnings.warn(
+                "The Redis result backend decodes responses (decode_responses): "
+                "result_compression is ignored and results are stored uncompressed.",
+                UserWarning,
+                stacklevel=2,
+            )
+            self.compression = None
         self.target: RedisTarget = self.config.target
         self.task_keyprefix = self.config.task_keyprefix
         self.group_keyprefix = self.config.group_keyprefix
