@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 import weakref
 from collections.abc import Callable
 from typing import TypeVar, overload
+
+from celeriac.utils.log import own_logger
 
 __all__ = [
     "Signal",
@@ -40,7 +41,7 @@ __all__ = [
     "worker_shutting_down",
 ]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 
 #: A signal receiver: called as ``receiver(signal=..., sender=..., **named)``.

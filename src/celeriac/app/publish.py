@@ -60,7 +60,7 @@ __all__ = [
     "send_many",
 ]
 
-logger = logging.getLogger("celeriac.app.base")
+logger = logging.getLogger("celery.app.base")
 
 T = TypeVar("T")
 V = TypeVar("V")
@@ -198,6 +198,9 @@ def build_message(
         group=_text(options.get("group_id")),
         group_index=_optional_int(options.get("group_index")),
         shadow=_text(options.get("shadow")),
+        # Celery's way to keep secrets out of logs and events: shown instead of the arguments
+        argsrepr=_text(options.get("argsrepr")) or "",
+        kwargsrepr=_text(options.get("kwargsrepr")) or "",
         origin=_text(options.get("origin")) or app._origin(),
         # as Celery: the caller's option, else a known task's; null for a task sent by
         # name without it (the worker then applies the task's own)

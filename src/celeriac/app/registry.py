@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import importlib
-import logging
 from collections.abc import Callable, Iterable
 from typing import NoReturn
 
 from celeriac.app.task import Task
 from celeriac.exceptions import NotRegistered
+from celeriac.utils.log import own_logger
 
 __all__ = ["TaskRegistry", "find_related_modules"]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 
 class TaskRegistry(dict[str, Task[..., object]]):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import json
-import logging
 import threading
 import time
 import uuid
@@ -24,6 +23,7 @@ from celeriac.beat.schedules import BaseSchedule, crontab, maybe_schedule
 from celeriac.beat.shared import SharedSchedule, load_schedule
 from celeriac.beat.stores import EntryState, Store, merge_states
 from celeriac.exceptions import OperationalError
+from celeriac.utils.log import own_logger
 
 __all__ = [
     "LostLeadership",
@@ -34,7 +34,7 @@ __all__ = [
     "MISSED_RUN_POLICIES",
 ]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 #: ``beat_missed_run_policy`` values: run a missed run once on catch-up, or skip it.
 MISSED_RUN_POLICIES = ("run_once", "skip")

@@ -27,7 +27,7 @@ from celeriac.worker.control_nodes import ControlNode
 
 __all__ = ["ShutdownRequested", "handler", "handlers", "nok", "ok"]
 
-logger = logging.getLogger("celeriac.worker.control")
+logger = logging.getLogger("celery.worker.control")
 
 #: States the 5.7 ``revoke`` overwrites with REVOKED at once for tasks not running here.
 REVOCABLE_STATES = frozenset({states.PENDING, states.RECEIVED, states.RETRY, states.REJECTED})

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ConsumerNode", "ControlNode", "PreforkNode", "apply_setting", "request_info"]
 
-logger = logging.getLogger("celeriac.worker.control")
+logger = logging.getLogger("celery.worker.control")
 
 #: ``inspect scheduled``'s ``priority`` of an ETA task: Celery's worker timer entry's
 ETA_TIMER_PRIORITY = 6
