@@ -5,8 +5,10 @@ Each run publishes N no-op tasks (``noop.delay()``), starts ``celeriac -A bencha
 ``redis_bench.py``'s W2 does (first result stamped → last result stored). The two
 variants alternate (without, with; then with, without …) so a change in the machine's load
 hits both. While the worker runs, a listener on the ``celeryev`` channels (a plain Redis
-``PSUBSCRIBE``, in this process) counts the event messages and the events in them, so the
-figures show what was sent.
+``PSUBSCRIBE``, in this process) keeps the event messages, and counts them and the events in
+them after the drain (decoding them during it would take CPU from the worker), so the
+figures show what was sent. The Redis server's CPU per task (``INFO cpu``, publish and
+drain) is printed too: on 2 cores it competes with the worker.
 
 Usage::
 
@@ -59,37 +61,61 @@ class EventCounter:
         self.client = redis.Redis(host=parts.hostname, port=parts.port or 6379, db=0)
         self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
         self.pubsub.psubscribe(f"/{db}.celeryev/*")
-        self.messages = 0
-        self.events: dict[str, int] = {}
+        self._raw: list[bytes] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        import base64
-
+        # only keep the raw payloads while the worker drains: decoding them here would
+        # take CPU from the worker on a 2-core machine (close() decodes them afterwards)
         while not self._stop.is_set():
             item = self.pubsub.get_message(timeout=0.2)
-            if not item or item["type"] != "pmessage":
-                continue
-            self.messages += 1
-            body = json.loads(base64.b64decode(json.loads(item["data"])["body"]))
-            for event in body if isinstance(body, list) else [body]:
-                self.events[event["type"]] = self.events.get(event["type"], 0) + 1
+            if item and item["type"] == "pmessage":
+                self._raw.append(item["data"])
 
     def close(self) -> dict[str, Any]:
+        import base64
+
         self._stop.set()
         self._thread.join(2)
         self.pubsub.close()
         self.client.close()
-        return {"messages": self.messages, "events": dict(sorted(self.events.items()))}
+        events: dict[str, int] = {}
+        for data in self._raw:
+            body = json.loads(base64.b64decode(json.loads(data)["body"]))
+            for event in body if isinstance(body, list) else [body]:
+                events[event["type"]] = events.get(event["type"], 0) + 1
+        return {"messages": len(self._raw), "events": dict(sorted(events.items()))}
+
+
+class RedisServerCPU:
+    """CPU seconds the Redis server spent (``INFO cpu``: user + system, all threads)."""
+
+    def __init__(self, url: str) -> None:
+        import redis  # type: ignore[import-untyped,unused-ignore]
+
+        parts = urlsplit(url)  # database 0: the drain's own database must have no other client
+        self.client = redis.Redis(host=parts.hostname, port=parts.port or 6379, db=0)
+        self.start = self._now()
+
+    def _now(self) -> float:
+        info = self.client.info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+    def close(self) -> float:
+        spent = self._now() - self.start
+        self.client.close()
+        return spent
 
 
 def one_drain(system: System, settings: Settings) -> dict[str, Any]:
     counter = EventCounter(settings.url)
+    server = RedisServerCPU(settings.url)
     try:
         figures = measure_publish_drain(system, settings, "noop", True)
     finally:
+        server_cpu = server.close()
         seen = counter.close()
     figures.pop("memory_samples", None)
     figures.update(seen)
@@ -98,6 +124,8 @@ def one_drain(system: System, settings: Settings) -> dict[str, Any]:
     figures["cpu_ms_per_task"] = (
         figures["cpu_cores"] * figures["drain_total_s"] / settings.tasks * 1e3
     )
+    # the Redis server shares the machine's cores with the worker (publish + drain)
+    figures["redis_cpu_ms_per_task"] = server_cpu / settings.tasks * 1e3
     return figures
 
 

@@ -70,6 +70,11 @@ class _CeleryIsCeleriac(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             "celeriac" + module.__name__[len("celery"):]
         )
 
+    def get_code(self, name):
+        # ``python -m celery ...`` runs celeriac's ``__main__`` (runpy asks for the code)
+        real = importlib.util.find_spec("celeriac" + name[len("celery"):])
+        return real.loader.get_code(real.name)
+
 
 sys.meta_path.insert(0, _CeleryIsCeleriac())
 '''

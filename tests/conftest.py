@@ -8,8 +8,11 @@ or fail when ``CI`` is set.
 
 from __future__ import annotations
 
+import importlib
+import itertools
 import logging
 import os
+import pkgutil
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -20,6 +23,26 @@ import pytest
 from celeriac import Celery
 from celeriac.contrib.testing import TestWorkController, start_worker
 from helpers.services import TRANSPORTS, AppFactory, Store, WorkerFactory, fresh_store
+
+#: The packages whose modules a worker thread imports lazily (a backend, a transport, a
+#: pool). They are imported here, in the main thread, before any test starts a worker:
+#: pytest rewrites the asserts of celeriac's modules (celeriac ships a pytest plugin) and
+#: CPython 3.11's compiler is not thread-safe while it does (``SystemError: AST
+#: constructor recursion depth mismatch`` when two threads import at once).
+_PRELOADED = ("backends", "transports", "pools", "worker", "execution", "events", "canvas")
+
+
+def _preload() -> None:
+    for package in _PRELOADED:
+        module = importlib.import_module(f"celeriac.{package}")
+        for found in pkgutil.walk_packages(module.__path__, f"{module.__name__}."):
+            try:
+                importlib.import_module(found.name)
+            except ImportError:  # an optional extra that is not installed
+                pass
+
+
+_preload()
 
 
 @pytest.fixture(autouse=True)
@@ -100,10 +123,13 @@ def worker(make_app: AppFactory) -> Iterator[WorkerFactory]:
     Workers stop before the test's apps close (this fixture depends on ``make_app``).
     """
     with ExitStack() as stack:
+        started = itertools.count(1)
 
         def start(
             app: Celery, pool: str = "threads", concurrency: int = 2, **options: Any
         ) -> TestWorkController:
+            # a node name per worker: several of them answer remote control in one test
+            options.setdefault("hostname", f"celeriac-test{next(started)}@%h")
             return stack.enter_context(
                 start_worker(
                     app, pool=pool, concurrency=concurrency, perform_ping_check=False, **options

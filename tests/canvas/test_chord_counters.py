@@ -158,3 +158,45 @@ def test_redis_claim_survives_a_retried_call(
     other = backend._call("test", lambda c: c.register_script(scripts.CHORD_PART_RETURN)(
         keys=script_keys, args=[*args[:-1], "token-2"]))  # fmt: skip
     assert other[3] == 0
+
+
+def test_celerys_on_chord_part_return_sends_the_body(make_app: Any, worker: Any) -> None:
+    """``app.backend.on_chord_part_return(request, state, result)`` (Celery's call) counts
+    each part once, redeliveries included, and the last one sends the body."""
+    from celeriac.execution.request import Context
+
+    app = make_app()
+
+    @app.task(name="tests.collect")
+    def collect(values: list[int]) -> list[int]:
+        return values
+
+    worker(app)
+    group_id = str(uuid.uuid4())
+    body = collect.s()
+    body_id = body.freeze().id
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    backend = app.backend
+    assert isinstance(backend, ChordBackend)
+    backend.set_chord_size(group_id, 3)
+    for index, value in [(0, 1), (0, 42), (1, 2), (2, 3)]:  # (0, 42): a redelivered part
+        request = Context(id=ids[index], group=group_id, group_index=index, chord=body)
+        backend.on_chord_part_return(request, "SUCCESS", value)
+    assert app.AsyncResult(body_id).get(timeout=20) == [1, 2, 3]
+
+
+def test_apply_chord_saves_a_nested_header(canvas_kind: str, make_app: Any) -> None:
+    if canvas_kind != "redis":
+        pytest.skip("Celery's Redis apply_chord")
+    from celeriac.result import AsyncResult, GroupResult
+
+    app = make_app(result_chord_expires=600)
+    backend = app.backend
+    group_id = str(uuid.uuid4())
+    flat = [AsyncResult(str(uuid.uuid4()), app=app)]
+    backend.apply_chord((group_id, flat), None)
+    assert GroupResult.restore(group_id, backend=backend, app=app) is None
+    header = GroupResult(group_id, [GroupResult(str(uuid.uuid4()), flat, app=app)], app=app)
+    backend.apply_chord((group_id, header.results), None)
+    assert GroupResult.restore(group_id, backend=backend, app=app) == header
+    assert 60 < backend.client.ttl(backend.get_key_for_group(group_id)) <= 600

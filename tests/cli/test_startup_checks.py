@@ -154,3 +154,16 @@ def _require_redis() -> None:
         if os.environ.get("CI"):
             pytest.fail(f"Redis at 127.0.0.1:6379 is not reachable: {exc}")
         pytest.skip("Redis at 127.0.0.1:6379 is not reachable")
+
+
+# -- a broker that cannot be reached, with no retrying at start-up ------------------------
+@pytest.mark.parametrize("broker", [UNREACHABLE, "amqp://guest:guest@127.0.0.1:1//"])
+def test_no_retry_on_startup_stops_the_worker(tmp_path: Path, broker: str) -> None:
+    with make(tmp_path, broker_connection_retry_on_startup=False) as p:
+        done = p.celeriac("-b", broker, "worker", "-P", "solo", timeout=45)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (
+        "Retrying to establish a connection to the message broker after a connection loss "
+        "has been disabled (app.conf.broker_connection_retry_on_startup=False). "
+        "Shutting down..."
+    ) in done.stderr

@@ -35,3 +35,49 @@ def test_client_and_keys_are_celerys() -> None:
             client.delete(key, ok_key, fail_key)
         finally:
             backend.close()
+
+
+def test_result_compression_in_celerys_envelope() -> None:
+    from celeriac.protocol.result_compression import MAGIC
+
+    with redis_keyspace("z") as space:
+        writer = create_backend(space.url_with_prefix, BackendOptions(compression="gzip"))
+        reader = create_backend(space.url_with_prefix, BackendOptions())
+        try:
+            task_id = str(uuid.uuid4())
+            writer.store_result(task_id, {"text": "hello " * 50}, states.SUCCESS)
+            raw = writer.client.get(writer.get_key_for_task(task_id))  # type: ignore[attr-defined]
+            assert raw.startswith(MAGIC + b"application/x-gzip\x00")
+            assert reader.get_result(task_id) == {"text": "hello " * 50}
+            assert writer.wait_for(task_id, timeout=5)["result"] == {"text": "hello " * 50}
+        finally:
+            writer.close()
+            reader.close()
+
+
+def test_decode_responses_turns_compression_off() -> None:
+    import pytest
+
+    with redis_keyspace("d") as space:
+        with pytest.warns(UserWarning, match="decode_responses"):
+            backend = create_backend(
+                space.url_with_prefix + "&decode_responses=true",
+                BackendOptions(compression="gzip"),
+            )
+        try:
+            assert backend.compression is None
+            task_id = str(uuid.uuid4())
+            backend.store_result(task_id, [1, "a"], states.SUCCESS)
+            raw = backend.client.get(backend.get_key_for_task(task_id))  # type: ignore[attr-defined]
+            assert isinstance(raw, str)
+            assert backend.wait_for(task_id, timeout=5)["result"] == [1, "a"]
+        finally:
+            backend.close()
+
+
+def test_compression_where_bytes_cannot_be_stored_warns() -> None:
+    import pytest
+
+    with pytest.warns(UserWarning, match="cannot store compressed"):
+        backend = create_backend("memory://", BackendOptions(compression="gzip"))
+    assert backend.compression is None

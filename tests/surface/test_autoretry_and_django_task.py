@@ -52,3 +52,35 @@ def test_django_task_is_a_task_class_with_on_commit_sends() -> None:
         assert add.delay(4, 5).get(timeout=10) == 9
     with pytest.raises(ImproperlyConfigured, match="Django's transactions"):
         add.delay_on_commit(2, 3)  # Django is not set up for this app: said, not ignored
+
+
+def test_a_django_project_app_defaults_to_django_task(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ``DJANGO_SETTINGS_MODULE`` set, an app (a ``Celery`` subclass too) left with
+    the default task class gets ``DjangoTask``, as Celery's fixup does; a chosen class stays."""
+    pytest.importorskip("django")
+    from celeriac.app.task import Task
+    from celeriac.contrib.django.task import DjangoTask
+
+    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "not_imported.settings")
+
+    class ProjectCelery(Celery):
+        pass
+
+    class Chosen(Task[Any, Any]):
+        pass
+
+    app = ProjectCelery("dj", broker="memory://", set_as_current=False)
+    assert issubclass(app.Task, DjangoTask) and hasattr(app.Task, "delay_on_commit")
+    kept = Celery("dj2", broker="memory://", task_cls=Chosen, set_as_current=False)
+    assert kept.Task is Chosen
+    monkeypatch.delenv("DJANGO_SETTINGS_MODULE")
+    assert Celery("plain", broker="memory://", set_as_current=False).Task is Task
+
+
+def test_worker_pool_cls_names_the_pool_class() -> None:
+    from celeriac.concurrency import solo, thread
+    from celeriac.worker.worker import Worker, WorkerOptions
+
+    app = Celery("pools", broker="memory://", set_as_current=False)
+    assert Worker(app, WorkerOptions(pool="solo")).pool_cls is solo.TaskPool
+    assert Worker(app, WorkerOptions(pool="threads")).pool_cls is thread.TaskPool

@@ -165,9 +165,9 @@ def test_inert_settings_are_named_at_startup() -> None:
 
     assert startup_warnings(app, ["celery"]) == []
     app.conf.task_remote_tracebacks = True
-    app.conf.result_compression = "gzip"
+    app.conf.task_protocol = 1
     (line,) = startup_warnings(app, ["celery"])
-    assert "no effect in celeriac: task_remote_tracebacks, result_compression" in line
+    assert "no effect in celeriac: task_remote_tracebacks, task_protocol" in line
 
 
 def test_ensure_chords_allowed() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import logging
 import os
 import socket
 import uuid
@@ -25,8 +24,9 @@ from celeriac.app.registry import TaskRegistry
 from celeriac.app.sent_events import SentEvents
 from celeriac.app.shared import finalize_callbacks, registered_apps
 from celeriac.app.task import Task as BaseTask
-from celeriac.backends.base import REPLY_ROUTE, Backend
+from celeriac.backends.base import REPLY_ROUTE, Backend, ChordBackend
 from celeriac.backends.registry import create_backend
+from celeriac.canvas.workflow import RequestPartReporter
 from celeriac.config.loader import settings_from_envvar, settings_from_object
 from celeriac.config.settings import Settings
 from celeriac.events import Events
@@ -46,10 +46,11 @@ from celeriac.transports.base import Transport, TransportOptions
 from celeriac.transports.registry import create_transport
 from celeriac.utils.clock import LamportClock
 from celeriac.utils.imports import import_class
+from celeriac.utils.log import own_logger
 
 __all__ = ["DEFAULT_SQLITE_URL", "Celery"]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -346,6 +347,8 @@ class Celery(PeriodicTasks, AppExtras):
             options = connections.backend_options(self.conf)
             options.reply_to = self.reply_to
             self._backend = create_backend(self.result_backend_url, options)
+            if isinstance(self._backend, ChordBackend):  # Celery's on_chord_part_return
+                self._backend.part_reporter = RequestPartReporter(self)
         return self._backend
 
     @property

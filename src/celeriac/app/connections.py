@@ -53,6 +53,12 @@ _REDIS_RESULT_SETTINGS = {
 }
 
 
+def _chord_expires(conf: Settings) -> dict[str, float]:
+    """``result_chord_expires`` when set (the chord keys' lifetime; else ``result_expires``)."""
+    seconds = _seconds(conf.result_chord_expires)
+    return {} if seconds is None else {"result_chord_expires": seconds}
+
+
 def _seconds(value: float | timedelta | None) -> float | None:
     """A duration setting in seconds; ``None`` stays ``None``."""
     if value is None:
@@ -117,9 +123,14 @@ def backend_options(conf: Settings) -> BackendOptions:
         expires=_seconds(conf.result_expires) or None,
         serializer=conf.result_serializer,
         accept=conf.result_accept_content or conf.accept_content,
-        extra={**redis_settings, **(conf.result_backend_transport_options or {})},
+        extra={
+            **redis_settings,
+            **_chord_expires(conf),
+            **(conf.result_backend_transport_options or {}),
+        },
         failure_expires=_seconds(conf.result_failure_expires),
         signer=signer_for(conf) if conf.security_sign_results else None,
         broker_url=configured_url(conf, "broker_url") or "",
         settings=conf,
+        compression=conf.result_compression,
     )

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["declare_at_start", "declare_before_publish", "declare_queues", "declares"]
 
-logger = logging.getLogger("celeriac.app.declare")
+logger = logging.getLogger("celery.app.declare")
 
 
 @functools.cache
@@ -51,10 +51,30 @@ def declare_before_publish(app: Celery, queue: str) -> None:
         logger.debug("Declaring queue %s failed (%s); the publish retries", queue, exc)
 
 
-def declare_at_start(app: Celery, names: Sequence[str]) -> None:
+#: Celery's words when the broker is down at start-up and retrying is off.
+NO_RETRY_ON_STARTUP = (
+    "Retrying to establish a connection to the message broker after a connection loss has "
+    "been disabled (app.conf.broker_connection_retry_on_startup=False). Shutting down..."
+)
+
+
+def declare_at_start(app: Celery, names: Sequence[str]) -> bool:
     """:func:`declare_queues` for a starting worker: a failure is logged, not raised (the
-    worker's consumer reconnects and its transport declares again)."""
+    worker's consumer reconnects and its transport declares again).
+
+    Returns False when the broker cannot be reached and ``broker_connection_retry_on_startup``
+    (else ``broker_connection_retry``) is off: the worker then stops, as Celery's does.
+    """
     try:
         declare_queues(app, names)
+    except BrokerError as exc:
+        on_startup = app.conf.broker_connection_retry_on_startup
+        if not (app.conf.broker_connection_retry if on_startup is None else on_startup):
+            logger.critical(
+                "consumer: Cannot connect to the broker: %s\n%s", exc, NO_RETRY_ON_STARTUP
+            )
+            return False
+        logger.warning("Could not declare queues %s yet: %s", ", ".join(names), exc)
     except Exception as exc:
         logger.warning("Could not declare queues %s yet: %s", ", ".join(names), exc)
+    return True

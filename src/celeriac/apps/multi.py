@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from celeriac.platforms import Pidfile, pid_alive
@@ -30,13 +30,26 @@ DEFAULT_PIDFILE = "%n.pid"
 DEFAULT_LOGFILE = "%n%I.log"
 
 
-@dataclass
 class Node:
-    """One worker of the cluster: its name and its command line."""
+    """One worker of the cluster: its name and its command line.
 
-    name: str
-    options: list[tuple[str, str | None]] = field(default_factory=list)
-    executable: str = sys.executable
+    ``options`` are ``(option, value)`` pairs, or a mapping of them as Celery's ``Node``
+    takes (``{'--logfile': '%n.log'}``).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        options: Iterable[tuple[str, str | None]] | Mapping[str, str | None] = (),
+        executable: str = sys.executable,
+    ) -> None:
+        self.name = name
+        pairs = options.items() if isinstance(options, Mapping) else options
+        self.options: list[tuple[str, str | None]] = list(pairs)
+        self.executable = executable
+
+    def __repr__(self) -> str:
+        return f"<Node {self.name}>"
 
     @property
     def pidfile(self) -> str:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import abc
 import asyncio
 import time
-from collections.abc import Collection, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from celeriac import states
 from celeriac.backends.celery_api import CeleryResultAPI
 from celeriac.exceptions import DecodeError, TimeoutError
-from celeriac.protocol import serializers
+from celeriac.protocol import compression, serializers
+from celeriac.protocol.result_compression import compress_result, decompress_result
 from celeriac.protocol.results import encode_exception
 from celeriac.security.results import open_result, seal_result
 from celeriac.security.signing import Signer
@@ -59,6 +61,8 @@ class BackendOptions:
             reads its results there).
         settings: the app's settings (read-only), for backends that use the broker's
             (``broker_use_ssl``, ``result_persistent`` …).
+        compression: ``result_compression`` (``gzip``, ``zlib``, ``bzip2``…): stored
+            results are compressed (backends that store bytes only).
     """
 
     expires: float | None = 86400.0
@@ -70,6 +74,7 @@ class BackendOptions:
     broker_url: str = ""
     reply_to: str = ""
     settings: Mapping[str, Any] = field(default_factory=dict)
+    compression: str | None = None
 
     def expires_for(self, status: str | None) -> float | None:
         """Seconds a result in ``status`` is kept; ``None`` keeps it forever."""
@@ -97,16 +102,40 @@ class Backend(CeleryResultAPI, abc.ABC):
     #: calls :meth:`ensure_chords_allowed`, which raises Celery's error.
     supports_chords: ClassVar[bool] = True
 
+    #: True when stored values may be arbitrary bytes, so ``result_compression`` applies.
+    supports_result_compression: ClassVar[bool] = False
+    #: The compression stored results get (``None``: none), from ``result_compression``.
+    compression: str | None = None
+
     def __init__(self, url: str, options: BackendOptions | None = None) -> None:
         self.url = url
         self.options = options or BackendOptions()
+        self.compression = self._compression_for(self.options.compression)
+
+    def _compression_for(self, method: str | None) -> str | None:
+        """The compression stored results get (Celery's ``backend.compression``)."""
+        if not method:
+            return None
+        if not self.supports_result_compression:
+            warnings.warn(
+                f"The {type(self).__name__} result backend cannot store compressed payloads: "
+                "result_compression is ignored and results are stored uncompressed.",
+                UserWarning,
+                stacklevel=3,
+            )
+            return None
+        compression.compress(b"", method)  # EncodeError now for an unknown method
+        return method
 
     # -- encoding ------------------------------------------------------------------
-    def encode(self, meta: Mapping[str, object]) -> bytes:
-        """Serialize a meta dict with the result serializer."""
+    def encode(self, meta: object) -> bytes:
+        """Serialize a meta dict with the result serializer (then compress it, when
+        ``result_compression`` is set)."""
         content_type, encoding, payload = serializers.dumps(meta, self._serializer)
         signer = self.options.signer
-        return payload if signer is None else seal_result(signer, payload, content_type, encoding)
+        if signer is not None:
+            payload = seal_result(signer, payload, content_type, encoding)
+        return payload if self.compression is None else compress_result(payload, self.compression)
 
     @property
     def _serializer(self) -> str:
@@ -119,6 +148,8 @@ class Backend(CeleryResultAPI, abc.ABC):
         Raises:
             SecurityError: results are signed and this one is not, or was tampered with.
         """
+        if isinstance(payload, bytes):  # with the marker: compressed, by anyone
+            payload = decompress_result(payload)
         if self.options.signer is not None:
             payload = open_result(self.options.signer, payload)
         entry = serializers.serializer_for(self._serializer)
@@ -271,6 +302,25 @@ class ChordBackend(Backend):
 
     #: True when this backend counts chord parts itself (no ``celery.chord_unlock`` polling).
     supports_chord_counters: ClassVar[bool] = True
+    #: What :meth:`on_chord_part_return` hands a part to, ``(request, state, result)``:
+    #: set by the app that made this backend (sending a chord's body is the canvas
+    #: layer's job, above this one).
+    part_reporter: Callable[[Any, str, object], None] | None = None
+
+    def on_chord_part_return(self, request: Any, state: str, result: object, **_: Any) -> None:
+        """Celery's call: count the part of ``request`` (its ``id``, ``group``,
+        ``group_index`` and ``chord``) that ended in ``state`` with ``result``; the part
+        that completes the chord sends the body with the header's results.
+
+        Raises:
+            NotImplementedError: this backend was not made by an app (``app.backend``).
+        """
+        if self.part_reporter is None:
+            raise NotImplementedError(
+                "on_chord_part_return needs the backend of an app (app.backend): the app "
+                "sends the chord's body"
+            )
+        self.part_reporter(request, state, result)
 
     def encode_chord_part(self, task_id: str, state: str, value: object) -> bytes:
         """Celery's part encoding: ``dumps([1, task_id, state, result])`` (exceptions encoded)."""

@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from celeriac import states
 from celeriac.backends.base import ChordBackend, ChordClaim
@@ -32,6 +34,7 @@ from celeriac.results.result import ResultTuple
 __all__ = [
     "ChordPart",
     "ChordReporter",
+    "RequestPartReporter",
     "acall_errbacks",
     "acontinue_chain",
     "afail_chain",
@@ -46,7 +49,7 @@ __all__ = [
     "takes_request",
 ]
 
-logger = logging.getLogger("celeriac.canvas.workflow")
+logger = logging.getLogger("celery.canvas.workflow")
 
 #: ``(task_id, meta)``: a result to store, as the worker's settler takes it.
 StoredMeta = tuple[str, dict[str, object]]
@@ -349,6 +352,40 @@ def on_chord_part_return(
     """
     part = ChordPart(task_id, group_id, group_index, chord_sig, state, value, root_id)
     on_chord_parts_return(app, [part])
+
+
+class RequestPartReporter:
+    """Celery's ``app.backend.on_chord_part_return(request, state, result)``: the part of a
+    request-like object (``id``, ``group``, ``group_index``, ``chord``), for one app (held
+    weakly: its backend keeps this)."""
+
+    def __init__(self, app: CanvasApp) -> None:
+        self._app = weakref.ref(app)
+
+    def __call__(self, request: Any, state: str, result: object) -> None:
+        app = self._app()
+        if app is None or not request.group or not request.id:
+            return
+        part = ChordPart(
+            str(request.id),
+            str(request.group),
+            getattr(request, "group_index", None),
+            getattr(request, "chord", None),
+            state,
+            result,
+            getattr(request, "root_id", None),
+        )
+        if part.chord_sig is not None:
+            on_chord_parts_return(app, [part])
+            return
+        backend = app.backend  # no body: count the part (and its expiry) all the same
+        if isinstance(backend, ChordBackend) and backend.supports_chord_counters:
+            group_id = str(part.group_id)
+            encoded = backend.encode_chord_part(part.task_id, state, result)
+            claim = backend.chord_part_return(group_id, part.task_id, part.group_index, encoded)
+            if claim is not None:
+                logger.warning("Chord %s completed without a body to send", group_id)
+                backend.chord_cleanup(group_id, claim.token)
 
 
 def on_chord_parts_return(app: CanvasApp, parts: Sequence[ChordPart]) -> None:

@@ -81,28 +81,43 @@ def upgrade() -> None:
 @upgrade.command()
 @click.argument("filename", type=click.Path(exists=True, dir_okay=False))
 @click.option("--django", is_flag=True, help="Keep the CELERY_ prefix (Django settings).")
-@click.option("--compat", is_flag=True, help="Keep names that are still accepted as they are.")
+@click.option(
+    "--compat", is_flag=True, help="Upgrade to CELERY_-prefixed names (as with --django)."
+)
 @click.option("--no-backup", is_flag=True, help="Don't keep the original as FILENAME.orig.")
 def settings(filename: str, django: bool, compat: bool, no_backup: bool) -> None:
-    """Rewrite Celery 3 setting names (``CELERY_TASK_SERIALIZER``) to the lowercase ones."""
+    """Rewrite Celery 3 setting names (``CELERY_TASK_SERIALIZER``) to the lowercase ones.
+
+    Line endings and the encoding (UTF-8) are kept byte for byte; the original is kept as
+    ``FILENAME.orig`` only when something changed, as Celery does.
+    """
     path = Path(filename)
-    text = path.read_text()
+    with path.open(encoding="utf-8", newline="") as source:
+        text = source.read()
+    prefixed = django or compat
     changed = 0
 
     def rename(match: re.Match[str]) -> str:
         nonlocal changed
-        old = match.group(1)
-        new = OLD_NAMES.get(old)
-        if new is None or compat:
+        new = OLD_NAMES.get(match.group(1))
+        if new is None:
             return match.group(0)
         changed += 1
-        return (f"CELERY_{new.upper()}" if django else new) + match.group(2)
+        return (f"CELERY_{new.upper()}" if prefixed else new) + match.group(2)
 
+    click.echo(f"processing {filename}...", err=True)
     upgraded = re.sub(r"^([A-Z][A-Z0-9_]*)(\s*=)", rename, text, flags=re.MULTILINE)
+    if not changed:
+        click.echo("Does not seem to require any changes :-)")
+        return
     if not no_backup:
-        path.with_name(path.name + ".orig").write_text(text)
-    path.write_text(upgraded)
-    click.echo(f"{filename}: {changed} setting{'s' if changed != 1 else ''} renamed")
+        backup = path.with_name(path.name + ".orig")
+        click.echo(f"writing backup to {backup}...", err=True)
+        with backup.open("w", encoding="utf-8", newline="") as out:
+            out.write(text)
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write(upgraded)
+    click.echo("Changes to your setting have been made!")
 
 
 # -- logtool -------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from celeriac.cli.boundary import loglevel_option
 from celeriac.cli.daemon import daemon_options, detach_and_exec, drop_privileges
 from celeriac.cli.main import CLIContext
 from celeriac.utils.nodenames import node_format
+from celeriac.utils.sysinfo import is_auto_concurrency
 from celeriac.worker.worker import POOLS, Worker, WorkerOptions, expand_hostname
 
 __all__ = ["worker"]
@@ -24,6 +25,18 @@ def _pool_setting(value: object) -> str:
     """Map Celery's pool names (and class paths) to ours; unknown ones pass through to fail."""
     name = str(value or "prefork").rsplit(".", 1)[-1].rsplit(":", 1)[-1].lower()
     return {"processes": "prefork", "thread": "threads", "taskpool": "prefork"}.get(name, name)
+
+
+def _concurrency_option(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> int | str | None:
+    """``-c``: a whole number or ``auto``."""
+    if value is None or is_auto_concurrency(value):
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is neither a whole number nor 'auto'") from None
 
 
 def _pool_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -45,7 +58,12 @@ def _pool_option(ctx: click.Context, param: click.Parameter, value: str | None) 
 @click.option("-n", "--hostname", help="Node name (%h host, %n name, %d domain).")
 @click.option("-Q", "--queues", multiple=True, help="Queues to consume, comma separated.")
 @click.option("-X", "--exclude-queues", multiple=True, help="Queues not to consume.")
-@click.option("-c", "--concurrency", type=int, help="Processes/threads (default: CPU count).")
+@click.option(
+    "-c",
+    "--concurrency",
+    callback=_concurrency_option,
+    help="Processes/threads, or 'auto' (the CPUs and cgroup quota; default: CPU count).",
+)
 @click.option(
     "-P",
     "--pool",
@@ -89,7 +107,7 @@ def worker(
     hostname: str | None,
     queues: tuple[str, ...],
     exclude_queues: tuple[str, ...],
-    concurrency: int | None,
+    concurrency: int | str | None,
     pool: str | None,
     loglevel: str,
     logfile: str | None,

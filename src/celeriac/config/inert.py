@@ -21,7 +21,6 @@ INERT_SETTINGS: tuple[str, ...] = (
     "worker_disable_prefetch",
     "worker_redirect_stdouts",
     "worker_redirect_stdouts_level",
-    "result_compression",
     "task_protocol",
 )
 

@@ -704,7 +704,8 @@ _TABLE: tuple[Setting, ...] = (
        ),
     # -- worker ----------------------------------------------------------------------------
     _s("worker_concurrency", _ID, None,
-       "Number of worker processes or threads; unset means the number of CPUs.",
+       "Number of worker processes or threads, or 'auto' (the CPUs, capped by a cgroup "
+       "quota for prefork); unset means the number of CPUs.",
        "CELERYD_CONCURRENCY"),
     _s("worker_async_slots", int, 100,
        "celeriac only: async def tasks run concurrently by each worker process.",

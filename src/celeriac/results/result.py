@@ -531,6 +531,17 @@ class GroupResult(ResultSet[R]):
     def __repr__(self) -> str:
         return f"<GroupResult: {self.id} [{', '.join(r.id for r in self.results)}]>"
 
+    def __eq__(self, other: object) -> bool:
+        # Celery's: the same id, members and parent (or the group's id as a string)
+        if isinstance(other, GroupResult):
+            return (other.id, other.results, other.parent) == (self.id, self.results, self.parent)
+        if isinstance(other, str):
+            return other == self.id
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
     def as_tuple(self) -> ResultTuple:
         """Celery's tuple form: ``[[group_id, parent], [member tuples]]``."""
         parent = self.parent.as_tuple() if self.parent is not None else None

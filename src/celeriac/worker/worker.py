@@ -19,6 +19,7 @@ from celeriac import signals
 from celeriac.app.declare import declare_at_start
 from celeriac.app.log import Logging
 from celeriac.bootsteps import StepRunner
+from celeriac.concurrency import get_implementation
 from celeriac.config.queues import queue_table
 from celeriac.exceptions import (
     ImproperlyConfigured,
@@ -50,13 +51,14 @@ from celeriac.worker.heartbeat import NodeEvents
 from celeriac.worker.held import SettleAction
 from celeriac.worker.observer import Observers, PipelineObserver
 from celeriac.worker.revoked import RevokedSet, RevokeRing, StateDB
+from celeriac.worker.sizing import pool_size
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
 
 __all__ = ["Worker", "WorkerOptions", "expand_hostname", "mask_url"]
 
-logger = logging.getLogger("celeriac.worker")
+logger = logging.getLogger("celery.worker")
 
 POOLS = ("prefork", "threads", "solo")
 
@@ -78,7 +80,7 @@ class WorkerOptions:
     hostname: str | None = None
     queues: list[str] = field(default_factory=list)
     exclude_queues: list[str] = field(default_factory=list)
-    concurrency: int | None = None
+    concurrency: int | str | None = None
     pool: str = "prefork"
     loglevel: str = "WARNING"
     logfile: str | None = None
@@ -123,9 +125,9 @@ class Worker:
             raise ImproperlyConfigured(
                 f"unknown pool {opts.pool!r}: choose one of {', '.join(POOLS)}"
             )
-        self.concurrency = (
-            opts.concurrency or _concurrency(conf.worker_concurrency) or os.cpu_count() or 1
-        )
+        size = pool_size(opts.concurrency, conf.worker_concurrency, self.pool_name)
+        self.concurrency = size.count
+        self._size_explanation = size.explanation  # logged at start ("auto")
         if opts.autoscale:  # start at the lower bound (at least one process), as Celery
             self.concurrency = max(1, opts.autoscale[1])
         if opts.time_limit is not None:
@@ -208,6 +210,12 @@ class Worker:
         if not queues:
             raise ImproperlyConfigured("no queues left to consume after -X/--exclude-queues")
         return queues
+
+    @property
+    def pool_cls(self) -> type:
+        """Celery's ``WorkController.pool_cls``: the :mod:`celeriac.concurrency` class of the
+        pool ``-P`` names (the worker runs its own implementation of that pool)."""
+        return get_implementation(self.pool_name)
 
     # -- reporting -------------------------------------------------------------------
     def banner(self) -> str:
@@ -295,6 +303,8 @@ class Worker:
         opts = self.options
         set_process_name("MainProcess")
         self.app.log.setup(opts.loglevel, self.logfile(0))
+        if self._size_explanation:
+            logger.info("%s", self._size_explanation)
         self.app.finalize()
         warn_at_startup(self.app, self.queues)
         self._write_pidfile()
@@ -304,7 +314,9 @@ class Worker:
         signals.celeryd_after_setup.send(sender=self.hostname, instance=self, conf=self.app.conf)
         # queues a handler added with app.amqp.queues.select_add(), consumed whatever -Q says
         self.queues += [name for name in self.app.amqp.queues.added if name not in self.queues]
-        declare_at_start(self.app, self.queues)
+        if not declare_at_start(self.app, self.queues):  # broker down, no retry at start-up
+            self._remove_pidfile()
+            return 1
         signals.worker_init.send(sender=self)
         steps = StepRunner(self.app.steps["worker"], self)  # a project's bootsteps
         steps.start()
@@ -568,22 +580,6 @@ def mask_url(url: str) -> str:
         netloc = parts.netloc.replace(f":{parts.password}@", ":**@")
         return urlunsplit(parts._replace(netloc=netloc))
     return url
-
-
-def _concurrency(value: int | str | None) -> int | None:
-    """``worker_concurrency`` as a number (the setting also takes a string such as ``"4"``).
-
-    Raises:
-        ImproperlyConfigured: the string is not a whole number.
-    """
-    if not isinstance(value, str):
-        return value
-    try:
-        return int(value)
-    except ValueError:
-        raise ImproperlyConfigured(
-            f"setting 'worker_concurrency' expects a number of processes, got {value!r}"
-        ) from None
 
 
 #: Celery's name of the worker class (``celery.worker.worker.WorkController``).

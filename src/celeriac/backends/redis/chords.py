@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import redis
 import redis.asyncio
@@ -65,6 +66,17 @@ class RedisChords(ChordBackend, RedisResultStore):
             client.set(keys["s"], size, ex=expires or None)
 
         self._call("set_chord_size", run)
+
+    def apply_chord(self, header_result_args: Sequence[Any], body: object = None, **_: Any) -> None:
+        """Celery's producer step for a header ``(group id, results)`` with a group among
+        its results: the header is saved (``celery-taskset-meta-<id>``, living as long as
+        the chord's keys) so its nesting can be restored; a flat header is not saved."""
+        group_id, results = str(header_result_args[0]), list(header_result_args[1])
+        if not any(getattr(member, "results", None) is not None for member in results):
+            return
+        payload = self.encode({"result": ((group_id, None), [r.as_tuple() for r in results])})
+        key, expires = self.group_key(group_id), self.config.chord_expires
+        self._call("apply_chord", lambda client: client.set(key, payload, ex=expires or None))
 
     def chord_part_return(
         self, group_id: str, task_id: str, group_index: int | None, part: bytes

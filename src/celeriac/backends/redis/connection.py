@@ -8,10 +8,10 @@ Celery's defaults); each outage is logged once when it starts and once when it e
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import threading
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -34,6 +34,7 @@ from celeriac.backends.base import Backend, BackendOptions
 from celeriac.backends.redis import scripts
 from celeriac.backends.redis.options import RedisResultOptions
 from celeriac.exceptions import BackendError, ImproperlyConfigured
+from celeriac.utils.log import own_logger
 from celeriac.utils.redis_url import (
     RedisTarget,
     connection_class,
@@ -50,7 +51,7 @@ __all__ = [
     "ThreadPubSub",
 ]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 T = TypeVar("T")
 
@@ -100,10 +101,19 @@ class RedisResultConnection(Backend):
 
     schemes = ("redis", "rediss", "redis+socket", "sentinel")
     crosses_processes = True
+    supports_result_compression = True
 
     def __init__(self, url: str, options: BackendOptions | None = None) -> None:
         super().__init__(url, options)
         self.config = RedisResultOptions.parse(url, self.options)
+        if self.compression and self.config.decode_responses:
+            warnings.warn(
+                "The Redis result backend decodes responses (decode_responses): "
+                "result_compression is ignored and results are stored uncompressed.",
+                UserWarning,
+                stacklevel=2,
+            )
+            self.compression = None
         self.target: RedisTarget = self.config.target
         self.task_keyprefix = self.config.task_keyprefix
         self.group_keyprefix = self.config.group_keyprefix

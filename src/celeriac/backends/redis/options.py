@@ -67,6 +67,8 @@ class RedisResultOptions:
         master_name, sentinel_kwargs: Sentinel's settings.
         chord_expires: ``result_chord_expires`` (else ``result_expires``), whole seconds.
         chord_ordered: ``result_chord_ordered``: parts kept in header order.
+        decode_responses: redis-py's ``decode_responses`` (the URL's query or the
+            transport options): replies are text, so results are never compressed.
     """
 
     target: RedisTarget
@@ -80,6 +82,7 @@ class RedisResultOptions:
     sentinel_kwargs: Mapping[str, Any] | None
     chord_expires: int
     chord_ordered: bool
+    decode_responses: bool = False
 
     @classmethod
     def parse(cls, url: str, options: BackendOptions) -> RedisResultOptions:
@@ -90,6 +93,7 @@ class RedisResultOptions:
         policy = dict(DEFAULT_RETRY_POLICY)
         policy.update(opts.get("retry_policy") or {})
         master = opts.get("master_name")
+        decode = str(opts.get("decode_responses", "")).lower() in ("1", "true", "yes", "on")
         return cls(
             target=target,
             task_keyprefix=prefix + TASK_KEYPREFIX,
@@ -99,9 +103,11 @@ class RedisResultOptions:
             max_connections=int(opts.get("max_connections", 10)),
             conn_kwargs=connection_kwargs(
                 target, opts, use_ssl=opts.get("redis_backend_use_ssl", opts.get("ssl"))
-            ),
+            )
+            | ({"decode_responses": True} if decode else {}),
             master_name=str(master) if master else None,
             sentinel_kwargs=opts.get("sentinel_kwargs"),
             chord_expires=int(opts.get("result_chord_expires", options.expires) or 0),
             chord_ordered=bool(opts.get("result_chord_ordered", True)),
+            decode_responses=decode,
         )

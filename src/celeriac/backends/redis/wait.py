@@ -13,6 +13,7 @@ out a Redis restart until its own timeout.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -27,6 +28,7 @@ from celeriac.backends.redis.connection import (
     RedisResultConnection,
     Subscription,
 )
+from celeriac.backends.redis.consumer import ResultConsumer
 from celeriac.backends.redis.store import as_bytes
 from celeriac.exceptions import TimeoutError
 
@@ -98,6 +100,24 @@ class WaitPolicy:
 class RedisResultWaiting(RedisResultConnection):
     """``wait_for`` (sync) and ``await_for`` (async) on pub/sub, under one :class:`WaitPolicy`."""
 
+    _consumer: tuple[int, ResultConsumer] | None = None
+
+    @property
+    def result_consumer(self) -> ResultConsumer:
+        """Celery's shared pub/sub consumer (:class:`~.consumer.ResultConsumer`), one per
+        process."""
+        made = self._consumer
+        if made is None or made[0] != os.getpid():
+            made = self._consumer = (os.getpid(), ResultConsumer(self))
+        return made[1]
+
+    def close(self) -> None:
+        """Close this process's connections, the result consumer's pub/sub one included."""
+        made, self._consumer = self._consumer, None
+        if made is not None and made[0] == os.getpid():
+            made[1].stop()
+        super().close()
+
     def _policy(self, task_id: str, timeout: float | None) -> WaitPolicy:
         return WaitPolicy(task_id, timeout, self.config.retry_delays, self._lost)
 
@@ -150,8 +170,8 @@ class RedisResultWaiting(RedisResultConnection):
                         remaining = policy.remaining()
                         wait = SYNC_POLL if remaining is None else min(remaining, SYNC_POLL)
                         message = pubsub.get_message(timeout=wait)
-                        if message is not None and message.get("channel") == channel:
-                            meta = self._ready(message["data"])
+                        if message is not None and as_bytes(message.get("channel")) == channel:
+                            meta = self._ready(as_bytes(message["data"]))
                 finally:
                     if pubsub.connection is not None:
                         pubsub.unsubscribe(key)

@@ -14,7 +14,6 @@ nothing from Django otherwise). For such an app:
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from collections.abc import Callable
@@ -23,13 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 from celeriac import signals
 from celeriac.app.fixups import Fixup
+from celeriac.utils.log import own_logger
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
 
 __all__ = ["DjangoFixup", "fixup"]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 
 def fixup(app: Celery, env: str = "DJANGO_SETTINGS_MODULE") -> DjangoFixup | None:
@@ -57,10 +57,21 @@ class DjangoFixup(Fixup):
         if os.getcwd() not in sys.path:
             sys.path.insert(0, os.getcwd())
         self.app.middleware.add(DjangoConnections())
+        self._use_django_task()
         signals.worker_init.connect(self._on_worker_init, weak=True)
         signals.beat_embedded_init.connect(self._on_before_fork, weak=True)
         signals.worker_shutdown.connect(self._on_worker_shutdown, weak=True)
         return self
+
+    def _use_django_task(self) -> None:
+        """An app left with the default task class gets :class:`DjangoTask` (Celery's
+        rule, a ``Celery`` subclass included); a class the project chose is kept."""
+        from celeriac.app.task import Task
+        from celeriac.contrib.django.task import DjangoTask
+
+        if self.app.Task is Task:
+            self.app.task_cls = "celeriac.contrib.django.task:DjangoTask"
+            self.app.Task = DjangoTask
 
     # -- Fixup hooks ----------------------------------------------------------------
     def discovery_ready(self) -> bool:
