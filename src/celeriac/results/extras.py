@@ -160,6 +160,17 @@ class AsyncResultExtras(ResultBase):
     def _me(self) -> AsyncResult[Any]:
         return self  # type: ignore[return-value]
 
+    def _reraise_parent_error(self) -> None:
+        """Raise the failure of the first failed parent, root first (Celery's
+        ``follow_parents``: a chain or chord fails with its cause, not the consequence)."""
+        parents: list[Any] = []
+        node = self._me().parent
+        while node is not None and len(parents) < 1000:
+            parents.append(node)
+            node = node.parent
+        for parent in reversed(parents):
+            parent.maybe_throw()
+
     @property
     def ignored(self) -> bool:
         """Whether the task was sent with ``ignore_result`` (its result is not stored)."""

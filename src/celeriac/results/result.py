@@ -283,17 +283,6 @@ class AsyncResult(AsyncResultExtras, Generic[R_co]):
 
     wait = get
 
-    def _reraise_parent_error(self) -> None:
-        """Raise the failure of the first failed parent, root first (Celery's
-        ``follow_parents``: a chain or chord fails with its cause, not the consequence)."""
-        parents: list[Any] = []
-        node = self.parent
-        while node is not None and len(parents) < 1000:
-            parents.append(node)
-            node = node.parent
-        for parent in reversed(parents):
-            parent.maybe_throw()
-
     async def aget(
         self,
         timeout: float | None = None,
