@@ -195,7 +195,10 @@ def test_task_proven_short_then_long_runs_inline_once_with_its_lease_renewed(
     )
     first = project.start_worker(concurrency=1)
     app = project.producer()
-    for _ in range(8):  # short runs: the child starts running this task on its loop thread
+    # short runs: the child starts running this task on its loop thread after five in a row
+    # under 5 ms; on a loaded machine one run in a few takes longer and starts the count
+    # again, so send enough of them
+    for _ in range(30):
         app.send_task("tasks.sometimes", (0,)).get(timeout=10)
     result = app.send_task("tasks.sometimes", (3 * timeout,))
     wait_until(
