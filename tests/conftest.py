@@ -9,6 +9,7 @@ or fail when ``CI`` is set.
 from __future__ import annotations
 
 import importlib
+import itertools
 import logging
 import os
 import pkgutil
@@ -122,10 +123,13 @@ def worker(make_app: AppFactory) -> Iterator[WorkerFactory]:
     Workers stop before the test's apps close (this fixture depends on ``make_app``).
     """
     with ExitStack() as stack:
+        started = itertools.count(1)
 
         def start(
             app: Celery, pool: str = "threads", concurrency: int = 2, **options: Any
         ) -> TestWorkController:
+            # a node name per worker: several of them answer remote control in one test
+            options.setdefault("hostname", f"celeriac-test{next(started)}@%h")
             return stack.enter_context(
                 start_worker(
                     app, pool=pool, concurrency=concurrency, perform_ping_check=False, **options

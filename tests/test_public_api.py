@@ -84,9 +84,9 @@ def test_celery_style_imports() -> None:
     assert issubclass(Retry, Exception) and issubclass(Reject, Exception)
     assert {SUCCESS, FAILURE} <= READY_STATES and PENDING not in READY_STATES
     assert callable(start_worker) and GroupResult is not None
-    # Celery keeps the given name (parent: celery.task); celeriac names it
-    # celeriac.task.<name> (docs/compatibility.md), so only the suffix is pinned here.
-    assert get_task_logger("tasks.add").name.endswith("tasks.add")
+    # as Celery: the given name, with celery.task as its parent
+    task_logger = get_task_logger("tasks.add")
+    assert task_logger.name == "tasks.add" and task_logger.parent.name == "celery.task"
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))

@@ -26,7 +26,7 @@ from typing import Any
 
 __all__ = ["Blueprint", "ConsumerStep", "StartStopStep", "Step", "StepRunner"]
 
-logger = logging.getLogger("celeriac.bootsteps")
+logger = logging.getLogger("celery.bootsteps")
 
 
 class Step:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 import weakref
 from collections.abc import Callable
 from typing import TypeVar, overload
+
+from celeriac.utils.log import own_logger
 
 __all__ = [
     "Signal",
@@ -40,7 +41,7 @@ __all__ = [
     "worker_shutting_down",
 ]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 
 #: A signal receiver: called as ``receiver(signal=..., sender=..., **named)``.
@@ -48,6 +49,19 @@ Receiver = Callable[..., object]
 F = TypeVar("F", bound=Receiver)
 #: How a receiver is held: itself, or a weak reference to it (``weak=True``).
 _Held = tuple[Receiver | weakref.ref[Receiver], object, bool]
+
+
+def _same(held: Receiver | None, receiver: Receiver | None) -> bool:
+    """Whether two receivers are one: the same function, or bound methods of the same
+    function on the same instance (each attribute access makes a new method object)."""
+    if held is receiver:
+        return True
+    owner = getattr(receiver, "__self__", None)
+    return (
+        owner is not None
+        and getattr(held, "__self__", None) is owner
+        and getattr(held, "__func__", None) is getattr(receiver, "__func__", None)
+    )
 
 
 class Signal:
@@ -121,6 +135,8 @@ class Signal:
                 if key in self._uids and self._uids[key] in self._receivers:
                     return receiver
                 self._uids[key] = entry
+            elif any(_same(self._live(e), receiver) and e[1] is sender for e in self._receivers):
+                return receiver  # connected once per receiver and sender, as in Celery
             self._receivers.append(entry)
         return receiver
 
@@ -147,7 +163,7 @@ class Signal:
                 found = self._uids.pop((dispatch_uid, id(sender)), None)
                 self._receivers = [e for e in self._receivers if e is not found]
             else:
-                self._receivers = [e for e in self._receivers if self._live(e) is not receiver]
+                self._receivers = [e for e in self._receivers if not _same(self._live(e), receiver)]
                 self._uids = {k: e for k, e in self._uids.items() if e in self._receivers}
             return len(self._receivers) != before
 

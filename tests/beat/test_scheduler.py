@@ -51,12 +51,34 @@ def test_interval_entry_fires_each_period(app: Celery) -> None:
     sched.setup_schedule()
     assert sched.tick(T0) == 10.0  # first run one interval after start, as in Celery
     assert sent(app) == 0
-    assert sched.tick(T0 + timedelta(seconds=10)) == 10.0
+    assert sched.tick(T0 + timedelta(seconds=10)) == 0  # sent one: call again at once
     assert sent(app) == 1
+    assert sched.tick(T0 + timedelta(seconds=10)) == 10.0
     for n in range(1, 60):
         sched.tick(T0 + timedelta(seconds=10 + 10 * n))
     assert sent(app) == 60
     assert sched.schedule["every-10"].total_run_count == 60
+
+
+def test_added_entry_keeps_its_last_run_and_task_id(app: Celery) -> None:
+    # Celery's add(**entry fields): the last run given counts, the task_id option is used
+    sched = Scheduler(app, lazy=True)
+    entry = sched.add(
+        name="e",
+        task="tasks.tick",
+        schedule=timedelta(minutes=5),
+        last_run_at=T0 - timedelta(minutes=4),
+        options={"task_id": "run-1"},
+    )
+    assert sched.tick(T0) == 60.0
+    assert sched.tick(T0 + timedelta(minutes=1)) == 0
+    (headers,) = messages(app)
+    assert headers["id"] == "run-1"
+    assert sched.schedule["e"].total_run_count == 1
+    assert sched.schedule["e"].last_run_at == T0 + timedelta(minutes=1)
+    sched.schedule[entry.name].options["task_id"] = "run-2"  # type: ignore[index]
+    sched.tick(T0 + timedelta(minutes=6))
+    assert [h["id"] for h in messages(app)] == ["run-1", "run-2"]
 
 
 def test_tick_sleeps_at_most_max_interval(app: Celery) -> None:
@@ -375,7 +397,7 @@ def test_entries_due_together_are_recorded_in_batches(app: Celery) -> None:
     sched.setup_schedule()
     sched.tick(T0 + timedelta(seconds=5))
     CountingStore.writes = 0
-    delays = [sched.tick(T0 + timedelta(seconds=60)) for _ in range(3)]
+    delays = [sched.tick(T0 + timedelta(seconds=60)) for _ in range(4)]
     assert sent(app) == count
-    assert delays[:2] == [0.0, 0.0] and delays[2] == 60  # the rest go out at once
+    assert delays == [0.0, 0.0, 0.0, 60]  # a tick that sent asks for the next at once
     assert CountingStore.writes == 6  # per batch: one record and one confirmation

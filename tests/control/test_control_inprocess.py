@@ -237,3 +237,40 @@ def test_purge_deletes_waiting_messages(make_app: AppFactory) -> None:
         tasks["add"].delay(index, index)  # type: ignore[attr-defined]
     assert app.control.purge() == 3
     assert app.control.purge() == 0
+
+
+def test_request_info_has_celerys_keys(make_app: AppFactory, worker: WorkerFactory) -> None:
+    # Celery 5.7's request info: no stamp keys for an unstamped task
+    app = make_app()
+    tasks = define(app)
+    name = node()
+    worker(app, hostname=name)
+    RELEASE.clear()
+    result = tasks["block"].delay(10.0)  # type: ignore[attr-defined]
+    wait_until(lambda: result.id in RUNS, message="the task to start")
+    active = app.control.inspect(destination=[name], timeout=5).active()
+    RELEASE.set()
+    assert active is not None
+    [info] = active[name]
+    assert set(info) == {
+        "id", "name", "args", "kwargs", "type", "hostname", "time_start", "acknowledged",
+        "delivery_info", "worker_pid",
+    }  # fmt: skip
+    assert result.get(timeout=10) == "done"
+
+
+def test_hello_takes_the_ids_another_worker_revoked(
+    make_app: AppFactory, worker: WorkerFactory
+) -> None:
+    # mingle's hello, as Celery 5.7: the ids are taken (stamped here), the reply lists ours
+    app = make_app()
+    define(app)
+    name = node()
+    worker(app, hostname=name)
+    ids = [str(uuid.uuid4()) for _ in range(2)]
+    ahead = time.monotonic() + 10**6  # another host's stamps: not comparable with ours
+    inspect = app.control.inspect(destination=[name], timeout=5)
+    reply = inspect.hello("other@host", revoked={i: [ahead, n, i] for n, i in enumerate(ids)})
+    assert reply is not None and set(ids) <= set(reply[name]["revoked"])
+    assert set(ids) <= set((inspect.revoked() or {})[name])
+    assert (inspect.hello(name) or {}).get(name) is None  # its own hello: nothing to sync

@@ -117,7 +117,7 @@ def test_a_stale_fanout_celeryev_drops_events_until_it_is_deleted(
         app = Celery("stale", broker=url)
         try:
             dispatcher = EventDispatcher(app, "stale@test")
-            with caplog.at_level(logging.WARNING, logger="celeriac.events"):
+            with caplog.at_level(logging.WARNING, logger="celery.events"):
                 dispatcher.send("worker-heartbeat", freq=2.0)  # must not raise
             assert "inequivalent arg 'type'" in caplog.text
             assert _exchanges(app)["celeryev"] == ("fanout", "false")

@@ -123,3 +123,24 @@ def test_failure_retry_and_success_signals(make_app, worker):
     assert "boom" in failures[0]["traceback"]
     assert retries[0]["request"].id == result.id
     assert [call["result"] for call in successes] == ["ok"]
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.seen: list[object] = []
+
+    def on_signal(self, sender: object = None, **_: Any) -> None:
+        self.seen.append(sender)
+
+
+def test_bound_methods_of_two_instances_are_two_receivers() -> None:
+    # each access makes a new method object: disconnect must still find its own
+    signal = signals.Signal("bound_methods")
+    a, b = _Recorder(), _Recorder()
+    signal.connect(a.on_signal)
+    signal.connect(b.on_signal)
+    signal.connect(a.on_signal)  # connected once per receiver, as in Celery
+    assert signal.disconnect(b.on_signal)
+    signal.send(sender="x")
+    assert a.seen == ["x"] and b.seen == []
+    assert signal.disconnect(a.on_signal) and not signal.disconnect(a.on_signal)

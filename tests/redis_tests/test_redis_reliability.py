@@ -333,7 +333,7 @@ async def test_fetch_rides_out_a_redis_restart(
             if deliveries:
                 await transport.ack(deliveries)
 
-    caplog.set_level(logging.WARNING, logger="celeriac.transports.redis")
+    caplog.set_level(logging.WARNING, logger="celery.transports.redis")
     consumer = asyncio.create_task(consume())
     await asyncio.sleep(0.2)
     await asyncio.to_thread(own_redis.stop)

@@ -434,7 +434,7 @@ def test_redis_restart_in_the_middle_of_10000_tasks_loses_none(
 
     restarter = threading.Timer(1.5, restart)
     restarter.start()
-    with caplog.at_level(logging.WARNING, logger="celeriac.app.base"):
+    with caplog.at_level(logging.WARNING, logger="celery.app.base"):
         publish(range(first_batch, total))  # the first sends meet the outage and retry
     restarter.join()
     assert back_at, "the server did not come back"

@@ -60,7 +60,7 @@ def test_signed_worker_refuses_unsigned_control(
     controller = worker(app, hostname=name)
     assert app.control.ping(destination=[name], timeout=5) == [{name: {"ok": "pong"}}]
     stranger = make_app()  # no key: its requests are not signed
-    with caplog.at_level(logging.ERROR, logger="celeriac.worker.control"):
+    with caplog.at_level(logging.ERROR, logger="celery.worker.control"):
         assert (
             stranger.control.broadcast("shutdown", destination=[name], reply=True, timeout=1) == []
         )

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.timeout(60)
 def clean_logging() -> Iterator[None]:
     """Put the root and task loggers and the set-up flag back after the test."""
     root = logging.getLogger()
-    task = logging.getLogger("celeriac.task")
+    task = logging.getLogger("celery.task")
     saved = (list(root.handlers), root.level, list(task.handlers), task.level, task.propagate)
     Logging._setup = False
     yield
@@ -53,7 +53,7 @@ def test_setup_sends_signals_and_formats_task_lines(clean_logging: None, tmp_pat
     assert handled is False
     assert seen == [
         ("root", (True, logging.INFO, "ROOT %(levelname)s %(message)s")),
-        ("task", ("celeriac.task", logging.INFO, app.conf.worker_task_log_format)),
+        ("task", ("celery.task", logging.INFO, app.conf.worker_task_log_format)),
     ]
     logger = get_task_logger("proj.tasks")
 
@@ -62,8 +62,8 @@ def test_setup_sends_signals_and_formats_task_lines(clean_logging: None, tmp_pat
         logger.info("from the task")
 
     say.apply(task_id="abc-1")
-    logging.getLogger("celeriac.worker").info("plain line")
-    for handler in logging.getLogger().handlers + logging.getLogger("celeriac.task").handlers:
+    logging.getLogger("celery.worker").info("plain line")
+    for handler in logging.getLogger().handlers + logging.getLogger("celery.task").handlers:
         handler.flush()
     lines = logfile.read_text().splitlines()
     assert "TASK proj.tasks.say abc-1 from the task" in lines
@@ -178,3 +178,33 @@ def test_worker_log_lines_reach_a_projects_setup_logging_handler(tmp_path: Path)
         assert producer.send_task("tasks.talk").get(timeout=20) == 1
         wait_until(lambda: "task says hi" in mine.read_text(), timeout=10)
         assert not worker.log()  # celeriac configured nothing: its --logfile stays empty
+
+
+def test_worker_task_lines_are_celerys_records_with_data(caplog: pytest.LogCaptureFixture) -> None:
+    """A Django ``LOGGING`` or a log filter written for Celery sees celeriac's worker lines
+    under Celery's logger names, with Celery's formats and the ``data`` dict."""
+    from celeriac.app.trace import LOG_RECEIVED, LOG_SUCCESS
+    from celeriac.contrib.testing import start_worker
+
+    app = Celery("logdata", broker="memory://", backend="memory://", set_as_current=False)
+
+    @app.task(name="logdata.add")
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    caplog.set_level(logging.INFO, logger="celery")
+    with start_worker(app, pool="threads", perform_ping_check=False):
+        result = add.apply_async((2, 2), argsrepr="(secret)")
+        assert result.get(timeout=10) == 4
+    wait_until(
+        lambda: any(r.msg == LOG_SUCCESS for r in caplog.records), timeout=5, message="no success"
+    )
+    mine = [r for r in caplog.records if getattr(r, "data", {}).get("id") == result.id]
+    by_msg = {r.msg: r for r in mine}
+    received, succeeded = by_msg[LOG_RECEIVED], by_msg[LOG_SUCCESS]
+    assert received.name == "celery.worker.strategy" and received.levelno == logging.INFO
+    assert succeeded.name == "celery.app.trace" and succeeded.levelno == logging.INFO
+    assert received.data["args"] == succeeded.data["args"] == "(secret)"
+    assert succeeded.data["return_value"] == "4" and succeeded.data["name"] == "logdata.add"
+    assert succeeded.getMessage().startswith(f"Task logdata.add[{result.id}] succeeded in ")
+    assert logging.getLogger("celeriac.worker").parent.name == "root"  # nothing logs there

@@ -198,3 +198,24 @@ def test_app_connection_members(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "hunter2" not in secret.bugreport() and ":**@" in secret.bugreport()
     app.conf.task_queues = None
     app.select_queues(["celery"])
+
+
+@pytest.mark.parametrize(
+    ("backend", "secrets", "shown"),
+    [
+        ("cache+memcached://10.0.0.1:11211;10.0.0.2:11211/", [], "10.0.0.1:11211;10.0.0.2"),
+        (
+            "sentinel://:secret1@h1:26379;sentinel://:secret2@h2:26379/0",
+            ["secret1", "secret2"],
+            "sentinel://:********@h1:26379;sentinel://:********@h2:26379/0",
+        ),
+        ("redis://:p,ass@word@localhost:6379/0", ["p,ass@word"], ":********@localhost:6379/0"),
+        ("redis://user:p,a@ss@localhost:6379/0", ["p,a@ss"], "user:********@localhost:6379/0"),
+    ],
+)
+def test_bugreport_masks_every_password(backend: str, secrets: list[str], shown: str) -> None:
+    # several URLs joined with ";", and passwords holding "@" (the last one ends them)
+    app = Celery("s", broker="memory://", backend=backend, set_as_current=False)
+    report = app.bugreport()
+    assert all(secret not in report for secret in secrets)
+    assert shown in report

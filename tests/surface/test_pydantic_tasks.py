@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from celeriac import Celery
+from celeriac import Celery, shared_task
 from celeriac.exceptions import ImproperlyConfigured
 from helpers.services import WorkerFactory
 
@@ -91,6 +91,22 @@ def test_async_task_with_models(app: Celery, worker: WorkerFactory) -> None:
     t = _tasks(app)
     worker(app)
     assert t["async"].delay({"value": 21}).get(timeout=20) == {"value": "42"}
+
+
+@shared_task(pydantic=True, name="p.shared")
+def shared(arg: ArgModel) -> ReturnModel:
+    return ReturnModel(value=f"shared: {arg.value}")
+
+
+def test_shared_task_with_models(app: Celery, worker: WorkerFactory) -> None:
+    # shared_task(pydantic=True) as Celery's own integration tasks use it
+    worker(app)
+    assert shared.delay({"value": 1}).get(timeout=20) == {"value": "shared: 1"}
+    assert shared.delay(ArgModel(value=2)).get(timeout=20) == {"value": "shared: 2"}
+    assert shared.apply_async(kwargs={"arg": ArgModel(value=3)}).get(timeout=20) == {
+        "value": "shared: 3"
+    }
+    assert shared.s(ArgModel(value=4)).delay().get(timeout=20) == {"value": "shared: 4"}
 
 
 def test_invalid_argument_fails_the_task(app: Celery, worker: WorkerFactory) -> None:

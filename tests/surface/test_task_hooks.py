@@ -197,7 +197,7 @@ def test_resultrepr_maxsize_cuts_the_worker_log_line(
         return "y" * 500
 
     with start_worker(app, pool="threads", perform_ping_check=False):
-        caplog.set_level(logging.INFO, logger="celeriac.worker.strategy")
+        caplog.set_level(logging.INFO, logger="celery")
         assert big.delay().get(timeout=10) == "y" * 500
     [line] = [r.getMessage() for r in caplog.records if "succeeded in" in r.getMessage()]
     shown = line.split(": ", 1)[1]

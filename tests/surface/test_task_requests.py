@@ -63,3 +63,20 @@ def test_signature_from_request_resends_the_running_task(app: Celery) -> None:
         second_id = first.get(timeout=10)
         assert app.AsyncResult(second_id).get(timeout=10) == "done"
     assert seen[0]["queue"] == "celery" and seen[0]["root_id"] == first.id
+
+
+def test_apply_ids_root_and_parent_as_celery(app: Celery) -> None:
+    # apply() with no parent is its own root; nested apply() calls chain the ids
+    @app.task(bind=True, name="ids.inner")
+    def inner(self: Any) -> tuple[str, str | None, str | None]:
+        return self.request.id, self.request.parent_id, self.request.root_id
+
+    @app.task(bind=True, name="ids.outer")
+    def outer(self: Any) -> tuple[Any, ...]:
+        return self.request.id, self.request.parent_id, self.request.root_id, inner.apply().get()
+
+    alone = inner.apply().get()
+    assert alone[1] is None and alone[2] == alone[0]
+    outer_id, parent, root, (inner_id, inner_parent, inner_root) = outer.apply().get()
+    assert parent is None and root == outer_id
+    assert inner_parent == outer_id and inner_root == outer_id and inner_id != outer_id

@@ -371,6 +371,17 @@ def test_autodiscover_does_not_hide_a_broken_module(app, tmp_path, monkeypatch):
         app.autodiscover_tasks(["broken_pkg_for_autodiscover"])
 
 
+def test_autodiscover_of_a_missing_package_raises(app, packages):
+    # as Celery 5.7: a package without the module is skipped, a missing package is not;
+    # a name that is not a package (a class path) is walked up one level
+    prefix = packages
+    with pytest.raises(ModuleNotFoundError) as raised:
+        app.autodiscover_tasks([f"{prefix}_a", "nonexistent.package.name"], force=True)
+    assert "nonexistent.package.name".startswith(str(raised.value.name))
+    found = app.autodiscover_tasks([f"{prefix}_a.ping_class", "datetime.datetime"], force=True)
+    assert found == [f"{prefix}_a.tasks"]
+
+
 def test_include_modules_are_imported_by_finalize(make_app, tmp_path, monkeypatch):
     module = f"included_{tmp_path.name.replace('-', '_')}"
     (tmp_path / f"{module}.py").write_text(

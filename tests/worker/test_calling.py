@@ -155,6 +155,10 @@ def test_ignore_result_stores_nothing(app, worker):
     for result in results:
         assert result.state == "PENDING"
         assert app.backend.get(result.id) is None
+        # as in Celery, the caller's result knows: get() returns None without waiting
+        assert result.ignored
+        assert result.get(timeout=0.01) is None
+    assert not quiet.delay().ignored
 
 
 def test_pickle_is_refused_unless_accepted(app, worker):
@@ -301,3 +305,25 @@ def test_sync_send_retries_publishing_on_a_broker_error(app, worker):
     with pytest.raises(BrokerError):
         app.send_task(add.name, (1, 1), retry_policy={"max_retries": 0})
     assert len(calls) == 1
+
+
+def test_message_properties_given_to_apply_async_reach_the_request(app, worker):
+    # Celery hands options it does not know to kombu's publish as message properties
+    @app.task(bind=True)
+    def properties(self) -> dict[str, object]:
+        return dict(self.request.properties)
+
+    worker(app)
+    seen = properties.apply_async(app_id="1234").get(timeout=10)
+    assert seen["app_id"] == "1234"
+
+
+def test_soft_limit_above_the_hard_one_is_refused_at_call_time(app):
+    # as Celery's apply_async: nothing is sent
+    @app.task(soft_time_limit=2, time_limit=1)
+    def limited() -> None:
+        return None
+
+    with pytest.raises(ValueError, match="soft_time_limit must be less than or equal"):
+        limited.delay()
+    assert app.transport.queue_length("celery") == 0

@@ -397,7 +397,7 @@ def test_banner_log_lines_hostname_pidfile_and_queue_flags(project: Project) -> 
     on_c = app.send_task("tasks.add", (3, 3), queue="c")
     assert on_a.get(timeout=10) == 4
     assert on_b.get(timeout=10) == [f"foo@{host}", "b"]
-    worker.wait_for(rf"Task tasks.add\[{on_a.id}\] succeeded in \d+\.\d+s: 4")
+    worker.wait_for(rf"Task tasks.add\[{on_a.id}\] succeeded in [\d.e-]+s: 4")
     assert worker.lines(rf"INFO/ForkPoolWorker-\d\] Task tasks.add\[{on_a.id}\] received$")
     assert on_c.state == "PENDING" and app.transport.queue_length("c") == 1
     assert worker.stop() == 0

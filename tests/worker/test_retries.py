@@ -275,3 +275,41 @@ def test_retry_state_is_stored_before_the_next_run_starts(app, worker):
         result.get(timeout=5)
     assert seen[0] is None and seen[1]["status"] == "RETRY"
     assert app.AsyncResult(result.id).state == "FAILURE"
+
+
+def test_retry_keeps_the_callers_ignore_result(app, worker):
+    # as Celery 5.7: the caller's ignore_result wins over the task's, for every retry too;
+    # an ignored task's RETRY state is not stored either
+    runs: list[str] = []
+
+    @app.task(bind=True, ignore_result=True)
+    def quiet(self) -> int:
+        runs.append(self.request.id)
+        if not self.request.retries:
+            raise self.retry(countdown=0)
+        return self.request.retries
+
+    @app.task(bind=True, ignore_result=False)
+    def loud(self) -> int:
+        runs.append(self.request.id)
+        if not self.request.retries:
+            raise self.retry(countdown=0)
+        return self.request.retries
+
+    worker(app)
+    stored = quiet.apply_async(ignore_result=False)
+    assert stored.get(timeout=10) == 1
+    ignored = loud.apply_async(ignore_result=True)
+    deadline = time.monotonic() + 10
+    while runs.count(ignored.id) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    assert runs.count(ignored.id) == 2
+    assert app.backend.get(ignored.id) is None  # neither RETRY nor SUCCESS
+
+
+def test_a_task_sent_by_name_leaves_ignore_result_to_the_task(app):
+    message, _, _ = app.prepare_task_message("unknown.task", (), {})
+    assert message.headers["ignore_result"] is None
+    given, _, _ = app.prepare_task_message("unknown.task", (), {}, ignore_result=False)
+    assert given.headers["ignore_result"] is False

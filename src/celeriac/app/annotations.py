@@ -16,7 +16,7 @@ from celeriac.utils.imports import import_from_string
 
 __all__ = ["MapAnnotation", "apply_annotations", "prepare", "resolve_all"]
 
-logger = logging.getLogger("celeriac.app")
+logger = logging.getLogger("celery.app")
 
 
 class MapAnnotation(dict[str, Any]):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import logging
 import os
 import socket
 import uuid
@@ -47,10 +46,11 @@ from celeriac.transports.base import Transport, TransportOptions
 from celeriac.transports.registry import create_transport
 from celeriac.utils.clock import LamportClock
 from celeriac.utils.imports import import_class
+from celeriac.utils.log import own_logger
 
 __all__ = ["DEFAULT_SQLITE_URL", "Celery"]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")

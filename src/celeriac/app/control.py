@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 import time
 import uuid
 import warnings
@@ -31,6 +30,7 @@ from celeriac.protocol.control import (
 from celeriac.protocol.message import Message
 from celeriac.security.setup import AUTH
 from celeriac.transports.contracts import Broadcast, unsupported
+from celeriac.utils.log import own_logger
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -46,7 +46,7 @@ __all__ = [
     "flatten_reply",
 ]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 #: One worker's reply: ``{node name: what its handler returned}`` (JSON data).
 Reply = dict[str, object]

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["declare_at_start", "declare_before_publish", "declare_queues", "declares"]
 
-logger = logging.getLogger("celeriac.app.declare")
+logger = logging.getLogger("celery.app.declare")
 
 
 @functools.cache

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Outgoing", "RetryPolicy", "Targets", "apublish", "publish"]
 
-logger = logging.getLogger("celeriac.app.base")
+logger = logging.getLogger("celery.app.base")
 
 #: See :class:`Outgoing`.
 Targets = tuple[str, ...] | None

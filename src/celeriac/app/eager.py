@@ -8,6 +8,7 @@ follow-ups (callbacks, errbacks) go through :mod:`celeriac.canvas.workflow`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from celeriac import states
@@ -44,6 +45,8 @@ def apply_eagerly(
     message, _, _ = publish.build_message(
         app, task.name, args, kwargs, options, task, now=app.now(), eager=True
     )
+    if message.root_id is None:  # a call with no parent is its own root, as on the wire
+        message = replace(message, root_id=message.id)
     while True:
         request = context_from_message(message, is_eager=True)
         outcome = call_sync(task, request)

@@ -17,10 +17,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import tzinfo
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from celeriac.app.log import Logging
+from celeriac.config.settings import mask_url_passwords
 from celeriac.execution import context
 
 if TYPE_CHECKING:
@@ -31,14 +31,8 @@ __all__ = ["AppExtras"]
 
 
 def _mask(url: str | None) -> str:
-    """``url`` with its password replaced by ``**``."""
-    if not url:
-        return str(url)
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":**@", 1)
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
+    """``url`` with its passwords (of each of several joined URLs) replaced by ``**``."""
+    return mask_url_passwords(url, "**") if url else str(url)
 
 
 class AppExtras:

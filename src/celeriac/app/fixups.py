@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import functools
 import importlib
-import logging
 from collections.abc import Callable, Iterable
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
 from celeriac.exceptions import ImproperlyConfigured
+from celeriac.utils.log import own_logger
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -31,7 +31,7 @@ __all__ = [
     "on_commit",
 ]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 #: The entry-point group of fixup factories.
 FIXUPS_GROUP = "celeriac.fixups"

@@ -4,7 +4,7 @@
 receiver, that receiver owns logging and celeriac configures nothing. Otherwise the root
 logger gets a handler in ``worker_log_format`` (its old handlers dropped when
 ``worker_hijack_root_logger`` is on), ``after_setup_logger`` is sent, then the
-``celeriac.task`` logger gets one in ``worker_task_log_format`` (a :class:`TaskFormatter`
+``celery.task`` logger gets one in ``worker_task_log_format`` (a :class:`TaskFormatter`
 filling ``task_name``/``task_id``) and ``after_setup_task_logger`` is sent.
 """
 
@@ -134,7 +134,7 @@ class Logging:
         if self.app.conf.worker_hijack_root_logger:
             root.handlers = []
             task_logger.handlers = []
-            logging.getLogger("celeriac.redirected").handlers = []
+            logging.getLogger("celery.redirected").handlers = []
         self._configure_logger(root, logfile, level, format, colorize)
         mp_logger = get_multiprocessing_logger()
         if mp_logger is not None:
@@ -167,7 +167,7 @@ class Logging:
         propagate: bool = False,
         **kwargs: Any,
     ) -> logging.Logger:
-        """Give ``celeriac.task`` its handler; send ``after_setup_task_logger``."""
+        """Give ``celery.task`` its handler; send ``after_setup_task_logger``."""
         level = mlevel(loglevel or self.loglevel)
         format = format or self.task_format
         colorize = self.supports_color(colorize, logfile)
@@ -208,7 +208,7 @@ class Logging:
         return logging.StreamHandler(sys.stderr)
 
     def redirect_stdouts(
-        self, loglevel: str | int | None = None, name: str = "celeriac.redirected"
+        self, loglevel: str | int | None = None, name: str = "celery.redirected"
     ) -> None:
         """Send ``print`` output (stdout and stderr) to the logger ``name``."""
         self.redirect_stdouts_to_logger(logging.getLogger(name), loglevel=loglevel)
@@ -241,6 +241,6 @@ class Logging:
         stream: TextIO | None = sys.stderr
         return bool(stream is not None and hasattr(stream, "isatty") and stream.isatty())
 
-    def get_default_logger(self, name: str = "celeriac", **kwargs: Any) -> logging.Logger:
+    def get_default_logger(self, name: str = "celery", **kwargs: Any) -> logging.Logger:
         """celeriac's own base logger."""
         return logging.getLogger(name)

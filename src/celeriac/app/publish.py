@@ -60,7 +60,7 @@ __all__ = [
     "send_many",
 ]
 
-logger = logging.getLogger("celeriac.app.base")
+logger = logging.getLogger("celery.app.base")
 
 T = TypeVar("T")
 V = TypeVar("V")
@@ -198,8 +198,13 @@ def build_message(
         group=_text(options.get("group_id")),
         group_index=_optional_int(options.get("group_index")),
         shadow=_text(options.get("shadow")),
+        # Celery's way to keep secrets out of logs and events: shown instead of the arguments
+        argsrepr=_text(options.get("argsrepr")) or "",
+        kwargsrepr=_text(options.get("kwargsrepr")) or "",
         origin=_text(options.get("origin")) or app._origin(),
-        ignore_result=resolved.ignore_result,
+        # as Celery: the caller's option, else a known task's; null for a task sent by
+        # name without it (the worker then applies the task's own)
+        ignore_result=_sent_ignore_result(call, task, resolved),
         callbacks=signature_dicts(options.get("link")),
         errbacks=signature_dicts(options.get("link_error")),
         chain=_signature_list(options.get("chain")),
@@ -209,9 +214,19 @@ def build_message(
         priority=resolved.priority or 0,
         delivery_info=delivery_info,
         replaced_task_nesting=_optional_int(options.get("replaced_task_nesting")) or 0,
+        properties=_message_properties(options),
         **message_stamps(options),
     )
     return message, resolved, queue
+
+
+#: AMQP message properties a caller may set through ``apply_async`` (Celery passes its
+#: other options on to kombu's ``publish``, which makes them message properties)
+MESSAGE_PROPERTIES = ("app_id", "user_id", "message_id")
+
+
+def _message_properties(options: Mapping[str, object]) -> dict[str, object]:
+    return {key: options[key] for key in MESSAGE_PROPERTIES if options.get(key) is not None}
 
 
 def _with_route_options(
@@ -304,15 +319,20 @@ def _declared(app: Celery, queue: str) -> Queue:
 
 
 def result_for(app: Celery, message: TaskMessage) -> AsyncResult[object]:
-    """The AsyncResult of a sent message (its parent's when it has one)."""
+    """The AsyncResult of a sent message (its parent's when it has one); ``ignored`` when
+    the message asks for no result, so that its ``get()`` returns None at once."""
     parent: AsyncResult[object] | None = None
     if message.parent_id:
         parent = AsyncResult(message.parent_id, app=app)
     task = app.tasks.get(message.name)
+    result: AsyncResult[object]
     if task is not None and type(task).AsyncResult is not _base_task().AsyncResult:
         # a task class with its own result class (AbortableTask): Celery returns that
-        return task.AsyncResult(message.id, parent=parent)
-    return AsyncResult(message.id, app=app, task_name=message.name, parent=parent)
+        result = task.AsyncResult(message.id, parent=parent)
+    else:
+        result = AsyncResult(message.id, app=app, task_name=message.name, parent=parent)
+    result.ignored = bool(message.ignore_result)
+    return result
 
 
 def _to_parent(
@@ -546,6 +566,14 @@ def retry_message(
         else message.errbacks,
     )
     return retried, resolve(call, task, app.conf), queue
+
+
+def _sent_ignore_result(
+    call: CallOptions, task: Task[..., object] | None, resolved: ResolvedOptions
+) -> bool | None:
+    if isinstance(call.ignore_result, Unset) and task is None:
+        return None
+    return resolved.ignore_result
 
 
 def _or_current(given: T | Unset, current: V) -> T | V:

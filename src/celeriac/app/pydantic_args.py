@@ -54,6 +54,7 @@ class _Models:
         strict: bool,
         context: Mapping[str, object] | None,
         dump_kwargs: Mapping[str, object] | None,
+        task: object = None,
     ) -> None:
         try:
             pydantic = importlib.import_module("pydantic")
@@ -62,7 +63,8 @@ class _Models:
                 "You need to install pydantic to use pydantic model serialization."
             ) from exc
         self.base_model: type[Any] = pydantic.BaseModel
-        self.app, self.task_name, self.strict = app, task_name, strict
+        self._app, self.task_name, self.strict = app, task_name, strict
+        self.task = task
         self.context = dict(context or {})
         self.dump_kwargs = {"mode": "json", **(dump_kwargs or {})}
         self.signature = inspect.signature(fun)
@@ -94,7 +96,8 @@ class _Models:
         return None
 
     def validate(self, model: type[Any], value: object) -> object:
-        context = {**self.context, "celery_app": self.app, "celery_task_name": self.task_name}
+        app = getattr(self.task, "app", None) if self.task is not None else self._app
+        context = {**self.context, "celery_app": app, "celery_task_name": self.task_name}
         return model.model_validate(value, strict=self.strict, context=context)
 
     def arguments(
@@ -176,11 +179,15 @@ def pydantic_wrapper(
     strict: bool = False,
     context: Mapping[str, object] | None = None,
     dump_kwargs: Mapping[str, object] | None = None,
+    *,
+    task: object = None,
 ) -> Callable[..., object]:
     """``fun`` validating its model arguments and dumping its returned model (Celery's
     ``pydantic_wrapper``); the wrapper's ``dump_arguments(args, kwargs, bound=)`` dumps a
-    caller's models. ``async def`` functions get an ``async def`` wrapper."""
-    models = _Models(app, fun, task_name, strict, context, dump_kwargs)
+    caller's models. ``async def`` functions get an ``async def`` wrapper. With ``task``
+    the validation context's ``celery_app`` is that task's app at each call (a
+    ``shared_task``'s is the current app)."""
+    models = _Models(app, fun, task_name, strict, context, dump_kwargs, task)
     wrapper: Callable[..., object]
     if inspect.iscoroutinefunction(fun):
 
@@ -224,12 +231,13 @@ def use_models(task: Any, fun: Callable[..., object], options: Mapping[str, Any]
     if options.get("pydantic") is not True:
         return
     wrapper = pydantic_wrapper(
-        task.app,
+        None,
         fun,
         task.name,
         bool(options.get("pydantic_strict", False)),
         options.get("pydantic_context"),
         options.get("pydantic_dump_kwargs"),
+        task=task,
     )
     task._fun = wrapper
     task._dump_pydantic_arguments = functools.partial(

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import importlib
-import logging
 from collections.abc import Callable, Iterable
 from typing import NoReturn
 
 from celeriac.app.task import Task
 from celeriac.exceptions import NotRegistered
+from celeriac.utils.log import own_logger
 
 __all__ = ["TaskRegistry", "find_related_modules"]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 
 class TaskRegistry(dict[str, Task[..., object]]):
@@ -39,21 +39,40 @@ def find_related_modules(
 ) -> list[str]:
     """Import ``<package>.<related_name>`` for each package; return the modules imported.
 
-    A package without such a module is skipped; an error raised while importing an
-    existing module propagates (a broken ``tasks.py`` must not be silent).
+    As Celery's: a name that is not a module (a Django ``app.apps.AppConfig`` path) is
+    walked up one level; a package without such a module is skipped; a package that
+    does not exist, or an error raised while importing an existing module, propagates
+    (a broken ``tasks.py`` must not be silent).
+
+    Raises:
+        ModuleNotFoundError: the package is not there.
     """
     names = packages() if callable(packages) else (packages or ())
     imported: list[str] = []
     for package in names:
-        module_name = f"{package}.{related_name}" if related_name else package
-        try:
-            importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name not in (module_name, package) and not module_name.startswith(
-                f"{exc.name}."
-            ):
-                raise
-            logger.debug("autodiscover: no module %s", module_name)
+        module_name = _related_module(str(package), related_name)
+        if module_name is None:
+            logger.debug("autodiscover: no module %s in %s", related_name, package)
             continue
         imported.append(module_name)
     return imported
+
+
+def _related_module(package: str, related_name: str) -> str | None:
+    """Import ``package``'s ``related_name`` module; its name, or None when it has none."""
+    try:
+        importlib.import_module(package)
+    except ModuleNotFoundError:
+        package = package.rpartition(".")[0]  # a class path: try the module holding it
+        if not package:
+            raise
+    if not related_name:
+        return package
+    module_name = f"{package}.{related_name}"
+    try:
+        importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            return None
+        raise
+    return module_name

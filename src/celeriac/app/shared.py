@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
+from celeriac.app.pydantic_args import PYDANTIC_OPTIONS, use_models
 from celeriac.app.task import Task
 
 if TYPE_CHECKING:
@@ -69,9 +70,11 @@ def shared_task(
             raise TypeError(f"a task's base must be a Task subclass, not {base!r}")
         name = opts.pop("name", None)
         bind = bool(opts.pop("bind", False))
+        models = {key: opts.pop(key) for key in PYDANTIC_OPTIONS if key in opts}
         task = base(fun, name=None if name is None else str(name), bind=bind)
         for key, value in opts.items():  # as Task(**options) does
             setattr(task, key, value)
+        use_models(task, fun, models)  # pydantic=True, as app.task does
         shared_task_register(task)
         return task
 

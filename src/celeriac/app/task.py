@@ -26,7 +26,7 @@ from celeriac.exceptions import (
     Retry,
 )
 from celeriac.execution import context
-from celeriac.execution.options import CallOptions, resolve
+from celeriac.execution.options import CallOptions, check_time_limits, resolve
 from celeriac.execution.request import Context
 from celeriac.execution.retry_args import retry_arguments
 from celeriac.results.result import AsyncResult, EagerResult
@@ -361,6 +361,7 @@ class Task(TaskRequests, TaskHooks, Generic[P, R]):
     def _check_arguments(
         self, args: Sequence[object] | None, kwargs: Mapping[str, object] | None
     ) -> None:
+        check_time_limits(self.soft_time_limit, self.time_limit)  # as Celery's apply_async
         if not self.typing or self._fun is None:
             return
         signature = self._call_signature()

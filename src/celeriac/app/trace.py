@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import time
 import traceback as tb
 from collections.abc import Callable
+from typing import Any
 
 from celeriac.app.task import Task
 from celeriac.exceptions import Ignore, Reject, Retry
@@ -14,7 +16,38 @@ from celeriac.execution import context
 from celeriac.execution.outcome import Outcome, OutcomeKind
 from celeriac.execution.request import Context
 
-__all__ = ["call_async", "call_sync"]
+__all__ = [
+    "LOG_FAILURE",
+    "LOG_IGNORED",
+    "LOG_INTERNAL_ERROR",
+    "LOG_RECEIVED",
+    "LOG_REJECTED",
+    "LOG_RETRY",
+    "LOG_SUCCESS",
+    "call_async",
+    "call_sync",
+    "log_task",
+]
+
+#: Celery's formats of the worker's task log lines (``celery.app.trace.LOG_*``). A record
+#: made with one has the context dict as its argument and as ``record.data``.
+LOG_RECEIVED = "Task %(name)s[%(id)s] received"
+LOG_SUCCESS = "Task %(name)s[%(id)s] succeeded in %(runtime)ss: %(return_value)s"
+LOG_FAILURE = "Task %(name)s[%(id)s] %(description)s: %(exc)s"
+LOG_INTERNAL_ERROR = "Task %(name)s[%(id)s] %(description)s: %(exc)s"
+LOG_IGNORED = "Task %(name)s[%(id)s] %(description)s"
+LOG_REJECTED = "Task %(name)s[%(id)s] %(exc)s"
+LOG_RETRY = "Task %(name)s[%(id)s] retry: %(exc)s"
+
+
+def log_task(
+    logger: logging.Logger, level: int, fmt: str, context: Callable[[], dict[str, Any]]
+) -> None:
+    """Log one of the ``LOG_*`` lines as Celery does: the context (built only when the
+    level is on) is the format's argument and the record's ``data`` (structured logs)."""
+    if logger.isEnabledFor(level):
+        data = context()
+        logger.log(level, fmt, data, extra={"data": data})
 
 
 def _autoretry(task: Task[..., object], request: Context, exc: Exception) -> Outcome | None:

@@ -8,13 +8,12 @@
 from __future__ import annotations
 
 import importlib
-import re
 from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any
 
 from celeriac.app.base import Celery
-from celeriac.config.settings import Settings, mask_secrets
+from celeriac.config.settings import Settings, mask_secrets, mask_url_passwords
 from celeriac.utils.imports import symbol_by_name as _symbol_by_name
 
 __all__ = [
@@ -25,8 +24,6 @@ __all__ = [
     "find_app",
     "sanitize_url",
 ]
-
-_URL_PASSWORD = re.compile(r"(?P<head>://[^:/@]*:)[^@]*(?=@)")
 
 
 def appstr(app: Any) -> str:
@@ -41,7 +38,7 @@ def bugreport(app: Any) -> str:
 
 def sanitize_url(url: str, mask: str = "**") -> str:
     """``url`` with its password replaced by ``mask``."""
-    return _URL_PASSWORD.sub(lambda m: m.group("head") + mask, url)
+    return mask_url_passwords(url, mask)
 
 
 def filter_hidden_settings(conf: Mapping[str, Any]) -> dict[str, Any]:

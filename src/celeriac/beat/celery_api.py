@@ -23,7 +23,7 @@ from celeriac.beat.stores import EntryState
 
 __all__ = ["CelerySchedulerAPI", "SchedulingError"]
 
-logger = logging.getLogger("celeriac.beat")
+logger = logging.getLogger("celery.beat")
 
 #: Celery's ``Scheduler.sync_every``: seconds between syncs of the schedule.
 SYNC_EVERY = 3 * 60.0

@@ -7,7 +7,6 @@ seconds and renewed every ``ttl / 3``; a follower tries every ``retry_interval``
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import time
@@ -15,10 +14,11 @@ import uuid
 
 from celeriac.transports.base import Transport
 from celeriac.transports.contracts import LockStore, unsupported
+from celeriac.utils.log import own_logger
 
 __all__ = ["DEFAULT_LOCK_NAME", "LeaderLock"]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 #: The lock every beat of one broker (and key prefix) competes for.
 DEFAULT_LOCK_NAME = "celeriac.beat"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import json
-import logging
 import threading
 import time
 import uuid
@@ -24,6 +23,7 @@ from celeriac.beat.schedules import BaseSchedule, crontab, maybe_schedule
 from celeriac.beat.shared import SharedSchedule, load_schedule
 from celeriac.beat.stores import EntryState, Store, merge_states
 from celeriac.exceptions import OperationalError
+from celeriac.utils.log import own_logger
 
 __all__ = [
     "LostLeadership",
@@ -34,7 +34,7 @@ __all__ = [
     "MISSED_RUN_POLICIES",
 ]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 #: ``beat_missed_run_policy`` values: run a missed run once on catch-up, or skip it.
 MISSED_RUN_POLICIES = ("run_once", "skip")
@@ -48,6 +48,11 @@ _HeapItem = tuple[float, int, str, int]
 
 class LostLeadership(SchedulingError):
     """This beat may no longer fire entries: another beat holds the leader lock."""
+
+
+def _task_id(entry: ScheduleEntry) -> str:
+    """The id of an entry's next message: its ``task_id`` option, else a new one."""
+    return str(entry.options.get("task_id") or uuid.uuid4())
 
 
 def _entry_from_dict(
@@ -218,7 +223,10 @@ class Scheduler(CelerySchedulerAPI):
                     state.pending = None
                     fresh[name] = state
                 if state is None or state.last_run_at is None:
-                    state = fresh[name] = EntryState(now, 0)
+                    # an entry added with its own last run (``add(last_run_at=...)``) keeps it
+                    state = fresh[name] = EntryState(
+                        entry.last_run_at or now, entry.total_run_count
+                    )
                 entry.last_run_at = state.last_run_at
                 entry.total_run_count = state.total_run_count
             self._save(fresh)
@@ -226,7 +234,8 @@ class Scheduler(CelerySchedulerAPI):
             self._loaded = True
 
     def tick(self, now: datetime | None = None, **_: Any) -> float:
-        """Fire every due entry; return the seconds until the next one is due (capped).
+        """Fire every due entry; return 0 when it sent any (as Celery's ``tick``: call again
+        at once), else the seconds until the next one is due (capped at ``max_interval``).
 
         Celery's keyword arguments (``event_t``, ``min``, ``heappop``, ``heappush``) are
         accepted and not needed.
@@ -248,6 +257,8 @@ class Scheduler(CelerySchedulerAPI):
             self._drop_stale_top()
             heap = self._heap
             delay = heap[0][0] - now_ts if heap else self.max_interval
+        if due:
+            return 0.0
         return max(0.0, min(delay, self.max_interval))
 
     def _pop_due(self, now_ts: float) -> list[tuple[_HeapItem, ScheduleEntry]]:
@@ -263,7 +274,7 @@ class Scheduler(CelerySchedulerAPI):
     def _fire(self, due: list[tuple[_HeapItem, ScheduleEntry]], now: datetime) -> None:
         """Record every due run in one write per store, then send them one by one."""
         records = {
-            entry.name: EntryState(now, entry.total_run_count + 1, pending=str(uuid.uuid4()))
+            entry.name: EntryState(now, entry.total_run_count + 1, pending=_task_id(entry))
             for _, entry in due
         }
         if not self._save(records):
@@ -297,7 +308,7 @@ class Scheduler(CelerySchedulerAPI):
         """
         now = now or self.app.now()
         if record is None:
-            record = EntryState(now, entry.total_run_count + 1, pending=str(uuid.uuid4()))
+            record = EntryState(now, entry.total_run_count + 1, pending=_task_id(entry))
             if not self._save({entry.name: record}):
                 raise LostLeadership(entry.name)
         self._tasks_since_sync += 1
@@ -305,13 +316,8 @@ class Scheduler(CelerySchedulerAPI):
             if type(self).apply_async is not CelerySchedulerAPI.apply_async:
                 self.apply_async(entry, producer=producer, advance=False, task_id=record.pending)
             else:
-                self.app.send_task(
-                    entry.task,
-                    list(entry.args),
-                    dict(entry.kwargs),
-                    task_id=record.pending,
-                    **dict(entry.options),
-                )
+                options = {**dict(entry.options), "task_id": record.pending}
+                self.app.send_task(entry.task, list(entry.args), dict(entry.kwargs), **options)
         except OperationalError as exc:
             logger.error("beat: sending %s (%s) failed: %s", entry.name, entry.task, exc)
             raise
@@ -343,8 +349,13 @@ class Scheduler(CelerySchedulerAPI):
         kwargs: Mapping[str, Any] | None = None,
         options: Mapping[str, Any] | None = None,
         relative: bool = False,
+        last_run_at: datetime | None = None,
+        total_run_count: int | None = None,
     ) -> ScheduleEntry:
-        """Add (or replace) an entry; it is picked up at the next tick."""
+        """Add (or replace) an entry; it is picked up at the next tick. A replaced entry
+        keeps its run history unless ``last_run_at``/``total_run_count`` are given (as in
+        Celery's ``add(**entry fields)``); a new entry without ``last_run_at`` counts its
+        first period from the tick that schedules it."""
         spec = {"task": task, "schedule": schedule, "args": args, "kwargs": kwargs or {}}
         spec.update(options=options or {}, relative=relative)
         entry = _entry_from_dict(self.app, name, spec, self.Entry)
@@ -353,6 +364,10 @@ class Scheduler(CelerySchedulerAPI):
             if old is not None:
                 entry.last_run_at, entry.total_run_count = old.last_run_at, old.total_run_count
                 entry.version = old.version + 1
+            if last_run_at is not None:
+                entry.last_run_at = last_run_at
+            if total_run_count is not None:
+                entry.total_run_count = total_run_count
             self._put(entry)
             self._added.add(name)
         self.changed.set()

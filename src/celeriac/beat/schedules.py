@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
+from celeriac.beat.relative import relative_deadline
 from celeriac.exceptions import ImproperlyConfigured
 
 if TYPE_CHECKING:
@@ -203,11 +204,12 @@ class schedule(BaseSchedule):
         return humanize_seconds(self.seconds)
 
     def next_run_after(self, last_run_at: datetime) -> datetime:
-        """``last_run_at + run_every`` (rounded down first when ``relative``)."""
+        """``last_run_at + run_every`` in elapsed time; with ``relative``, the next
+        rounded wall-clock deadline of the time zone (see :mod:`celeriac.beat.relative`)."""
         start = self.maybe_make_aware(last_run_at)
         if self.relative:
-            start = _round_down(start.astimezone(self.tz), self.seconds)
-        return (start + self.run_every).astimezone(UTC)
+            return relative_deadline(start, self.run_every, self.tz)
+        return start.astimezone(UTC) + self.run_every
 
     def __repr__(self) -> str:
         return f"<freq: {self.seconds:g} seconds>"
@@ -222,16 +224,6 @@ class schedule(BaseSchedule):
 
     def __reduce__(self) -> tuple[object, ...]:
         return self.__class__, (self.run_every, self.relative)
-
-
-def _round_down(dt: datetime, seconds: float) -> datetime:
-    if seconds >= 86400:
-        return dt.replace(hour=0, minute=0, second=0, microsecond=0)
-    if seconds >= 3600:
-        return dt.replace(minute=0, second=0, microsecond=0)
-    if seconds >= 60:
-        return dt.replace(second=0, microsecond=0)
-    return dt.replace(microsecond=0)
 
 
 class crontab_parser:

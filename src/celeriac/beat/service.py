@@ -6,7 +6,6 @@ on a thread inside a worker (``celeriac worker -B``).
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from typing import Any
@@ -17,10 +16,11 @@ from celeriac.beat.shared import SharedSchedule
 from celeriac.beat.stores import BrokerStore, FileStore, Store
 from celeriac.exceptions import OperationalError
 from celeriac.utils.imports import import_from_string
+from celeriac.utils.log import own_logger
 
 __all__ = ["Beat", "EmbeddedBeat", "scheduler_class"]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 #: Celery's scheduler names that mean celeriac's default scheduler.
 _DEFAULT_NAMES = {

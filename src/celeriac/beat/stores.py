@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import abc
 import json
-import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from celeriac.exceptions import ImproperlyConfigured, OperationalError
+from celeriac.utils.log import own_logger
 from celeriac.utils.sqlite import SQLiteDatabase
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BrokerStore", "EntryState", "FileStore", "MemoryStore", "Store", "merge_states"]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 
 @dataclass(slots=True)

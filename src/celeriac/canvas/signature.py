@@ -27,7 +27,7 @@ S = TypeVar("S", bound="type[Signature]")
 #: What sending or running a signature gives: a task's result, or a group's.
 ResultHandle = AsyncResult[object] | GroupResult[object]
 
-logger = logging.getLogger("celeriac.canvas")
+logger = logging.getLogger("celery.canvas")
 
 #: ``subtask_type`` → the Signature subclass that rebuilds it (filled by the canvas modules).
 _TYPES: dict[str, type[Signature]] = {}

@@ -50,7 +50,7 @@ __all__ = [
     "takes_request",
 ]
 
-logger = logging.getLogger("celeriac.canvas.workflow")
+logger = logging.getLogger("celery.canvas.workflow")
 
 #: ``(task_id, meta)``: a result to store, as the worker's settler takes it.
 StoredMeta = tuple[str, dict[str, object]]

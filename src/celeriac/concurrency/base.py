@@ -12,7 +12,7 @@ from celeriac.exceptions import WorkerLostError, WorkerShutdown, WorkerTerminate
 
 __all__ = ["BasePool", "apply_target"]
 
-logger = logging.getLogger("celeriac.concurrency")
+logger = logging.getLogger("celery.concurrency")
 
 
 def apply_target(

@@ -17,7 +17,7 @@ from celeriac.exceptions import ImproperlyConfigured
 if TYPE_CHECKING:
     from _typeshed import SupportsKeysAndGetItem
 
-__all__ = ["Settings", "UnknownSettingWarning", "mask_secrets"]
+__all__ = ["Settings", "UnknownSettingWarning", "mask_secrets", "mask_url_passwords"]
 
 _V = TypeVar("_V")
 T = TypeVar("T")
@@ -32,7 +32,11 @@ class UnknownSettingWarning(UserWarning):
 _SUGGESTABLE: dict[str, str] = {name.lower(): name for name in (*OLD_NAMES, *SETTINGS)}
 
 _SECRET_KEY = re.compile(r"pass|secret|token|api_?key|access_key|signature", re.IGNORECASE)
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s;]*:)[^@\s;]*(?=@)", re.I)
+# the password runs to the last "@" of the URL's network location, as urllib reads it
+# (``redis://:p,a@ss@host/0``); several URLs may be joined with ";" (sentinel)
+_URL_PASSWORD = re.compile(
+    r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s;]*:)[^/\s;?#]*(?=@[^@/\s;?#]*(?:[/;?#\s]|$))", re.I
+)
 _QUERY_SECRET = re.compile(r"(?P<head>[?&][^=&]*(?:pass|secret|token|key)[^=&]*=)[^&\s;]*", re.I)
 _MASK = "********"
 
@@ -88,7 +92,7 @@ def _mask(key: str, value: object) -> object:
     if _is_secret_key(key) and not isinstance(value, bool):
         return _MASK
     if isinstance(value, str):
-        value = _URL_PASSWORD.sub(lambda m: m.group("head") + _MASK, value)
+        value = mask_url_passwords(value)
         return _QUERY_SECRET.sub(lambda m: m.group("head") + _MASK, value)
     if isinstance(value, Mapping):
         return {k: _mask(str(k), v) for k, v in value.items()}
@@ -97,6 +101,11 @@ def _mask(key: str, value: object) -> object:
     if type(value) is tuple:
         return tuple(_mask(key, v) for v in value)
     return value
+
+
+def mask_url_passwords(text: str, mask: str = _MASK) -> str:
+    """``text`` with the password of every URL in it replaced by ``mask``."""
+    return _URL_PASSWORD.sub(lambda m: m.group("head") + mask, text)
 
 
 def mask_secrets(key: str, value: object) -> object:

@@ -13,7 +13,6 @@ written yet (:meth:`Ingestor.unwritten`). :meth:`Ingestor.flush` does both steps
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 import time
 from collections import OrderedDict
@@ -24,10 +23,11 @@ from celeriac.dashboard.metrics import Metrics
 from celeriac.dashboard.records import TaskRow, apply_event, event_state, new_row
 from celeriac.dashboard.store import TaskStore
 from celeriac.dashboard.workers import WorkerRegistry
+from celeriac.utils.log import own_logger
 
 __all__ = ["LIVE_FIELDS", "Ingestor", "live_row"]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 #: The fields a live table row needs (sent to the browsers for each changed task).
 LIVE_FIELDS = ("uuid", "name", "state", "hostname", "queue", "args", "kwargs", "received",

@@ -9,7 +9,6 @@ lengths to show; the page says so.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from typing import TYPE_CHECKING
 
@@ -18,13 +17,14 @@ from celeriac.dashboard.metrics import Metrics
 from celeriac.dashboard.store import TaskStore
 from celeriac.dashboard.workers import WorkerRegistry
 from celeriac.transports.contracts import Admin
+from celeriac.utils.log import own_logger
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
 
 __all__ = ["QueueMonitor"]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 
 class QueueMonitor:

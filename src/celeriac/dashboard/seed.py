@@ -7,20 +7,20 @@ history already holds are left as they are: events know more than result metas.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from celeriac.dashboard.records import TaskRow, new_row
 from celeriac.dashboard.store import TaskStore
+from celeriac.utils.log import own_logger
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
 
 __all__ = ["row_from_meta", "seed_from_backend"]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 _TIME_OF_STATE = {"SUCCESS": "succeeded", "FAILURE": "failed", "REVOKED": "revoked",
                   "RETRY": "retried", "STARTED": "started", "REJECTED": "rejected"}  # fmt: skip

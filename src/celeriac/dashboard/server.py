@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -29,13 +28,14 @@ from celeriac.dashboard.auth import AuthMiddleware, check_bind
 from celeriac.dashboard.context import DashboardContext, DashboardOptions
 from celeriac.dashboard.seed import seed_from_backend
 from celeriac.dashboard.source import EventSource
+from celeriac.utils.log import own_logger
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
 
 __all__ = ["create_app", "serve"]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 STATIC = Path(__file__).with_name("static")
 

@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from celeriac.exceptions import CeleryError
+from celeriac.utils.log import own_logger
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
 
 __all__ = ["EventSource"]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 #: Called with every event dict.
 EventCallback = Callable[[Mapping[str, object]], None]

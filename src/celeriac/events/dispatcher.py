@@ -36,7 +36,7 @@ from celeriac.transports.contracts import Broadcast
 
 __all__ = ["EventDispatcher", "anon_nodename"]
 
-logger = logging.getLogger("celeriac.events")
+logger = logging.getLogger("celery.events")
 
 #: A failed publish is logged at most once per this many seconds.
 ERROR_LOG_INTERVAL = 30.0

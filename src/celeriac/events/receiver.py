@@ -26,7 +26,7 @@ from celeriac.transports.contracts import Broadcast, unsupported
 
 __all__ = ["EventReceiver", "Handler"]
 
-logger = logging.getLogger("celeriac.events")
+logger = logging.getLogger("celery.events")
 
 #: A handler takes one event dict.
 Handler = Callable[[Event], object]

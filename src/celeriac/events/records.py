@@ -29,7 +29,7 @@ __all__ = [
     "heartbeat_expires",
 ]
 
-logger = logging.getLogger("celeriac.events")
+logger = logging.getLogger("celery.events")
 
 #: A worker is offline once ``freq`` times this percentage passed since its last heartbeat.
 HEARTBEAT_EXPIRE_WINDOW = 200

@@ -21,7 +21,7 @@ from celeriac.utils.time import rate
 
 __all__ = ["Polaroid", "evcam"]
 
-logger = logging.getLogger("celeriac.events.snapshot")
+logger = logging.getLogger("celery.events.snapshot")
 
 
 class Polaroid:

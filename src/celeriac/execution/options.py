@@ -25,6 +25,7 @@ __all__ = [
     "ResolvedOptions",
     "TaskDefaults",
     "Unset",
+    "check_time_limits",
     "resolve",
     "sent_time_limits",
 ]
@@ -294,3 +295,13 @@ def _when(value: object, what: str) -> When | Unset:
     if isinstance(value, datetime | str | int | float) and not isinstance(value, bool):
         return value
     raise TypeError(f"{what} must be a datetime, an ISO 8601 string or seconds, not {value!r}")
+
+
+def check_time_limits(soft_time_limit: float | None, time_limit: float | None) -> None:
+    """Refuse a task whose soft limit is above its hard one: it could never fire.
+
+    Raises:
+        ValueError: as Celery's ``apply_async`` does, before anything is sent.
+    """
+    if soft_time_limit and time_limit and soft_time_limit > time_limit:
+        raise ValueError("soft_time_limit must be less than or equal to time_limit")

@@ -49,7 +49,7 @@ __all__ = [
     "installed_mail_settings_sources",
 ]
 
-logger = logging.getLogger("celeriac.worker.error_mails")
+logger = logging.getLogger("celery.worker.error_mails")
 
 #: Failures described in full in one digest (the rest are only counted).
 DIGEST_DETAILS = 5

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 from celeriac.middleware.base import Middleware
+from celeriac.utils.log import own_logger
 
 if TYPE_CHECKING:
     from celeriac.execution.applike import TaskLike
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MiddlewareStack"]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 _HOOKS = (
     "before_publish",

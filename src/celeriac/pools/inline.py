@@ -13,15 +13,16 @@ parent, which kills the child; bodies with a soft time limit always use the task
 from __future__ import annotations
 
 import asyncio.events
-import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from celeriac.utils.log import own_logger
+
 __all__ = ["InlineRunner"]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 T = TypeVar("T")
 

@@ -17,7 +17,7 @@ from celeriac.pools.slots import SlotTable
 
 __all__ = ["ChildProcess", "ProcessPool", "describe_status"]
 
-logger = logging.getLogger("celeriac.pool")
+logger = logging.getLogger("celery.pool")
 
 #: Seconds a child gets past a task's hard time limit before the parent kills it.
 HARD_LIMIT_GRACE = 2.0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import logging
 import queue
 import threading
 import time
@@ -13,10 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from celeriac.exceptions import SoftTimeLimitExceeded
+from celeriac.utils.log import own_logger
 
 __all__ = ["SyncRunner", "raise_in_thread"]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 
 def raise_in_thread(thread_id: int, exc_type: type[BaseException]) -> bool:

@@ -128,7 +128,8 @@ class TaskMessage:
     argsrepr: str = ""
     kwargsrepr: str = ""
     origin: str | None = None
-    ignore_result: bool | None = None
+    #: ``None``: left to the task (Celery's ``send_task`` without the option)
+    ignore_result: bool | None = False
     replaced_task_nesting: int = 0
     stamped_headers: list[str] | None = None
     stamps: dict[str, object] = field(default_factory=dict)
@@ -229,7 +230,7 @@ def _headers(
         "argsrepr": message.argsrepr or saferepr(tuple(args)),
         "kwargsrepr": message.kwargsrepr or saferepr(kwargs),
         "origin": message.origin or default_origin(),
-        "ignore_result": bool(message.ignore_result),
+        "ignore_result": None if message.ignore_result is None else bool(message.ignore_result),
         "replaced_task_nesting": message.replaced_task_nesting,
         "stamped_headers": message.stamped_headers,
         "stamps": message.stamps,

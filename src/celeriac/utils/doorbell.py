@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
-import logging
 import os
 import socket
 import tempfile
@@ -14,9 +13,11 @@ import time
 import uuid
 from collections.abc import Callable
 
+from celeriac.utils.log import own_logger
+
 __all__ = ["Doorbell", "ring", "doorbell_dir"]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 #: Seconds a publisher reuses its listing of the doorbell directory.
 _LISTING_TTL = 0.5

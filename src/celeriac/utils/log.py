@@ -25,6 +25,7 @@ __all__ = [
     "get_logger",
     "get_multiprocessing_logger",
     "get_task_logger",
+    "own_logger",
     "in_sighandler",
     "mlevel",
     "reset_multiprocessing_logger",
@@ -51,12 +52,13 @@ LOG_LEVELS: dict[Any, Any] = {
     **{level: logging.getLevelName(level) for level in logging.getLevelNamesMapping().values()},
 }
 
-#: ``celeriac``: the parent of celeriac's own loggers (Celery's ``celery``).
-base_logger = logging.getLogger("celeriac")
-#: The parent of every task logger (Celery's ``celery.task``).
-task_logger = logging.getLogger("celeriac.task")
+#: ``celery``: the parent of celeriac's own loggers, named as Celery's so that a logging
+#: set-up written for Celery (Django's ``LOGGING``, ``logging.getLogger("celery")``) applies.
+base_logger = logging.getLogger("celery")
+#: The parent of every task logger (``celery.task``, as in Celery).
+task_logger = logging.getLogger("celery.task")
 #: The worker's logger.
-worker_logger = logging.getLogger("celeriac.worker")
+worker_logger = logging.getLogger("celery.worker")
 
 _COLORS = {
     logging.DEBUG: "\033[34m",
@@ -93,13 +95,21 @@ def get_logger(name: str) -> logging.Logger:
     return logging.getLogger(name)
 
 
-def get_task_logger(name: str) -> logging.Logger:
-    """Return the logger ``name`` with ``celeriac.task`` as its parent, as Celery does.
+def own_logger(module: str) -> logging.Logger:
+    """The logger of one of celeriac's modules, in Celery's tree: ``celeriac.worker.x``
+    logs as ``celery.worker.x``, so logging set-ups written for Celery keep working."""
+    if module == "celeriac" or module.startswith("celeriac."):
+        module = "celery" + module[len("celeriac") :]
+    return logging.getLogger(module)
 
-    Records of task loggers pass through the ``celeriac.task`` logger, so one handler
+
+def get_task_logger(name: str) -> logging.Logger:
+    """Return the logger ``name`` with ``celery.task`` as its parent, as Celery does.
+
+    Records of task loggers pass through the ``celery.task`` logger, so one handler
     there sees every task's log lines whatever their module.
     """
-    if name in ("celeriac", "celeriac.task"):
+    if name in ("celery", "celery.task"):
         raise RuntimeError(f"Logger name {name!r} is reserved for celeriac's own use")
     logger = logging.getLogger(name)
     if logger.parent is logging.getLogger():

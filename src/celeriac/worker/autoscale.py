@@ -20,7 +20,7 @@ from celeriac.pools.prefork import ProcessPool
 
 __all__ = ["AUTOSCALE_KEEPALIVE", "Autoscaler", "start_autoscaler"]
 
-logger = logging.getLogger("celeriac.worker.autoscale")
+logger = logging.getLogger("celery.worker.autoscale")
 
 #: Seconds the load must stay low before a process is retired.
 AUTOSCALE_KEEPALIVE = float(os.environ.get("AUTOSCALE_KEEPALIVE", 30))

@@ -38,7 +38,7 @@ __all__ = [
     "warn_at_startup",
 ]
 
-logger = logging.getLogger("celeriac.worker")
+logger = logging.getLogger("celery.worker")
 
 #: Seconds the result backend probe waits to connect, then for the answer.
 PROBE_TIMEOUT = 2.0

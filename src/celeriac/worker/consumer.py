@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Consumer", "ConsumerConfig"]
 
-logger = logging.getLogger("celeriac.worker.consumer")
+logger = logging.getLogger("celery.worker.consumer")
 
 #: Exit code of a prefork child that stopped itself after a hard time limit.
 EXIT_HARD_LIMIT = 3

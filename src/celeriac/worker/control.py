@@ -62,7 +62,7 @@ __all__ = [
     "start_mailbox",
 ]
 
-logger = logging.getLogger("celeriac.worker.control")
+logger = logging.getLogger("celery.worker.control")
 
 
 # -- the mailbox ----------------------------------------------------------------------

@@ -27,7 +27,7 @@ from celeriac.worker.control_nodes import ControlNode
 
 __all__ = ["ShutdownRequested", "handler", "handlers", "nok", "ok"]
 
-logger = logging.getLogger("celeriac.worker.control")
+logger = logging.getLogger("celery.worker.control")
 
 #: States the 5.7 ``revoke`` overwrites with REVOKED at once for tasks not running here.
 REVOCABLE_STATES = frozenset({states.PENDING, states.RECEIVED, states.RETRY, states.REJECTED})
@@ -324,9 +324,14 @@ async def clock(node: ControlNode, **_: object) -> object:
 
 
 @handler("hello")
-async def hello(node: ControlNode, from_node: str | None = None, **_: object) -> object:
+async def hello(
+    node: ControlNode, from_node: str | None = None, revoked: object = None, **_: object
+) -> object:
     if from_node == node.hostname:
         return None
+    if isinstance(revoked, dict | list | tuple) and revoked:
+        # the ids alone, stamped with our clock: another host's stamps do not compare
+        node.revoked.add(str(task_id) for task_id in revoked)
     return {"revoked": node.revoked.ids(), "clock": node.clock}
 
 

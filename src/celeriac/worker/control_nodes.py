@@ -30,7 +30,10 @@ if TYPE_CHECKING:
 
 __all__ = ["ConsumerNode", "ControlNode", "PreforkNode", "apply_setting", "request_info"]
 
-logger = logging.getLogger("celeriac.worker.control")
+logger = logging.getLogger("celery.worker.control")
+
+#: ``inspect scheduled``'s ``priority`` of an ETA task: Celery's worker timer entry's
+ETA_TIMER_PRIORITY = 6
 
 
 class ControlNode(Protocol):
@@ -68,7 +71,7 @@ def request_info(job: Job, hostname: str, pid: int | None, safe: bool = False) -
     kwargs: Any = call.kwargs
     if safe:
         args, kwargs = call.argsrepr or repr(call.args), call.kwargsrepr or repr(call.kwargs)
-    return {
+    found = {
         "id": call.id,
         "name": call.name,
         "args": args,
@@ -84,9 +87,17 @@ def request_info(job: Job, hostname: str, pid: int | None, safe: bool = False) -
             "redelivered": bool(info.get("redelivered", False)),
         },
         "worker_pid": pid if job.started else None,
-        "stamped_headers": job.request.stamped_headers,
-        "stamps": dict(job.request.stamps or {}),
     }
+    return _with_stamps(found, job.request.stamps)
+
+
+def _with_stamps(info: dict[str, Any], stamps: dict[str, Any] | None) -> dict[str, Any]:
+    """Celery 5.7's request info, plus the stamps of a stamped task (what
+    ``revoke_by_stamped_headers`` matches; Celery reads them off its request objects)."""
+    if stamps:
+        info["stamped_headers"] = list(stamps)
+        info["stamps"] = dict(stamps)
+    return info
 
 
 class ConsumerNode:
@@ -129,7 +140,8 @@ class ConsumerNode:
         return [
             {
                 "eta": j.call.eta.isoformat() if j.call.eta else None,
-                "priority": j.call.priority or 0,
+                # Celery shows its timer entry's priority, 6 for every ETA task
+                "priority": ETA_TIMER_PRIORITY,
                 "request": request_info(j, self.hostname, None),
             }
             for j in self._jobs()
@@ -219,25 +231,26 @@ class PreforkNode:
 
     def active(self) -> list[dict[str, Any]]:
         return [
-            {
-                "id": record.id,
-                "name": record.name,
-                "args": [],
-                "kwargs": {},
-                "type": record.name,
-                "hostname": self.hostname,
-                "time_start": record.time,
-                "acknowledged": not record.acks_late,
-                "delivery_info": {
-                    "exchange": "",
-                    "routing_key": record.queue,
-                    "priority": 0,
-                    "redelivered": False,
+            _with_stamps(
+                {
+                    "id": record.id,
+                    "name": record.name,
+                    "args": [],
+                    "kwargs": {},
+                    "type": record.name,
+                    "hostname": self.hostname,
+                    "time_start": record.time,
+                    "acknowledged": not record.acks_late,
+                    "delivery_info": {
+                        "exchange": "",
+                        "routing_key": record.queue,
+                        "priority": 0,
+                        "redelivered": False,
+                    },
+                    "worker_pid": pid,
                 },
-                "worker_pid": pid,
-                "stamped_headers": list(record.stamps) if record.stamps else None,
-                "stamps": dict(record.stamps or {}),
-            }
+                record.stamps,
+            )
             for pid, record in self._running()
         ]
 

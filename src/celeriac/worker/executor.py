@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Executor", "internal_error"]
 
-logger = logging.getLogger("celeriac.worker.consumer")
+logger = logging.getLogger("celery.worker.consumer")
 
 
 def internal_error(exc: Exception) -> Outcome:

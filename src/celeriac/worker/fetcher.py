@@ -18,7 +18,7 @@ from celeriac.worker.job import Job
 
 __all__ = ["Fetcher", "PrefetchWindow"]
 
-logger = logging.getLogger("celeriac.worker.consumer")
+logger = logging.getLogger("celery.worker.consumer")
 
 #: Most messages held waiting (ETA, rate limit) beyond the prefetch window.
 MAX_WAITING = 1000

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from celeriac import states
 from celeriac.app import publish
+from celeriac.app.trace import LOG_SUCCESS, log_task
 from celeriac.canvas import workflow
 from celeriac.exceptions import BrokerError, Reject
 from celeriac.execution.follow_up import follow_up
@@ -47,7 +48,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Finisher"]
 
-logger = logging.getLogger("celeriac.worker.strategy")
+logger = logging.getLogger("celery.worker.strategy")
+#: the logger of a task's success line, as Celery's (``celery.app.trace``)
+trace_logger = logging.getLogger("celery.app.trace")
 
 _Handler = Callable[[Job, Outcome], Awaitable[None]]
 
@@ -199,9 +202,20 @@ class Finisher:
         return ResultMeta(job.call.id, meta)
 
     async def _success(self, job: Job, outcome: Outcome) -> None:
-        shown = saferepr(outcome.retval, job.task.resultrepr_maxsize)
-        logger.info("Task %s succeeded in %.6fs: %s", job.label, outcome.runtime, shown)
         request = job.request
+        log_task(
+            trace_logger,
+            logging.INFO,
+            LOG_SUCCESS,
+            lambda: {
+                "id": job.call.id,
+                "name": job.call.shadow or job.call.name,
+                "return_value": saferepr(outcome.retval, job.task.resultrepr_maxsize),
+                "runtime": outcome.runtime,
+                "args": request.argsrepr or saferepr(request.args),
+                "kwargs": request.kwargsrepr or saferepr(request.kwargs),
+            },
+        )
         children: list[ResultTuple] = []
         try:
             if request.chain:
@@ -269,7 +283,9 @@ class Finisher:
         )
         # RETRY is written before the retry is sent: written later, it could land after
         # (and hide) what the next run stores, e.g. its final FAILURE.
-        await self.held.store_now(self._meta(job, states.RETRY, outcome.exc, outcome.traceback))
+        if not job.resolved(self.app.conf).ignore_result or self.store_errors_even_if_ignored:
+            meta = self._meta(job, states.RETRY, outcome.exc, outcome.traceback)
+            await self.held.store_now(meta)
         # The observer hears of the retry before it is sent (task events: ``task-retried``
         # leaves first), so no monitor sees the next run before this one's end.
         await self.observer.retrying(job, outcome)

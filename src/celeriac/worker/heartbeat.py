@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SW_IDENT", "NodeEvents", "load_average", "software_info"]
 
-logger = logging.getLogger("celeriac.events")
+logger = logging.getLogger("celery.events")
 
 #: ``sw_ident`` of celeriac workers (Celery's are ``py-celery``).
 SW_IDENT = "py-celeriac"

@@ -25,7 +25,7 @@ from celeriac.worker.settler import Settler
 
 __all__ = ["HeldDeliveries", "ResultMeta", "SettleAction"]
 
-logger = logging.getLogger("celeriac.worker.consumer")
+logger = logging.getLogger("celery.worker.consumer")
 
 
 class SettleAction(StrEnum):

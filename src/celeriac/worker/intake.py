@@ -13,7 +13,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from celeriac import states
+from celeriac.app.trace import LOG_RECEIVED, log_task
 from celeriac.exceptions import ContentDisallowed, DecodeError, InvalidTaskError, NotRegistered
+from celeriac.protocol.saferepr import saferepr
 from celeriac.protocol.task_message import TaskMessage
 from celeriac.transports.base import Delivery
 from celeriac.worker.finisher import Finisher
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Intake"]
 
-task_logger = logging.getLogger("celeriac.worker.strategy")
+task_logger = logging.getLogger("celery.worker.strategy")
 
 
 class Intake:
@@ -71,7 +73,19 @@ class Intake:
         if self.revoked().revoked(job.call.id, job.request.stamps):
             self.finisher.finish_now(job, revoked_outcome())
             return None
-        task_logger.info("Task %s received", job.label)
+        request = job.request
+        log_task(
+            task_logger,
+            logging.INFO,
+            LOG_RECEIVED,
+            lambda: {
+                "id": job.call.id,
+                "name": job.call.shadow or job.call.name,
+                "args": request.argsrepr or saferepr(request.args),
+                "kwargs": request.kwargsrepr or saferepr(request.kwargs),
+                "eta": request.eta,
+            },
+        )
         self.app.middleware.on_receive(job.task, job.request)
         self.observer.received(job)
         return job

@@ -36,15 +36,16 @@ class Job:
         """The options in effect: the message's, else the task's, else the settings.
 
         On the wire ``timelimit`` is ``null`` when not given and a number when given (``0``
-        switches a task's or the configuration's limit off); ``ignore_result`` is always
-        written, so only ``true`` counts as given.
+        switches a task's or the configuration's limit off); ``ignore_result`` is ``null``
+        when the sender left it to the task (a task sent by name), else the sender's choice,
+        which wins over the task's (Celery 5.7's ``get_actual_ignore_result``).
         """
         if self.options is None:
             call = self.call
             given = CallOptions(
                 time_limit=UNSET if call.time_limit is None else call.time_limit,
                 soft_time_limit=UNSET if call.soft_time_limit is None else call.soft_time_limit,
-                ignore_result=True if call.ignore_result else UNSET,
+                ignore_result=UNSET if call.ignore_result is None else call.ignore_result,
             )
             self.options = resolve(given, self.task, conf)
         return self.options

@@ -32,7 +32,7 @@ from celeriac.worker.job import Job
 
 __all__ = ["Guarded", "NullObserver", "Observers", "PipelineObserver"]
 
-logger = logging.getLogger("celeriac.worker.consumer")
+logger = logging.getLogger("celery.worker.consumer")
 
 
 class PipelineObserver(Protocol):

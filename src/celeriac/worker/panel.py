@@ -20,7 +20,7 @@ from typing import Any
 from celeriac.worker.control_commands import handlers, nok, ok
 from celeriac.worker.control_nodes import ControlNode
 
-logger = logging.getLogger("celeriac.worker.control")
+logger = logging.getLogger("celery.worker.control")
 
 __all__ = [
     "Panel",

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SCOPES", "RateLimiter", "RateLimits", "annotation", "parse_rate"]
 
-logger = logging.getLogger("celeriac.worker.rate_limits")
+logger = logging.getLogger("celery.worker.rate_limits")
 
 #: ``rate_limit_scope`` values: this worker's processes, or every worker on the broker.
 SCOPES = ("worker", "global")

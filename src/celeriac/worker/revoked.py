@@ -221,8 +221,10 @@ class RevokedSet:
         self.stamps.clear()
 
     def as_dict(self) -> dict[str, float]:
-        """``{task id: revoked at}`` (epoch seconds) of the ids in force."""
-        return dict(self.items())
+        """``{task id: revoked at}`` of the ids in force, on the :func:`time.monotonic`
+        clock as Celery's ``LimitedSet`` (kept here in epoch seconds, see :meth:`items`)."""
+        offset = time.monotonic() - time.time()
+        return {task_id: stamp + offset for task_id, stamp in self.items()}
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.ids())

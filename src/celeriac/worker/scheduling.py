@@ -27,8 +27,8 @@ from celeriac.worker.revoked import RevokedSet
 
 __all__ = ["Admission", "Scheduler", "revoked_outcome"]
 
-logger = logging.getLogger("celeriac.worker.consumer")
-task_logger = logging.getLogger("celeriac.worker.strategy")
+logger = logging.getLogger("celery.worker.consumer")
+task_logger = logging.getLogger("celery.worker.strategy")
 
 #: An ETA further away than this (seconds) is parked in the broker when it can be.
 DEFER_AFTER = 2.0

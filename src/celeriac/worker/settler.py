@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -14,10 +13,11 @@ from celeriac.exceptions import EncodeError
 from celeriac.protocol.results import build_meta
 from celeriac.transports.base import Delivery, Transport
 from celeriac.transports.contracts import ResultSettling
+from celeriac.utils.log import own_logger
 
 __all__ = ["Settler"]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 _BATCH = 512
 

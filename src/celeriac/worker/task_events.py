@@ -63,7 +63,7 @@ __all__ = [
     "set_task_events",
 ]
 
-logger = logging.getLogger("celeriac.events")
+logger = logging.getLogger("celery.events")
 
 #: Most task events in one ``task.multi`` message.
 BATCH_LIMIT = 100

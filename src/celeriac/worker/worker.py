@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Worker", "WorkerOptions", "expand_hostname", "mask_url"]
 
-logger = logging.getLogger("celeriac.worker")
+logger = logging.getLogger("celery.worker")
 
 POOLS = ("prefork", "threads", "solo")
 

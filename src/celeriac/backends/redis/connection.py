@@ -8,7 +8,6 @@ Celery's defaults); each outage is logged once when it starts and once when it e
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import threading
 import time
@@ -35,6 +34,7 @@ from celeriac.backends.base import Backend, BackendOptions
 from celeriac.backends.redis import scripts
 from celeriac.backends.redis.options import RedisResultOptions
 from celeriac.exceptions import BackendError, ImproperlyConfigured
+from celeriac.utils.log import own_logger
 from celeriac.utils.redis_url import (
     RedisTarget,
     connection_class,
@@ -51,7 +51,7 @@ __all__ = [
     "ThreadPubSub",
 ]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 T = TypeVar("T")
 

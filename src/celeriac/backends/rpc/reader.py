@@ -11,7 +11,6 @@ only, the one that sent the task (Celery's rule for ``rpc://``).
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -27,10 +26,11 @@ from celeriac.backends.rpc.connection import (
     declare_reply_queue,
 )
 from celeriac.exceptions import TimeoutError as ResultTimeout
+from celeriac.utils.log import own_logger
 
 __all__ = ["ReplyReader"]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 #: Decodes a reply: ``(body, content_type, content_encoding) -> meta``.
 Decoder = Callable[[bytes, str, str], dict[str, Any]]

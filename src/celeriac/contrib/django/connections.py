@@ -16,12 +16,12 @@ to the server (that would end the parent's session too).
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import threading
 from typing import TYPE_CHECKING, Any
 
 from celeriac.middleware.base import Middleware
+from celeriac.utils.log import own_logger
 
 if TYPE_CHECKING:
     from celeriac.execution.applike import TaskLike
@@ -36,7 +36,7 @@ __all__ = [
     "in_task",
 ]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 _state = threading.local()
 

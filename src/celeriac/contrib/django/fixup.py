@@ -14,7 +14,6 @@ nothing from Django otherwise). For such an app:
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from collections.abc import Callable
@@ -23,13 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 from celeriac import signals
 from celeriac.app.fixups import Fixup
+from celeriac.utils.log import own_logger
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
 
 __all__ = ["DjangoFixup", "fixup"]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 
 def fixup(app: Celery, env: str = "DJANGO_SETTINGS_MODULE") -> DjangoFixup | None:

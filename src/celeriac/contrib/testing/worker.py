@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from celeriac.contrib.testing.tasks import ping
 from celeriac.result import allow_join_result
 from celeriac.signals import Signal
+from celeriac.utils.nodenames import anon_nodename
 from celeriac.worker.consumer import Consumer
 from celeriac.worker.control import ConsumerNode, start_consumer_mailbox
 from celeriac.worker.worker import Worker, WorkerOptions
@@ -90,7 +91,9 @@ def start_worker(
     The worker uses a thread pool (``pool='solo'`` for one thread); prefork needs a
     separate process (run ``celeriac worker`` as a subprocess for that). With
     ``perform_ping_check`` (and a result backend) it returns once the worker answered
-    the ``celery.ping`` task.
+    the ``celery.ping`` task. The node is named ``gen<pid>@<host>`` as in Celery
+    (``anon_nodename()``), unless ``hostname`` names it: two test workers of one process
+    that answer remote control need names of their own.
     """
     test_worker_starting.send(sender=app)
     controller: TestWorkController | None = None
@@ -138,7 +141,7 @@ def _start_worker_thread(
     worker = Worker(
         app,
         WorkerOptions(
-            hostname=hostname or "celeriac-test@%h",
+            hostname=hostname or anon_nodename(),
             queues=list(queues or ()),
             concurrency=concurrency,
             pool="solo" if pool == "solo" else "threads",

@@ -24,7 +24,6 @@ remembers what it sent and RabbitMQ has not confirmed yet (:class:`Confirms`):
 from __future__ import annotations
 
 import itertools
-import logging
 import select
 import ssl
 import threading
@@ -35,9 +34,11 @@ from typing import Any
 
 import amqp
 
+from celeriac.utils.log import own_logger
+
 __all__ = ["MAX_RESENDS", "Confirms", "ConfirmWatcher", "Sent"]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 #: How often a message RabbitMQ nacked is published again before it is reported.
 MAX_RESENDS = 3

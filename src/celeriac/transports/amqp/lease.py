@@ -32,7 +32,7 @@ from celeriac.transports.base import Delivery
 
 __all__ = ["Lease"]
 
-logger = logging.getLogger("celeriac.transports.amqp")
+logger = logging.getLogger("celery.transports.amqp")
 
 #: How long a copy may wait, not held, in a hold queue before it goes home (ms).
 HOLD_TTL_MS = 5000

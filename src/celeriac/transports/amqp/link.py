@@ -37,7 +37,7 @@ from celeriac.transports.base import Transport, TransportOptions
 
 __all__ = ["AMQPLink", "LINK_ERRORS"]
 
-logger = logging.getLogger("celeriac.transports.amqp")
+logger = logging.getLogger("celery.transports.amqp")
 
 #: An AMQP heartbeat frame (type 8, channel 0, empty payload, frame end).
 HEARTBEAT_FRAME = b"\x08\x00\x00\x00\x00\x00\x00\xce"

@@ -32,7 +32,7 @@ from celeriac.transports.base import Delivery
 
 __all__ = ["Held", "Settle", "basic_properties", "dead_letters_spec"]
 
-logger = logging.getLogger("celeriac.transports.amqp")
+logger = logging.getLogger("celery.transports.amqp")
 
 
 def dead_letters_spec(name: str) -> QueueSpec:

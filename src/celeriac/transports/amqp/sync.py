@@ -15,7 +15,6 @@ that fails is dropped and the next broker of the failover list is tried once; th
 from __future__ import annotations
 
 import atexit
-import logging
 import os
 import queue
 import socket
@@ -35,10 +34,11 @@ from celeriac.transports.amqp.delay import Declaration
 from celeriac.transports.amqp.options import AMQPOptions
 from celeriac.transports.amqp.topology import QueueSpec
 from celeriac.transports.amqp.urls import Address, failover_cycle
+from celeriac.utils.log import own_logger
 
 __all__ = ["CONNECTION_ERRORS", "SyncChannel", "SyncPool", "connect_sync"]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 T = TypeVar("T")
 

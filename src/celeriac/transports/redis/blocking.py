@@ -23,7 +23,6 @@ UNBLOCK``) and their lists given back.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from typing import Any
 
@@ -37,11 +36,12 @@ from celeriac.transports.base import Delivery
 from celeriac.transports.redis import scripts
 from celeriac.transports.redis.lease import RedisLease
 from celeriac.transports.redis.state import Blocker, Hints, Layout, LoopState, Waiter
+from celeriac.utils.log import own_logger
 from celeriac.utils.redis_url import connection_class, pool_kwargs
 
 __all__ = ["RedisBlocking"]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 
 class RedisBlocking(RedisLease):

@@ -12,7 +12,6 @@ The other modules of this package extend :class:`RedisConnection` with one conce
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import random
 import socket
@@ -40,6 +39,7 @@ from celeriac.transports.redis import scripts
 from celeriac.transports.redis.keys import RedisKeys
 from celeriac.transports.redis.options import RedisOptions
 from celeriac.transports.redis.state import LoopState
+from celeriac.utils.log import own_logger
 from celeriac.utils.redis_url import (
     RedisTarget,
     connection_class,
@@ -57,7 +57,7 @@ __all__ = [
     "RedisConnection",
 ]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 T = TypeVar("T")
 

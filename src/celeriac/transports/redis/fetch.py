@@ -14,7 +14,6 @@ returns ``[]`` at its deadline, so a worker rides out a Redis restart.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -29,11 +28,12 @@ from celeriac.transports.redis.connection import CONNECTION_ERRORS
 from celeriac.transports.redis.lease import MAX_BATCH
 from celeriac.transports.redis.publish import RedisPublisher
 from celeriac.transports.redis.state import Hints
+from celeriac.utils.log import own_logger
 from celeriac.utils.redis_url import redacted_url
 
 __all__ = ["RedisFetch"]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 
 class RedisFetch(RedisBlocking, RedisPublisher):

@@ -11,7 +11,6 @@ known to be dead held (a prefork parent knows when a child died).
 
 from __future__ import annotations
 
-import logging
 import random
 import time
 from collections.abc import Collection
@@ -20,10 +19,11 @@ from celeriac.transports.base import TransportOptions
 from celeriac.transports.redis.records import text
 from celeriac.transports.redis.settle import RedisSettling
 from celeriac.transports.redis.state import Hints, LoopState
+from celeriac.utils.log import own_logger
 
 __all__ = ["RedisMaintenance"]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 
 class RedisMaintenance(RedisSettling):

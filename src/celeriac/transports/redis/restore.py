@@ -11,7 +11,6 @@ its).
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 import uuid
@@ -23,10 +22,11 @@ from celeriac.transports.redis.connection import RedisConnection
 from celeriac.transports.redis.keys import RAW_TAG_PREFIX
 from celeriac.transports.redis.records import ScriptArg, flatten, restore_payload, text
 from celeriac.transports.redis.state import LoopState
+from celeriac.utils.log import own_logger
 
 __all__ = ["DEAD_LETTER_MAXLEN", "RESTORE_BATCH", "RedisRestore"]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 #: Dead letters kept in the stream (approximately).
 DEAD_LETTER_MAXLEN = 10_000

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
-import logging
 import os
 import sqlite3
 import threading
@@ -28,10 +27,11 @@ from celeriac.transports.base import Subscription
 from celeriac.transports.sqlite import schema
 from celeriac.transports.sqlite.connection import SQLiteConnection
 from celeriac.utils.doorbell import Doorbell, doorbell_dir, ring
+from celeriac.utils.log import own_logger
 
 __all__ = ["SQLiteFanout"]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 #: Seconds a broadcast row is kept (subscribers read it well within this).
 BROADCAST_TTL = 60.0

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import logging
 import os
 import sqlite3
 import time
@@ -26,10 +25,11 @@ from celeriac.transports.sqlite.connection import FAST_POLL, wake
 from celeriac.transports.sqlite.records import as_bytes, decode
 from celeriac.transports.sqlite.settle import SQLiteSettling
 from celeriac.utils.doorbell import Doorbell
+from celeriac.utils.log import own_logger
 
 __all__ = ["DOORBELL_POLL", "POLL_BACKOFF", "SQLiteFetch"]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 #: Factor the pause grows by per idle look, up to ``polling_interval``.
 POLL_BACKOFF = 1.25

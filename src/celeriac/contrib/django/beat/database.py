@@ -8,7 +8,6 @@ pauses and tries again).
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from celeriac.contrib.django.beat.models import (
     SolarSchedule,
 )
 from celeriac.exceptions import OperationalError
+from celeriac.utils.log import own_logger
 
 __all__ = [
     "Change",
@@ -50,7 +50,7 @@ __all__ = [
     "trigger",
 ]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 #: ids per ``IN (...)`` (SQLite's variable limit is 999 on old builds)
 CHUNK = 500

@@ -10,7 +10,6 @@ the broker beside the leader lock (so one leader fires, and a new leader never r
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from collections.abc import Iterable
@@ -21,13 +20,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from celeriac.beat.scheduler import ScheduleEntry, Scheduler
 from celeriac.beat.stores import EntryState, FileStore, Store
 from celeriac.exceptions import ImproperlyConfigured
+from celeriac.utils.log import own_logger
 
 if TYPE_CHECKING:
     from celeriac.contrib.django.beat.database import Row
 
 __all__ = ["DEFAULT_MAX_INTERVAL", "DatabaseScheduler"]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 #: Longest sleep between two reads of the trigger when ``beat_max_loop_interval`` is unset
 #: (django-celery-beat's default too): an admin edit reaches beat within this many seconds.

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
@@ -23,10 +22,11 @@ from celeriac.backends.base import Backend, BackendOptions, ChordBackend, ChordC
 from celeriac.contrib.django.results import threads
 from celeriac.protocol import serializers
 from celeriac.protocol.saferepr import saferepr
+from celeriac.utils.log import own_logger
 
 __all__ = ["DatabaseBackend"]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 T = TypeVar("T")
 ClaimOrNone = ChordClaim | None
