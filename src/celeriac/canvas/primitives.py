@@ -27,10 +27,13 @@ _LAST_STEP_OPTIONS = ("group_id", "group_index", "chord", "link", "link_error")
 
 
 def _flatten(tasks: Iterable[object], app: CanvasApp | None) -> list[Signature]:
-    """Members of nested chains inline (a chain in a chain is one longer chain)."""
+    """Members of nested chains inline (a chain in a chain is one longer chain); a group
+    of one member is that member (Celery's ``maybe_unroll_group``)."""
     steps: list[Signature] = []
     for item in tasks:
         sig = maybe_signature(item, app)
+        if isinstance(sig, group) and len(sig) == 1:
+            sig = sig.tasks[0]
         if sig is None:
             continue
         if isinstance(sig, chain):
