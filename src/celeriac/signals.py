@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
 from collections.abc import Callable
 from typing import TypeVar, overload
-
-from celeriac.utils.log import own_logger
 
 __all__ = [
     "Signal",
@@ -41,7 +40,7 @@ __all__ = [
     "worker_shutting_down",
 ]
 
-logger = own_logger(__name__)
+logger = logging.getLogger("celery.signals")  # Celery's tree (see utils.log)
 
 
 #: A signal receiver: called as ``receiver(signal=..., sender=..., **named)``.

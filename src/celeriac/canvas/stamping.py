@@ -104,10 +104,12 @@ def stamp(
             visitor.on_chord_header_end(sig, **headers)
         body_stamps = dict(own, **(visitor.on_chord_body(sig, **headers) if visitor else {}))
         stamp(kwargs["body"], visitor, append_stamps, **body_stamps)
-    else:
+    else:  # a task's links get the stamps it was given, not those of its own visitor
+        stamp_links(sig, visitor, append_stamps, **headers)
         if visitor is not None:
             own.update(visitor.on_signature(sig, **headers) or {})
         _put(sig, own, append_stamps)
+        return sig
     stamp_links(sig, visitor, append_stamps, _headers=headers, **own)
     return sig
 
@@ -120,14 +122,16 @@ def stamp_links(
     **stamps: Any,
 ) -> None:
     """Stamp ``sig``'s ``link`` callbacks and ``link_error`` errbacks with ``stamps`` and
-    what the visitor's ``on_callback``/``on_errback`` add (Celery's ``stamp_links``)."""
+    what the visitor's ``on_callback``/``on_errback`` add, then stamp each like any
+    signature, with the visitor (Celery's ``stamp_links``: a callback linked before a
+    stamping is stamped as the tasks are)."""
     headers = stamps if _headers is None else _headers
     for link in sig["options"].get("link") or []:
         extra = visitor.on_callback(link, **headers) if visitor else {}
-        stamp(link, None, append_stamps, **dict(stamps, **extra))
+        stamp(link, visitor, append_stamps, **dict(stamps, **extra))
     for link in sig["options"].get("link_error") or []:
         extra = visitor.on_errback(link, **headers) if visitor else {}
-        stamp(link, None, append_stamps, **dict(stamps, **extra))
+        stamp(link, visitor, append_stamps, **dict(stamps, **extra))
 
 
 def message_stamps(options: Any) -> dict[str, Any]:

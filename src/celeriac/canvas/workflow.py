@@ -13,6 +13,7 @@ workflow tasks (``celery.chord_unlock``, ``celery.group`` …) are in
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 import weakref
@@ -63,21 +64,38 @@ def _label(request: Context) -> str:
 
 
 def takes_request(app: CanvasApp, errback: Signature) -> bool:
-    """Celery's test for a "new-style" errback: its function takes more than one argument,
-    so it is called as ``errback(request, exc, traceback)`` instead of being sent the
-    failed task's id. A bound task's ``self`` does not count."""
+    """Celery's test for a "new-style" errback: its function still takes more than one
+    positional argument once the signature's stored arguments are bound (from the left,
+    as ``functools.partial`` binds them), so it is called here as
+    ``errback(request, exc, traceback)`` instead of being sent the failed task's id.
+
+    A bound task (``bind=True``) is always old-style: it is sent as a task, so it can
+    retry. So is a task this process does not know, or one not made from a function.
+    """
     task = app.tasks.get(errback.task)
     function = getattr(task, "__wrapped__", None)
-    if function is None:
+    if function is None or getattr(task, "bind", False):
         return False
     try:
-        parameters = inspect.signature(function).parameters.values()
+        parameters = _remaining_parameters(function, errback)
     except (TypeError, ValueError):
         return False
     positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if getattr(task, "bind", False):
-        positional = positional[1:]
     return len(positional) > 1 or any(p.kind == p.VAR_POSITIONAL for p in parameters)
+
+
+def _remaining_parameters(
+    function: Callable[..., object], errback: Signature
+) -> list[inspect.Parameter]:
+    """The parameters of ``function`` left once a mutable errback's stored arguments are
+    bound (all of them when the binding does not fit: the call will tell)."""
+    if not errback.immutable and (errback.args or errback.kwargs):
+        try:
+            bound = functools.partial(function, *errback.args, **errback.kwargs)
+            return list(inspect.signature(bound).parameters.values())
+        except (TypeError, ValueError):
+            pass
+    return list(inspect.signature(function).parameters.values())
 
 
 async def _asend(

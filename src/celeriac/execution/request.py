@@ -78,6 +78,22 @@ class Context:
         tag = self.properties.get("delivery_tag")
         return str(tag) if tag is not None else None
 
+    @property
+    def _payload(self) -> tuple[list[object], dict[str, object], dict[str, object]]:
+        """The message body as Celery's worker request keeps it: ``(args, kwargs, embed)``,
+        ``embed`` holding the workflow links (``callbacks``, ``errbacks``, ``chain``,
+        ``chord``). Celery code (its own tests among it) reads it from the request that
+        ``task_received`` gets, also under its private name ``_Request__payload``."""
+        embed: dict[str, object] = {
+            "callbacks": self.callbacks,
+            "errbacks": self.errbacks,
+            "chain": self.chain,
+            "chord": self.chord,
+        }
+        return self.args, self.kwargs, embed
+
+    _Request__payload = _payload
+
     def get(self, key: str, default: object = None) -> object:
         """Dict-style access, as Celery's Context allows."""
         return getattr(self, key, default)
