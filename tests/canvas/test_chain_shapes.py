@@ -238,3 +238,23 @@ def test_a_group_of_one_in_a_chain_is_its_member(app: Celery, worker: WorkerFact
     add = _tasks(app)["add"]
     worker(app)
     assert chain(group(add.s(0, 0)), add.s(-1))().get(timeout=30) == -1
+
+
+def test_a_chord_body_of_a_failed_chord_fails_with_its_errbacks(
+    app: Celery, worker: WorkerFactory
+) -> None:
+    t = _tasks(app)
+    worker(app)
+    tsum = t["tsum"]
+    body = chord([tsum.s(), tsum.s()], tsum.s())
+    result = chord([t["add"].si(1, 1), t["fail"].si()], body).apply_async(
+        link_error=t["note"].si("failed")
+    )
+    with pytest.raises(ValueError):
+        result.get(timeout=30)
+    worker_seen: list[Any] = t["seen"]
+    for _ in range(100):
+        if worker_seen:
+            break
+        time.sleep(0.1)
+    assert worker_seen == ["failed"]

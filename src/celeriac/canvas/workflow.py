@@ -301,6 +301,10 @@ def chord_error(app: CanvasApp, body: Signature, exc: BaseException, parent_id: 
         for member in body.tasks:
             chord_error(app, member, exc, parent_id)
         return
+    inner = body["kwargs"].get("body") if body.subtask_type == "chord" else None
+    if inner is not None:  # a chord body never runs: its own body (the result) fails
+        chord_error(app, maybe_signature(inner, app) or body, exc, parent_id)
+        return
     body_id = body.id
     if body_id and app.backend.stores_results:
         traceback = f"{type(exc).__name__}: {exc}\n"
