@@ -258,3 +258,15 @@ def test_a_chord_body_of_a_failed_chord_fails_with_its_errbacks(
             break
         time.sleep(0.1)
     assert worker_seen == ["failed"]
+
+
+def test_replace_with_a_chain_ending_in_a_group(app: Celery, worker: WorkerFactory) -> None:
+    t = _tasks(app)
+    add = t["add"]
+
+    @app.task(name="s.to_chain_and_group", bind=True)
+    def to_chain_and_group(self: Any) -> None:
+        self.replace(chain(add.s(1, 2), group(add.s(1), add.s(1))))
+
+    worker(app)
+    assert to_chain_and_group.delay().get(timeout=30) == [4, 4]

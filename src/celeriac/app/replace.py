@@ -39,6 +39,12 @@ def replacement_for(task: Task[..., object], sig: Signature | Mapping[str, objec
     if isinstance(replacement, group):
         accumulate = task.app.tasks["celery.accumulate"].s(index=0)
         replacement = chord(replacement, accumulate, app=task.app)
+    elif isinstance(replacement, chain) and isinstance(replacement.tasks[-1], group):
+        # a chain ending in a group ends in a chord whose body gives the list (Celery's)
+        steps = replacement.tasks
+        accumulate = task.app.tasks["celery.accumulate"].s(index=0)
+        steps[-1] = chord(steps[-1], accumulate, app=task.app)
+        replacement["kwargs"]["tasks"] = steps
     for callback in request.callbacks or ():
         replacement.link(Signature.from_dict(callback, app=task.app))
     for errback in request.errbacks or ():
