@@ -270,3 +270,16 @@ def test_replace_with_a_chain_ending_in_a_group(app: Celery, worker: WorkerFacto
 
     worker(app)
     assert to_chain_and_group.delay().get(timeout=30) == [4, 4]
+
+
+def test_one_body_signature_in_two_chords_runs_twice(app: Celery, worker: WorkerFactory) -> None:
+    t = _tasks(app)
+    worker(app)
+    body = t["tsum"].s()
+    first = chord([t["add"].si(1, 1)], body).delay()
+    second = chord([t["add"].si(2, 2)], body).delay()
+    assert first.id != second.id
+    assert (first.get(timeout=30), second.get(timeout=30)) == (2, 4)
+    frozen = chord([t["add"].si(3, 3)], t["tsum"].s())
+    expected = frozen.body.freeze().id
+    assert frozen.delay().id == expected

@@ -191,6 +191,9 @@ class chord(Signature):
             app.backend.ensure_chords_allowed()  # rpc://: Celery's NotImplementedError
         options = {**self["options"], **options}
         args = [*(args or ()), *self["args"]]
+        # a copy of the body runs (ids given before are kept): a body signature used by
+        # several chords gets an id per run, as Celery's chord clones it
+        self["kwargs"]["body"] = self.body.clone()
         self._give_body(options)
         task_id = options.pop("task_id", None)
         backend = app.backend
