@@ -80,6 +80,10 @@ sys.meta_path.insert(0, _CeleryIsCeleriac())
 '''
 
 
+#: The Redis databases celeriac's test suite uses (``tests/helpers/services.redis_db``).
+TEST_SUITE_DBS = range(1, 6)
+
+
 def fetch_sdist() -> Path:
     """Celery's source tree, downloaded once into ``build/celery-sdist``."""
     source = BUILD / f"celery-{VERSION}"
@@ -205,6 +209,11 @@ def main() -> int:
     )
     parser.add_argument("-k", dest="keyword", help="pytest -k expression")
     args = parser.parse_args()
+    if args.db in TEST_SUITE_DBS or (args.celery and args.db + 1 in TEST_SUITE_DBS):
+        parser.error(
+            f"--db {args.db}: databases {min(TEST_SUITE_DBS)}-{max(TEST_SUITE_DBS)} belong to "
+            "celeriac's own test suite (one per xdist worker), and this run flushes its database"
+        )
     source = fetch_sdist()
     if args.examples is not None:
         sys.path.insert(0, str(Path(__file__).parent))
