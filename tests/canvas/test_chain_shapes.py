@@ -68,6 +68,15 @@ def _tasks(app: Celery) -> dict[str, Any]:
     }
 
 
+def _noted(seen: list[Any]) -> list[Any]:
+    """``seen`` once a task has noted something in it (up to 10 s)."""
+    for _ in range(100):
+        if seen:
+            break
+        time.sleep(0.1)
+    return seen
+
+
 def _ids(node: Any) -> list[str]:
     """Every id in an ``as_tuple()`` tree."""
     if node is None:
@@ -142,12 +151,7 @@ def test_nested_chain_keeps_its_callback(app: Celery, worker: WorkerFactory) -> 
     inner = chain(t["identity"].s("a"), t["add"].s("b"))
     inner.link(t["note"].si("inner done"))
     assert chain(inner, t["add"].s("c")).delay().get(timeout=30) == "abc"
-    worker_seen: list[Any] = t["seen"]
-    for _ in range(100):
-        if worker_seen:
-            break
-        time.sleep(0.1)
-    assert worker_seen == ["inner done"]
+    assert _noted(t["seen"]) == ["inner done"]
 
 
 def test_chain_errback_covers_its_first_step_in_a_chord_body(
@@ -160,12 +164,7 @@ def test_chain_errback_covers_its_first_step_in_a_chord_body(
     result = chord([t["add"].si(1, 1)], body).delay()
     with pytest.raises(ValueError):
         result.get(timeout=30)
-    worker_seen: list[Any] = t["seen"]
-    for _ in range(100):
-        if worker_seen:
-            break
-        time.sleep(0.1)
-    assert worker_seen == ["failed"]
+    assert _noted(t["seen"]) == ["failed"]
 
 
 def test_replace_with_an_empty_chain_is_refused(app: Celery, worker: WorkerFactory) -> None:
@@ -212,11 +211,7 @@ def test_generator_header_is_sent_as_it_is_produced(app: Celery, worker: WorkerF
     def header() -> Any:
         for index in range(4):
             if index == 3:  # the first members ran before the generator got this far
-                for _ in range(100):
-                    if seen:
-                        break
-                    time.sleep(0.1)
-                assert seen and set(seen) <= {0, 1}
+                assert _noted(seen) and set(seen) <= {0, 1}
             yield note.si(index)
 
     result = chord(header(), t["identity"].s()).apply_async()
@@ -252,12 +247,7 @@ def test_a_chord_body_of_a_failed_chord_fails_with_its_errbacks(
     )
     with pytest.raises(ValueError):
         result.get(timeout=30)
-    worker_seen: list[Any] = t["seen"]
-    for _ in range(100):
-        if worker_seen:
-            break
-        time.sleep(0.1)
-    assert worker_seen == ["failed"]
+    assert _noted(t["seen"]) == ["failed"]
 
 
 def test_replace_with_a_chain_ending_in_a_group(app: Celery, worker: WorkerFactory) -> None:

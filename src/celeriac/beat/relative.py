@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, tzinfo
 
+from celeriac.utils.time import delta_resolution
+
 __all__ = ["relative_deadline"]
 
 _DAY = timedelta(days=1)
@@ -49,14 +51,7 @@ def relative_deadline(last_run_at: datetime, period: timedelta, tz: tzinfo) -> d
 
 def _round(wall: datetime, period: timedelta) -> datetime:
     """``wall`` cut to the period's resolution (day, hour, minute, else second)."""
-    seconds = period.total_seconds()
-    if seconds >= 86400:
-        return wall.replace(hour=0, minute=0, second=0, microsecond=0)
-    if seconds >= 3600:
-        return wall.replace(minute=0, second=0, microsecond=0)
-    if seconds >= 60:
-        return wall.replace(second=0, microsecond=0)
-    return wall.replace(microsecond=0)
+    return delta_resolution(wall, period).replace(microsecond=0)
 
 
 def _occurrences(wall: datetime, period: timedelta) -> list[datetime]:
