@@ -139,16 +139,19 @@ async def test_every_key_carries_the_prefix(
     make_transport: Callable[..., RedisTransport], rclient: redis.Redis, prefix: str
 ) -> None:
     transport = make_transport(max_deliveries=1)
+    # A queue name of its own: other tests share this database, and Celery (or a test that
+    # runs without a prefix) may leave "celery" or "unacked" there at any time.
+    queue = f"layout-{uuid.uuid4().hex[:8]}"
     envelope = find_vector("01")["messages"][0]["envelope"]
     fresh = message_of(envelope)
     fresh.properties = {k: v for k, v in fresh.properties.items() if k != "delivery_tag"}
-    transport.publish(message_of(envelope), "celery")
-    transport.publish(fresh, "celery")
+    transport.publish(message_of(envelope), queue)
+    transport.publish(fresh, queue)
     later = message_of(envelope)
     later.properties = {k: v for k, v in later.properties.items() if k != "delivery_tag"}
-    transport.publish(later, "celery", eta=time.time() + 60)
-    transport.publish_raw(b"garbage", "celery")
-    deliveries = await transport.fetch(["celery"], 10, 1.0)
+    transport.publish(later, queue, eta=time.time() + 60)
+    transport.publish_raw(b"garbage", queue)
+    deliveries = await transport.fetch([queue], 10, 1.0)
     assert deliveries[3].message is None  # the garbage stays leased in celeriac.unacked_raw
     assert await transport.defer(deliveries[2], time.time() + 60)  # parked in <queue>·eta
     await transport.dead_letter(deliveries[0], "test")
@@ -156,19 +159,23 @@ async def test_every_key_carries_the_prefix(
     keys = {key.decode("latin-1") for key in rclient.keys("*")}
     ours = {key for key in keys if key.startswith(prefix)}
     assert {k[len(prefix) :] for k in ours} >= {
-        "_kombu.binding.celery",
-        "_kombu.binding_permanent.celery",
+        f"_kombu.binding.{queue}",
+        f"_kombu.binding_permanent.{queue}",
         "unacked",
         "unacked_index",
-        f"celery{SEP}eta",
+        f"{queue}{SEP}eta",
         "celeriac.dead_letters",
         "celeriac.owners",
         "celeriac.deliveries",
         "celeriac.unacked_raw",
         "celeriac.unacked_raw_index",
     }
-    unprefixed = {"unacked", "unacked_index", "celery", "_kombu.binding.celery"}
-    assert not unprefixed & keys - ours
+    # Nothing of this test outside the prefix: no key named after its queue, and none of
+    # its delivery tags in the shared, unprefixed kombu hashes.
+    assert not {queue, f"_kombu.binding.{queue}", f"{queue}{SEP}eta"} & keys
+    tags = [delivery.tag.encode() for delivery in deliveries]
+    assert not any(rclient.hexists("unacked", tag) for tag in tags)
+    assert not any(rclient.zscore("unacked_index", tag) is not None for tag in tags)
 
 
 async def test_eta_is_listed_like_celery_then_parked_in_a_sorted_set(
