@@ -39,6 +39,31 @@ def master_port(sentinel: OwnRedis) -> int:
         client.close()
 
 
+def wait_until_sentinel_knows(sentinel: OwnRedis, replica: OwnRedis, timeout: float = 30) -> None:
+    """Sentinel learns a master's replicas from its INFO, every 10 s: a master stopped
+    before Sentinel saw the replica can never be failed over."""
+    client = redis.Redis(port=sentinel.port, decode_responses=True)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            replicas = client.execute_command("SENTINEL", "replicas", "mymaster")
+            ports = set()
+            for entry in replicas:
+                fields = (
+                    dict(zip(entry[::2], entry[1::2], strict=True))
+                    if isinstance(entry, list)
+                    else entry
+                )
+                if "disconnected" not in str(fields.get("flags", "")):
+                    ports.add(int(fields["port"]))
+            if replica.port in ports:
+                return
+            assert time.monotonic() < deadline, f"Sentinel never listed the replica: {replicas}"
+            time.sleep(0.2)
+    finally:
+        client.close()
+
+
 async def test_worker_side_and_producers_follow_a_failover(
     own_servers: Callable[..., OwnRedis], tmp_path: Path
 ) -> None:
@@ -79,6 +104,7 @@ async def test_worker_side_and_producers_follow_a_failover(
     writer = redis.Redis(port=master.port)
     assert writer.execute_command("WAIT", 1, 5000) == 1
     writer.close()
+    wait_until_sentinel_knows(sentinel, replica)
 
     master.stop()
     deadline = time.monotonic() + 30
