@@ -107,6 +107,30 @@ def test_celery_and_celeriac_declare_alike(
     assert transport.queue_length(name) == 1
 
 
+def test_a_queue_object_declared_before_is_not_read_again(
+    amqp_transport: AMQPFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every delay() asks the producer to declare its queue: the second time the same queue
+    object costs a dict lookup, while a new object (changed settings) is declared."""
+    from celeriac.config.entities import Queue
+
+    name = f"once-{uuid.uuid4().hex[:8]}"
+    transport = amqp_transport()
+    topology = transport.config.topology
+    read: list[object] = []
+    spec_of = topology.spec_of
+    monkeypatch.setattr(topology, "spec_of", lambda obj: read.append(obj) or spec_of(obj))
+    queue = Queue(name)
+    transport.declare_queues([queue])
+    transport.declare_queues([queue])
+    assert read == [queue]
+    renamed = Queue(f"{name}-2")
+    transport.declare_queues([renamed])
+    assert read == [queue, renamed]
+    transport.publish(make_message(1), renamed.name)
+    assert transport.queue_length(renamed.name) == 1
+
+
 # -- priorities and quorum queues ---------------------------------------------------------
 def test_priority_queue_delivers_9_before_0(amqp_transport: AMQPFactory) -> None:
     name = f"prio-{uuid.uuid4().hex[:8]}"

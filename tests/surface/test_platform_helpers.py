@@ -62,3 +62,20 @@ def test_close_open_fds_keeps_what_it_is_told(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert out.stdout.strip() == "closed", out.stderr
+
+
+def test_current_pid_follows_a_fork() -> None:
+    from celeriac.utils.process import current_pid
+
+    assert current_pid() == os.getpid()
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child reports what it sees, then leaves at once
+        os.write(write, f"{current_pid()} {os.getpid()}".encode())
+        os._exit(0)
+    os.close(write)
+    seen, real = os.read(read, 64).decode().split()
+    os.close(read)
+    os.waitpid(child, 0)
+    assert seen == real == str(child)
+    assert current_pid() == os.getpid()

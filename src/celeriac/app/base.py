@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import os
 import socket
 import uuid
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
@@ -47,6 +46,7 @@ from celeriac.transports.registry import create_transport
 from celeriac.utils.clock import LamportClock
 from celeriac.utils.imports import import_class
 from celeriac.utils.log import own_logger
+from celeriac.utils.process import current_pid
 
 __all__ = ["DEFAULT_SQLITE_URL", "Celery"]
 
@@ -97,7 +97,7 @@ class Celery(PeriodicTasks, AppExtras):
         self._transport: Transport | None = None
         self._backend: Backend | None = None
         self._signers = SignerCache()
-        self._pid = os.getpid()
+        self._pid = current_pid()
         self._origin_cache: tuple[int, str] = (0, "")
         #: settings made before the first config source; they win over it (Celery's rule)
         self._preconf: dict[str, object] | None = None
@@ -263,8 +263,9 @@ class Celery(PeriodicTasks, AppExtras):
 
     # -- connections -----------------------------------------------------------------
     def _check_fork(self) -> None:
-        if os.getpid() != self._pid:  # forked: never share a connection with the parent
-            self._pid = os.getpid()
+        pid = current_pid()
+        if pid != self._pid:  # forked: never share a connection with the parent
+            self._pid = pid
             self._transport = None
             self._backend = None
             # results sent to this process (rpc://) must not go to the parent's queue
@@ -443,7 +444,7 @@ class Celery(PeriodicTasks, AppExtras):
 
     def _origin(self) -> str:
         """``gen<pid>@<host>`` of this process (cached; renewed after a fork)."""
-        pid = os.getpid()
+        pid = current_pid()
         if self._origin_cache[0] != pid:
             self._origin_cache = (pid, f"gen{pid}@{socket.gethostname()}")
         return self._origin_cache[1]

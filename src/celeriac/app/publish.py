@@ -349,10 +349,16 @@ def _to_parent(
     return result
 
 
-def _base_task() -> type[Task[..., object]]:
-    from celeriac.app.task import Task
+_BASE_TASK: list[type[Task[..., object]]] = []
 
-    return Task
+
+def _base_task() -> type[Task[..., object]]:
+    """celeriac's Task class (imported on first use: ``app.task`` imports this module)."""
+    if not _BASE_TASK:
+        from celeriac.app.task import Task
+
+        _BASE_TASK.append(Task)
+    return _BASE_TASK[0]
 
 
 def send(

@@ -9,13 +9,13 @@ Celery's fields (vector 13): ``uuid``, ``root_id``, ``parent_id``, ``name``, ``a
 
 from __future__ import annotations
 
-import os
 import threading
 from typing import TYPE_CHECKING
 
 from celeriac.events import EventDispatcher
 from celeriac.middleware.base import Middleware
 from celeriac.protocol.message import Message
+from celeriac.utils.process import current_pid
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -33,7 +33,7 @@ class SentEvents(Middleware):
 
     def _get_dispatcher(self) -> EventDispatcher:
         dispatcher = self._dispatcher
-        if dispatcher is None or dispatcher.pid != os.getpid():  # new after a fork
+        if dispatcher is None or dispatcher.pid != current_pid():  # new after a fork
             with self._lock:
                 dispatcher = self._dispatcher = EventDispatcher(self.app)
         return dispatcher

@@ -14,7 +14,7 @@ from typing import IO, Any
 
 __all__ = [
     "EX_FAILURE", "EX_OK", "EX_UNAVAILABLE", "EX_USAGE", "SIGMAP", "SYSTEM", "Signals",
-    "close_open_fds", "fd_by_path", "get_errno_name", "get_fdmax", "ignore_errno",
+    "close_open_fds", "current_pid", "fd_by_path", "get_errno_name", "get_fdmax", "ignore_errno",
     "initgroups", "isatty", "pyimplementation", "setgid", "setgroups", "setuid",
     "signal_name", "signals",
 ]  # fmt: skip
@@ -26,6 +26,20 @@ EX_UNAVAILABLE = getattr(os, "EX_UNAVAILABLE", 69)
 EX_USAGE = getattr(os, "EX_USAGE", 64)
 #: ``platform.system()``: ``Linux``, ``Darwin``, ``Windows``.
 SYSTEM = platform.system()
+#: this process's id, kept current across ``fork`` (``os.getpid()`` is a system call)
+_pid = [os.getpid()]
+os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
+
+
+def current_pid() -> int:
+    """This process's id, without a system call (kept current by an at-fork hook).
+
+    For code that checks "am I still the process that opened this?" on every call
+    (``delay()``, every task event).
+    """
+    return _pid[0]
+
+
 #: Signal number -> name (``SIGTERM``).
 SIGMAP = {int(sig): sig.name for sig in _signal.Signals}
 

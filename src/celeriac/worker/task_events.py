@@ -48,6 +48,7 @@ from celeriac.exceptions import Reject
 from celeriac.execution.outcome import Outcome, OutcomeKind
 from celeriac.pools.reports import RunningTask
 from celeriac.protocol.saferepr import saferepr
+from celeriac.utils.process import current_pid
 from celeriac.worker.job import Job
 
 if TYPE_CHECKING:
@@ -78,9 +79,6 @@ _FAILED = frozenset(
 
 _statm: tuple[int, int] | None = None  # (pid, fd) of /proc/self/statm
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-#: this process's id, kept current across fork (getpid is a system call per event otherwise)
-_pid = [os.getpid()]
-os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
 
 
 def resident_bytes() -> int:
@@ -90,7 +88,7 @@ def resident_bytes() -> int:
     a few microseconds).
     """
     global _statm
-    pid = _pid[0]
+    pid = current_pid()
     if _statm is None or _statm[0] != pid:
         try:
             _statm = (pid, os.open(f"/proc/{pid}/statm", os.O_RDONLY))
@@ -181,7 +179,7 @@ class TaskEvents:
         """The dispatcher of this process for ``hostname`` (any, when None)."""
         if not self.enabled:
             return None
-        pid = _pid[0]
+        pid = current_pid()
         cached = self._found.get((hostname, node_first))
         if cached is not None and cached.pid == pid:
             return cached

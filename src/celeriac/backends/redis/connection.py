@@ -35,6 +35,7 @@ from celeriac.backends.redis import scripts
 from celeriac.backends.redis.options import RedisResultOptions
 from celeriac.exceptions import BackendError, ImproperlyConfigured
 from celeriac.utils.log import own_logger
+from celeriac.utils.process import current_pid
 from celeriac.utils.redis_url import (
     RedisTarget,
     connection_class,
@@ -172,7 +173,7 @@ class RedisResultConnection(Backend):
 
     def _sync(self) -> redis.Redis:
         client = self._sync_client
-        if client is None or self._sync_pid != os.getpid():
+        if client is None or self._sync_pid != current_pid():
             with self._sync_lock:
                 client = self._sync_client
                 if client is None or self._sync_pid != os.getpid():

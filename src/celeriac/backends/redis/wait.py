@@ -31,6 +31,7 @@ from celeriac.backends.redis.connection import (
 from celeriac.backends.redis.consumer import ResultConsumer
 from celeriac.backends.redis.store import as_bytes
 from celeriac.exceptions import TimeoutError
+from celeriac.utils.process import current_pid
 
 __all__ = ["RedisResultWaiting", "WaitPolicy"]
 
@@ -107,8 +108,8 @@ class RedisResultWaiting(RedisResultConnection):
         """Celery's shared pub/sub consumer (:class:`~.consumer.ResultConsumer`), one per
         process."""
         made = self._consumer
-        if made is None or made[0] != os.getpid():
-            made = self._consumer = (os.getpid(), ResultConsumer(self))
+        if made is None or made[0] != current_pid():
+            made = self._consumer = (current_pid(), ResultConsumer(self))
         return made[1]
 
     def close(self) -> None:

@@ -52,6 +52,8 @@ class Publish(Consume):
         super().__init__(*args, **kwargs)
         self._pool: SyncPool | None = None
         self._declared_names: set[str] = set()
+        #: id(queue object) -> (the object, its name): a queue declared before is skipped
+        self._declared_objects: dict[int, tuple[object, str]] = {}
 
     @property
     def pool(self) -> SyncPool:
@@ -94,7 +96,12 @@ class Publish(Consume):
         topology = self.config.topology
         new: list[QueueSpec] = []
         for queue in queues:
+            seen = self._declared_objects.get(id(queue))
+            if seen is not None and seen[0] is queue and seen[1] in self._declared_names:
+                continue  # the same queue object as before: every delay() sends one
             spec = topology.spec_of(queue)
+            if not isinstance(queue, str):
+                self._declared_objects[id(queue)] = (queue, spec.name)
             topology.queues[spec.name] = spec
             if spec.name not in self._declared_names:
                 new.append(spec)
