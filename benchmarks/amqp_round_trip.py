@@ -11,7 +11,8 @@ task returns the time its body started, so
   PUBLISH read by the waiting client).
 
 The **floor** is the same round trip with no task framework at all: a plain aiormq
-publisher with confirms, a plain aiormq consumer (another process, prefetch 4, late ack)
+publisher that does not wait for a confirm (Celery's default sends without confirms;
+celeriac's ``delay()`` pipelines its confirms, see docs/brokers.md), a plain aiormq consumer (another process, prefetch 4, late ack)
 that writes a Redis key and PUBLISHes it, and a client waiting on the pub/sub channel.
 What a task queue adds on top of this is its own cost; the floor is what RabbitMQ, Redis,
 loopback TCP and asyncio cost on this machine.
@@ -134,7 +135,7 @@ async def _floor_client(calls: int) -> dict[str, float]:
     import redis
 
     connection = await aiormq.connect(AMQP_URL)
-    channel = await connection.channel(publisher_confirms=True)
+    channel = await connection.channel(publisher_confirms=False)
     await channel.queue_declare(FLOOR_QUEUE, durable=True)
     waiting = redis.Redis(db=REDIS_DB).pubsub(ignore_subscribe_messages=True)
     persistent = aiormq.spec.Basic.Properties(delivery_mode=2)
@@ -165,7 +166,7 @@ async def _floor_client(calls: int) -> dict[str, float]:
 
 
 def role_floor_client(calls: int) -> dict[str, float]:
-    """The floor's producer: aiormq with confirms, waiting on Redis pub/sub."""
+    """The floor's producer: aiormq without confirms, waiting on Redis pub/sub."""
     return asyncio.run(_floor_client(calls))
 
 
