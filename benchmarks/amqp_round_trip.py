@@ -12,8 +12,9 @@ task returns the time its body started, so
 
 The **floor** is the same round trip with no task framework at all: a plain aiormq
 publisher that does not wait for a confirm (Celery's default sends without confirms;
-celeriac's ``delay()`` pipelines its confirms, see docs/brokers.md), a plain aiormq consumer (another process, prefetch 4, late ack)
-that writes a Redis key and PUBLISHes it, and a client waiting on the pub/sub channel.
+celeriac's ``delay()`` pipelines its confirms, see docs/brokers.md), a plain aiormq
+consumer (another process, prefetch 4, late ack) that writes a Redis key and PUBLISHes
+it, and a client waiting on the pub/sub channel.
 What a task queue adds on top of this is its own cost; the floor is what RabbitMQ, Redis,
 loopback TCP and asyncio cost on this machine.
 
