@@ -263,8 +263,7 @@ class Celery(PeriodicTasks, AppExtras):
 
     # -- connections -----------------------------------------------------------------
     def _check_fork(self) -> None:
-        pid = current_pid()
-        if pid != self._pid:  # forked: never share a connection with the parent
+        if (pid := current_pid()) != self._pid:  # forked: never share the parent's connections
             self._pid = pid
             self._transport = None
             self._backend = None
