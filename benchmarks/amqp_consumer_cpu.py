@@ -93,7 +93,9 @@ def main() -> None:
         f" {stored} results"
     )
     if profile is not None:
-        pstats.Stats(profile).sort_stats("tottime").print_stats(30)
+        stats = pstats.Stats(profile)
+        stats.sort_stats("tottime").print_stats(30)
+        stats.sort_stats("cumulative").print_stats(45)
 
 
 if __name__ == "__main__":
