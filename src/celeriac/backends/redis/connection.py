@@ -8,7 +8,6 @@ Celery's defaults); each outage is logged once when it starts and once when it e
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
 import warnings
@@ -176,9 +175,9 @@ class RedisResultConnection(Backend):
         if client is None or self._sync_pid != current_pid():
             with self._sync_lock:
                 client = self._sync_client
-                if client is None or self._sync_pid != os.getpid():
+                if client is None or self._sync_pid != current_pid():
                     client = self._sync_client = self._new_sync_client()
-                    self._sync_pid = os.getpid()
+                    self._sync_pid = current_pid()
                     self._local = ThreadPubSub()
         return client
 
@@ -280,5 +279,5 @@ class RedisResultConnection(Backend):
     def close(self) -> None:
         """Close this process's connections (they reopen on next use)."""
         client, self._sync_client = self._sync_client, None
-        if client is not None and self._sync_pid == os.getpid():
+        if client is not None and self._sync_pid == current_pid():
             client.close()
