@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import textwrap
@@ -37,7 +36,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import Worker, fmt, latency_summary, machine, median_of, run_role
+from common import (
+    Worker,
+    fmt,
+    latency_summary,
+    machine,
+    median_of,
+    recreate_vhost,
+    run_role,
+)
 
 VHOST = os.environ.get("AMQP_BENCH_VHOST", "celeriac-bench")  # one per concurrent run
 AMQP_URL = f"amqp://guest:guest@127.0.0.1:5672/{VHOST}"
@@ -91,19 +98,6 @@ def role_latency(count: int, warmup: int = 50) -> dict[str, Any]:
 
 
 # -- the broker and the result store ----------------------------------------------------------
-def reset_broker() -> None:
-    """Recreate the bench vhost (every queue and exchange gone)."""
-    ctl = shutil.which("rabbitmqctl") or "rabbitmqctl"
-    subprocess.run([ctl, "-q", "delete_vhost", VHOST], capture_output=True, timeout=60)
-    subprocess.run([ctl, "-q", "add_vhost", VHOST], check=True, capture_output=True, timeout=60)
-    subprocess.run(
-        [ctl, "-q", "set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*"],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-
-
 def results() -> Any:
     import redis
 
@@ -142,7 +136,7 @@ def first_done() -> float:
 
 
 def workdir(module: str, backend: str) -> Path:
-    reset_broker()
+    recreate_vhost(VHOST)
     results().flushdb()
     directory = Path(tempfile.mkdtemp(prefix=f"amqpbench-{module}-"))
     source = APP_SOURCE.format(module=module, broker=AMQP_URL, backend=backend)

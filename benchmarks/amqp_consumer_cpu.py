@@ -16,28 +16,15 @@ import argparse
 import asyncio
 import cProfile
 import pstats
-import shutil
-import subprocess
 import time
 
 import redis
+from common import recreate_vhost
 
 from celeriac import Celery
 from celeriac.worker.consumer import Consumer, ConsumerConfig
 
 VHOST = "celeriac-consumer-cpu"
-
-
-def reset_vhost() -> None:
-    ctl = shutil.which("rabbitmqctl") or "rabbitmqctl"
-    subprocess.run([ctl, "-q", "delete_vhost", VHOST], capture_output=True, timeout=60)
-    subprocess.run([ctl, "-q", "add_vhost", VHOST], check=True, capture_output=True, timeout=60)
-    subprocess.run(
-        [ctl, "-q", "set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*"],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
 
 
 def main() -> None:
@@ -47,7 +34,7 @@ def main() -> None:
     parser.add_argument("--prefetch-multiplier", type=int, default=4)
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
-    reset_vhost()
+    recreate_vhost(VHOST)
     redis.Redis(db=11).flushdb()
     app = Celery(
         "bench",

@@ -42,7 +42,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import Worker, machine, run_role
+from common import Worker, machine, recreate_vhost, run_role
 
 VHOST = os.environ.get("AMQP_RT_VHOST", "celeriac-rt")
 AMQP_URL = f"amqp://guest:guest@127.0.0.1:5672/{VHOST}"
@@ -66,7 +66,7 @@ def stamp():
 '''
 
 
-def _summary(rows: list[tuple[float, float, float, float]]) -> dict[str, float]:
+def _summary(rows: list[tuple[float, ...]]) -> dict[str, float]:
     publish, start, back, total = (sorted(column) for column in zip(*rows, strict=True))
     return {
         "publish_ms": statistics.median(publish),
@@ -75,6 +75,14 @@ def _summary(rows: list[tuple[float, float, float, float]]) -> dict[str, float]:
         "p50_ms": statistics.median(total),
         "p99_ms": total[min(len(total) - 1, int(len(total) * 0.99))],
     }
+
+
+def _row(called: float, returned: float, started: float, done: float) -> tuple[float, ...]:
+    """One round trip's publish, to start, back and total, in ms."""
+    return tuple(
+        (end - begin) * 1e3
+        for begin, end in ((called, returned), (returned, started), (started, done), (called, done))
+    )
 
 
 # -- roles run in a fresh interpreter ---------------------------------------------------------
@@ -91,14 +99,7 @@ def role_tasks(calls: int) -> dict[str, float]:
         started = float(result.get(timeout=30))
         done = time.time()
         if n >= WARMUP:
-            rows.append(
-                (
-                    (returned - called) * 1e3,
-                    (started - returned) * 1e3,
-                    (done - started) * 1e3,
-                    (done - called) * 1e3,
-                )
-            )
+            rows.append(_row(called, returned, started, done))
     return _summary(rows)
 
 
@@ -154,14 +155,7 @@ async def _floor_client(calls: int) -> dict[str, float]:
         waiting.unsubscribe(key)
         started = float(message["data"])
         if n >= WARMUP:
-            rows.append(
-                (
-                    (returned - called) * 1e3,
-                    (started - returned) * 1e3,
-                    (done - started) * 1e3,
-                    (done - called) * 1e3,
-                )
-            )
+            rows.append(_row(called, returned, started, done))
     await connection.close()
     return _summary(rows)
 
@@ -173,15 +167,7 @@ def role_floor_client(calls: int) -> dict[str, float]:
 
 # -- scenarios --------------------------------------------------------------------------------
 def reset() -> None:
-    ctl = shutil.which("rabbitmqctl") or "rabbitmqctl"
-    subprocess.run([ctl, "-q", "delete_vhost", VHOST], capture_output=True, timeout=60)
-    subprocess.run([ctl, "-q", "add_vhost", VHOST], check=True, capture_output=True, timeout=60)
-    subprocess.run(
-        [ctl, "-q", "set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*"],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    recreate_vhost(VHOST)
     import redis
 
     redis.Redis(db=REDIS_DB).flushdb()

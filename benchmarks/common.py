@@ -13,6 +13,7 @@ import linecache
 import os
 import platform
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -238,6 +239,19 @@ def fmt(value: float | None, unit: str) -> str:
     if unit == "x":
         return f"{value:.2f}×"  # noqa: RUF001
     return f"{value:.2f} s"
+
+
+def recreate_vhost(vhost: str) -> None:
+    """Delete and recreate a RabbitMQ vhost (every queue and exchange gone), for ``guest``."""
+    ctl = shutil.which("rabbitmqctl") or "rabbitmqctl"
+    subprocess.run([ctl, "-q", "delete_vhost", vhost], capture_output=True, timeout=60)
+    subprocess.run([ctl, "-q", "add_vhost", vhost], check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [ctl, "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
 
 
 def machine() -> str:
