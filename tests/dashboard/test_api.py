@@ -182,6 +182,18 @@ def test_progress_comes_from_update_state_meta(dashboard: Dash) -> None:
     assert progress == {"state": "PROGRESS", "current": 3, "total": 8}
 
 
+def test_progress_says_done_when_the_backend_knows_before_the_events(dashboard: Dash) -> None:
+    # The result reaches the backend a moment before task-succeeded reaches the store; the
+    # page must not draw the bar of a finished task as empty in between.
+    (tid,) = ids(1)
+    dashboard.feed(task_events(tid, state="started"))
+    backend = dashboard.context.app.backend
+    backend.store(tid, {"status": "SUCCESS", "result": 42, "task_id": tid})
+    detail = dashboard.client.get(f"/api/v1/tasks/{tid}").json()
+    assert detail["task"]["state"] == "STARTED"
+    assert detail["progress"] == {"state": "SUCCESS", "current": None, "total": None}
+
+
 def test_workflow_graph_links_parents_and_groups(dashboard: Dash) -> None:
     head1, head2, body, other = ids(4)
     group = str(uuid.uuid4())

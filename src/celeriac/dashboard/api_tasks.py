@@ -66,6 +66,10 @@ def _progress(context: DashboardContext, row: TaskRow) -> dict[str, object] | No
         return None
     if not meta:
         return None
+    if meta.get("status") in ("SUCCESS", "FAILURE", "REVOKED", "REJECTED"):
+        # The backend can learn the outcome before the event store does: say so, or the
+        # page would draw an unfinished task's bar as empty for a moment.
+        return {"state": meta.get("status"), "current": None, "total": None}
     info = meta.get("result")
     if isinstance(info, dict) and "current" in info and "total" in info:
         return {"state": meta.get("status"), "current": info["current"], "total": info["total"]}

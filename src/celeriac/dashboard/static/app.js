@@ -288,10 +288,12 @@ async function taskPage(uuid) {
       return h("li", {}, badge(step.state), " ", when(step.at), delta !== null && delta >= 0 ? ` (+${seconds(delta)})` : "");
     }));
     const progress = detail.progress;
+    // The result backend may already know the outcome the events have not brought yet.
+    const state = progress && READY.has(progress.state) ? progress.state : task.state;
     const bar = h("div", { class: "progress", id: "progress" },
       h("div", { class: "bar", id: "progress-bar" }),
-      h("span", { id: "progress-text" }, progress ? `${progress.current} / ${progress.total}` : READY.has(task.state) ? "done" : "no progress reported"));
-    const percent = progress && progress.total ? Math.min(100, (100 * progress.current) / progress.total) : READY.has(task.state) && task.state === "SUCCESS" ? 100 : 0;
+      h("span", { id: "progress-text" }, progress && progress.total ? `${progress.current} / ${progress.total}` : READY.has(state) ? "done" : "no progress reported"));
+    const percent = progress && progress.total ? Math.min(100, (100 * progress.current) / progress.total) : state === "SUCCESS" ? 100 : 0;
     bar.firstChild.style.width = `${percent}%`;
     bar.dataset.percent = String(Math.round(percent));
     const actions = h("div", { class: "actions" },
