@@ -188,6 +188,44 @@ async def test_await_for_many_at_once(make_backend: Callable[..., RedisBackend])
     assert [r["result"] for r in results] == list(range(20))
 
 
+def _set_without_publish(broker_url: str, key: str, task_id: str, after: float) -> None:
+    """Write a result the way a tool that only SETs would: no PUBLISH to wake anyone."""
+    time.sleep(after)
+    client = redis.Redis.from_url(broker_url)
+    client.set(key, json.dumps(meta(task_id)))
+    client.close()
+
+
+def test_wait_for_finds_a_result_stored_without_a_publish(
+    make_backend: Callable[..., RedisBackend], broker_url: str
+) -> None:
+    backend = make_backend()
+    key = backend.task_key("quiet")
+    writer = threading.Thread(target=_set_without_publish, args=(broker_url, key, "quiet", 0.2))
+    writer.start()
+    began = time.monotonic()
+    found = backend.wait_for("quiet", timeout=10)
+    writer.join()
+    assert found["status"] == "SUCCESS" and found["task_id"] == "quiet"
+    assert time.monotonic() - began < 3.0  # read again after a quiet second, not at timeout
+
+
+async def test_await_for_finds_a_result_stored_without_a_publish(
+    make_backend: Callable[..., RedisBackend], broker_url: str
+) -> None:
+    backend = make_backend()
+    key = backend.task_key("quiet-async")
+    writer = threading.Thread(
+        target=_set_without_publish, args=(broker_url, key, "quiet-async", 0.2)
+    )
+    writer.start()
+    began = time.monotonic()
+    found = await backend.await_for("quiet-async", timeout=10)
+    writer.join()
+    assert found["task_id"] == "quiet-async"
+    assert time.monotonic() - began < 3.0
+
+
 def test_get_survives_a_redis_restart(own_redis: OwnRedis) -> None:
     waiter = RedisBackend(own_redis.url)
     writer = RedisBackend(own_redis.url)

@@ -1,8 +1,9 @@
 """Waiting for a result: subscribe to its channel, read its key, then wait for the PUBLISH.
 
 Readers subscribe to the channel named like the result key, then ``GET`` it, so ``get()``
-wakes as soon as the result is written, with no polling, and a Celery client and a
-celeriac client wait for each other's results alike. The sync path keeps one pub/sub
+wakes as soon as the result is written, and a Celery client and a celeriac client wait
+for each other's results alike. After each quiet second the key is read once more, so a
+result written without a PUBLISH is still found. The sync path keeps one pub/sub
 connection per thread; the async path one per event loop, shared by every waiting
 coroutine through a reader task. Both follow one :class:`WaitPolicy` (as httpx's
 ``BaseClient`` serves ``Client`` and ``AsyncClient``): a deadline, and after a connection
@@ -35,7 +36,10 @@ from celeriac.utils.process import current_pid
 
 __all__ = ["RedisResultWaiting", "WaitPolicy"]
 
-#: Longest single wait for a message on the sync path (seconds).
+#: Longest wait for a message before the key is read again (seconds). The PUBLISH is the
+#: fast path; reading again covers a result written without one (or published in the
+#: instant between the GET and the SUBSCRIBE taking effect, which Redis does not order
+#: across two connections).
 SYNC_POLL = 1.0
 
 
@@ -171,7 +175,9 @@ class RedisResultWaiting(RedisResultConnection):
                         remaining = policy.remaining()
                         wait = SYNC_POLL if remaining is None else min(remaining, SYNC_POLL)
                         message = pubsub.get_message(timeout=wait)
-                        if message is not None and as_bytes(message.get("channel")) == channel:
+                        if message is None:  # a quiet second: read the key again
+                            meta = self._ready(as_bytes(self._sync().get(key)))
+                        elif as_bytes(message.get("channel")) == channel:
                             meta = self._ready(as_bytes(message["data"]))
                 finally:
                     if pubsub.connection is not None:
@@ -236,8 +242,11 @@ class RedisResultWaiting(RedisResultConnection):
                 try:
                     meta = self._ready(as_bytes(await state.client.get(key)))
                     while meta is None:
-                        done, _ = await asyncio.wait([future], timeout=policy.remaining())
-                        if not done:
+                        remaining = policy.remaining()
+                        wait = SYNC_POLL if remaining is None else min(remaining, SYNC_POLL)
+                        done, _ = await asyncio.wait([future], timeout=wait)
+                        if not done:  # a quiet second: read the key again
+                            meta = self._ready(as_bytes(await state.client.get(key)))
                             continue
                         meta = self._ready(future.result())
                         if meta is None:
