@@ -47,8 +47,9 @@ class Consume(Lease):
         self._due: dict[str, collections.deque[Delivery]] = {}  # parked, now due
         self._consuming: dict[str, str] = {}  # queue -> consumer tag
         self._prefetch = 0
-        self._arrived: asyncio.Event | None = None
-        self._arrived_loop: asyncio.AbstractEventLoop | None = None
+        #: the future a waiting fetch sleeps on; an arrival resolves it (one loop turn,
+        #: where ``wait_for(event.wait())`` took three and a task)
+        self._waiter: asyncio.Future[None] | None = None
         self._starting: asyncio.Future[bool] | None = None
 
     # -- the hooks of the link ------------------------------------------------------
@@ -64,13 +65,16 @@ class Consume(Lease):
         for buffer in self._buffers.values():
             buffer.clear()  # RabbitMQ gives them back: the channel is gone
         self._due.clear()
-        if self._arrived is not None:
-            self._arrived.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def hand_back(self, delivery: Delivery) -> None:
         self._due.setdefault(delivery.queue, collections.deque()).append(delivery)
-        if self._arrived is not None:
-            self._arrived.set()
+        self._wake()
 
     # -- consuming ------------------------------------------------------------------
     def _callback(self, queue: str) -> Any:
@@ -81,8 +85,7 @@ class Consume(Lease):
             if generation == self.generation:
                 self._unacked[int(getattr(message.delivery, "delivery_tag", 0) or 0)] = None
                 buffer.append((generation, message))
-                if self._arrived is not None:
-                    self._arrived.set()
+                self._wake()
 
         return on_message
 
@@ -118,9 +121,6 @@ class Consume(Lease):
         await self._consume(queues)
 
     async def _ready(self, queues: Sequence[str], limit: int) -> bool:
-        loop = asyncio.get_running_loop()
-        if self._arrived is None or self._arrived_loop is not loop:
-            self._arrived, self._arrived_loop = asyncio.Event(), loop
         if not await self.connect():
             return False
         try:
@@ -225,13 +225,20 @@ class Consume(Lease):
                 if timeout <= 0 and not over:
                     return await self._get_now(queues, limit)
                 return []
-            arrived = self._arrived
-            assert arrived is not None
-            arrived.clear()
-            try:
-                await asyncio.wait_for(arrived.wait(), remaining)
-            except TimeoutError:
-                pass
+            await self._wait_for_arrival(remaining)
+
+    async def _wait_for_arrival(self, timeout: float) -> None:
+        """Sleep until a message arrives, one is handed back, the link drops, or ``timeout``."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._waiter = waiter
+        timer = loop.call_later(timeout, _release, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            if self._waiter is waiter:
+                self._waiter = None
 
     async def _gather(self, queues: Sequence[str], limit: int) -> None:
         """Let frames already on their way land (a batch, not one message per fetch).
@@ -307,6 +314,11 @@ class Consume(Lease):
             taken, _ = self._take(queues, limit)
             return taken
         return found
+
+
+def _release(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def _count(value: object) -> int:
