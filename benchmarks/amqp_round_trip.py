@@ -134,25 +134,27 @@ def role_floor_server() -> None:
 
 async def _floor_client(calls: int) -> dict[str, float]:
     import aiormq
-    import redis
+    import redis.asyncio
 
     connection = await aiormq.connect(AMQP_URL)
     channel = await connection.channel(publisher_confirms=False)
     await channel.queue_declare(FLOOR_QUEUE, durable=True)
-    waiting = redis.Redis(db=REDIS_DB).pubsub(ignore_subscribe_messages=True)
+    # The asyncio client: a blocking wait would stop aiormq's writer task, and the publish
+    # (queued for it) would never leave.
+    waiting = redis.asyncio.Redis(db=REDIS_DB).pubsub(ignore_subscribe_messages=True)
     persistent = aiormq.spec.Basic.Properties(delivery_mode=2)
     rows = []
     for n in range(WARMUP + calls):
         key = f"floor-{n}"
-        waiting.subscribe(key)
+        await waiting.subscribe(key)
         called = time.time()
         await channel.basic_publish(key.encode(), routing_key=FLOOR_QUEUE, properties=persistent)
         returned = time.time()
         message = None
         while message is None:
-            message = waiting.get_message(timeout=5)
+            message = await waiting.get_message(timeout=5)
         done = time.time()
-        waiting.unsubscribe(key)
+        await waiting.unsubscribe(key)
         started = float(message["data"])
         if n >= WARMUP:
             rows.append(_row(called, returned, started, done))
