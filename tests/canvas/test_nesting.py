@@ -146,6 +146,6 @@ def test_signature_fields_are_assignable() -> None:
     sig.kwargs = {"y": 2}
     sig.options = {"countdown": 3}
     sig.immutable = True
-    assert sig["args"] == [5] and sig["kwargs"] == {"y": 2}
+    assert sig["args"] == (5,) and sig["kwargs"] == {"y": 2}
     assert sig["options"] == {"countdown": 3} and sig.immutable
-    assert add.s(1).clone(args=(2,)).args == [2, 1]
+    assert add.s(1).clone(args=(2,)).args == (2, 1)

@@ -34,16 +34,16 @@ def test_partial_args_go_first_and_kwargs_merge(app: Celery) -> None:
     add = app.tasks["tasks.add"]
     sig = add.s(2, z=1)
     clone = sig.clone((1,), {"z": 3, "w": 4})
-    assert clone.args == [1, 2]
+    assert clone.args == (1, 2)
     assert clone.kwargs == {"z": 3, "w": 4}
-    assert sig.args == [2] and sig.kwargs == {"z": 1}
+    assert sig.args == (2,) and sig.kwargs == {"z": 1}
 
 
 def test_immutable_ignores_new_args_but_merges_options(app: Celery) -> None:
     add = app.tasks["tasks.add"]
     sig = add.si(2, 2)
     clone = sig.clone((9,), {"x": 1}, queue="q")
-    assert clone.args == [2, 2] and clone.kwargs == {}
+    assert clone.args == (2, 2) and clone.kwargs == {}
     assert clone.options["queue"] == "q"
     assert sig.immutable and (~sig if False else True)
 

@@ -40,10 +40,10 @@ def test_list_options_ids_replace_and_reprcall(mem: Celery) -> None:
     sig.parent_id, sig.root_id = "p", "r"
     assert (sig.parent_id, sig.root_id) == ("p", "r") and sig.options["root_id"] == "r"
     fresh = sig.replace(args=(1,), options={})
-    assert fresh.args == [1] and fresh.kwargs == {"y": 3} and fresh.options == {}
-    assert sig.args == [2]  # replace copies
+    assert fresh.args == (1,) and fresh.kwargs == {"y": 3} and fresh.options == {}
+    assert sig.args == (2,)  # replace copies
     assert sig.reprcall(1) == "t.add(1, 2, y=3)"
-    assert sig.partial((5,)).args == [5, 2]
+    assert sig.partial((5,)).args == (5, 2)
     handle = sig.AsyncResult("some-id")  # the task's result class (Celery: type.AsyncResult)
     assert isinstance(handle, AsyncResult) and handle.id == "some-id"
     assert isinstance(signature("not.registered", app=mem).AsyncResult("i"), AsyncResult)
@@ -53,7 +53,7 @@ def test_flatten_links_types_and_from_dict(mem: Celery) -> None:
     first, second, third = (signature("t.add", (i,), app=mem) for i in range(3))
     second.link(third)
     first.link(second)
-    assert [s.args for s in first.flatten_links()] == [[0], [1], [2]]
+    assert [s.args for s in first.flatten_links()] == [(0,), (1,), (2,)]
     assert Signature.TYPES["group"] is group and Signature.TYPES["chord"] is chord
 
     @Signature.register_type()
@@ -74,8 +74,8 @@ def test_unchain_tasks_moves_links_to_the_steps(mem: Celery) -> None:
     flow.link(add.s(10))
     flow.link_error(add.si(0))
     steps = flow.unchain_tasks()
-    assert [s.args for s in steps] == [[1], [2]]
-    assert "link" not in steps[0].options and steps[1].options["link"][0].args == [10]
+    assert [s.args for s in steps] == [(1,), (2,)]
+    assert "link" not in steps[0].options and steps[1].options["link"][0].args == (10,)
     assert all(s.options["link_error"][0].task == "t.add" for s in steps)
 
 

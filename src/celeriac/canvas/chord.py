@@ -75,7 +75,7 @@ class chord(Signature):
             app=app,
         )
         if args:
-            self["args"] = list(args)
+            self["args"] = tuple(args)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, object], app: CanvasApp | None = None) -> chord:

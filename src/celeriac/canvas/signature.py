@@ -87,7 +87,7 @@ class Signature(SignatureCeleryAPI):
         name = getattr(task, "name", task)
         super().__init__(
             task=name,
-            args=list(args or ()),
+            args=tuple(args or ()),  # a tuple, as Celery's; a decoded one keeps its list
             kwargs=dict(kwargs or {}),
             options={**(options or {}), **extra_options},
             subtask_type=subtask_type,
@@ -116,13 +116,18 @@ class Signature(SignatureCeleryAPI):
     name = task
 
     @property
-    def args(self) -> list[object]:
-        """Partial positional args (assignable, as in Celery: ``sig.args = (1,)``)."""
-        return list(self["args"])
+    def args(self) -> tuple[object, ...] | list[object]:
+        """Partial positional args, as stored (assignable, as in Celery: ``sig.args = (1,)``).
+
+        A tuple for a signature built in this process (``add.s(1, 2).args == (1, 2)``), a
+        list for one decoded from a message, as in Celery.
+        """
+        stored = self["args"]
+        return stored if isinstance(stored, tuple | list) else list(stored)
 
     @args.setter
     def args(self, value: Sequence[object]) -> None:
-        self["args"] = list(value)
+        self["args"] = value if isinstance(value, tuple | list) else list(value)
 
     @property
     def kwargs(self) -> dict[str, object]:
@@ -180,11 +185,11 @@ class Signature(SignatureCeleryAPI):
         args: Sequence[object] | None,
         kwargs: Mapping[str, object] | None,
         options: Mapping[str, object] | None,
-    ) -> tuple[list[object], dict[str, object], dict[str, object]]:
+    ) -> tuple[tuple[object, ...], dict[str, object], dict[str, object]]:
         merged_options = {**self["options"], **(options or {})}
         if self.immutable:
-            return list(self["args"]), dict(self["kwargs"]), merged_options
-        merged_args = [*(args or ()), *self["args"]]
+            return tuple(self["args"]), dict(self["kwargs"]), merged_options
+        merged_args = (*(args or ()), *self["args"])
         return merged_args, {**self["kwargs"], **(kwargs or {})}, merged_options
 
     def clone(

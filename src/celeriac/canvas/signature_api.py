@@ -121,7 +121,7 @@ class SignatureCeleryAPI(dict[str, Any]):
         """A copy with args, kwargs or options replaced (not merged)."""
         sig = self.clone()
         if args is not None:
-            sig["args"] = list(args)
+            sig["args"] = args if isinstance(args, tuple | list) else tuple(args)
         if kwargs is not None:
             sig["kwargs"] = dict(kwargs)
         if options is not None:
