@@ -49,6 +49,7 @@ def define(app: Celery) -> dict[str, object]:
 def test_ping_inspect_and_errors(make_app: AppFactory, worker: WorkerFactory) -> None:
     app = make_app()
     define(app)
+    app.conf.enable_utc = True  # its default, but set: `inspect conf` lists it, as Celery's
     name = node()
     worker(app, hostname=name)
     control = app.control
@@ -81,7 +82,10 @@ def test_ping_inspect_and_errors(make_app: AppFactory, worker: WorkerFactory) ->
     assert inspect.scheduled() == {name: []}
     report = inspect.report()
     assert report is not None and "celeriac" in report[name]["ok"]
-    assert isinstance(inspect.conf()[name], dict)  # type: ignore[index]
+    conf = inspect.conf()[name]  # type: ignore[index]
+    assert conf["enable_utc"] is True and conf["deprecated_settings"] == []
+    # the worker lists every task module in include, as Celery's worker does
+    assert any(str(m).endswith("test_control_inprocess") for m in conf["include"])
     unknown = control.broadcast("no_such_command", reply=True, destination=[name], timeout=5)
     assert unknown == [{name: {"error": "KeyError('no_such_command')"}}]
     # Another node's destination or a non-matching pattern: nobody answers.

@@ -231,6 +231,30 @@ def test_changes_copy_delete_and_clear():
     assert len(conf) == len(SETTINGS)
 
 
+def test_explicit_keeps_settings_given_at_their_default_and_names_old_ones():
+    # Celery's conf.table() (and so `inspect conf`) lists what was set, even to a default.
+    conf = Settings(enable_utc=True, CELERY_RESULT_BACKEND="redis://", timezone="UTC")
+    conf.worker_concurrency = 3
+    assert conf.changes() == {
+        "result_backend": "redis://",
+        "timezone": "UTC",
+        "worker_concurrency": 3,
+    }
+    assert conf.explicit() == {
+        "enable_utc": True,
+        "result_backend": "redis://",
+        "timezone": "UTC",
+        "worker_concurrency": 3,
+    }
+    assert conf.deprecated_names() == ["CELERY_RESULT_BACKEND"]
+    assert conf.copy().explicit() == conf.explicit()
+    assert pickle.loads(pickle.dumps(conf)).explicit() == conf.explicit()
+    del conf.enable_utc
+    assert "enable_utc" not in conf.explicit()
+    conf.clear()
+    assert conf.explicit() == {} and conf.deprecated_names() == []
+
+
 # -- unknown keys -----------------------------------------------------------------------------
 
 

@@ -229,9 +229,11 @@ class Settings(MutableMapping[str, object], SettingsAttributes):
         ImproperlyConfigured: a value has the wrong type.
     """
 
-    __slots__ = ("_generation", "_snapshots", "_values")
+    __slots__ = ("_generation", "_given", "_snapshots", "_values")
 
     _values: dict[str, object]
+    #: the settings set explicitly (even to their default), by name, with the key used
+    _given: dict[str, str]
     #: bumped by every write, so a snapshot knows when it is stale
     _generation: int
     _snapshots: dict[Callable[[Settings], object], tuple[int, object]]
@@ -240,6 +242,7 @@ class Settings(MutableMapping[str, object], SettingsAttributes):
         object.__setattr__(
             self, "_values", {name: _fresh(s.default) for name, s in SETTINGS.items()}
         )
+        object.__setattr__(self, "_given", {})
         object.__setattr__(self, "_generation", 0)
         object.__setattr__(self, "_snapshots", {})
         self._update(mapping, kwargs, stacklevel=3)
@@ -264,6 +267,7 @@ class Settings(MutableMapping[str, object], SettingsAttributes):
             self._values[name] = _fresh(SETTINGS[name].default)
         else:
             del self._values[key]
+        self._given.pop(name, None)
         self._changed()
 
     def __iter__(self) -> Iterator[str]:
@@ -280,6 +284,7 @@ class Settings(MutableMapping[str, object], SettingsAttributes):
         object.__setattr__(
             self, "_values", {name: _fresh(s.default) for name, s in SETTINGS.items()}
         )
+        self._given.clear()
         self._changed()
 
     def _changed(self) -> None:
@@ -380,8 +385,9 @@ class Settings(MutableMapping[str, object], SettingsAttributes):
             staged[name] = (key, value)
         for key in unknown:
             warnings.warn(_unknown_message(key), UnknownSettingWarning, stacklevel=stacklevel)
-        for name, (_, value) in staged.items():
+        for name, (key, value) in staged.items():
             self._values[name] = value
+            self._given[name] = key
         if staged:
             self._changed()
 
@@ -406,6 +412,21 @@ class Settings(MutableMapping[str, object], SettingsAttributes):
             if key not in SETTINGS or not _same(value, SETTINGS[key].default)
         }
 
+    def explicit(self) -> dict[str, object]:
+        """What Celery calls the configuration without defaults: every setting set
+        explicitly (even to its default value, as ``enable_utc=True``), every value that
+        differs from its default, and custom keys."""
+        values = self._values
+        return {
+            **{name: values[name] for name in self._given if name in values},
+            **self.changes(),
+        }
+
+    def deprecated_names(self) -> list[str]:
+        """The old (pre-4.0) setting names this configuration was given, e.g.
+        ``CELERY_RESULT_BACKEND`` (Celery's ``conf.deprecated_settings``)."""
+        return sorted(key for name, key in self._given.items() if key != name)
+
     def humanize(self, with_defaults: bool = False) -> str:
         """Render the configuration as sorted ``key: value`` lines, secrets masked.
 
@@ -425,6 +446,7 @@ class Settings(MutableMapping[str, object], SettingsAttributes):
         """An independent copy (dict, list and set values are copied one level deep)."""
         clone = type(self).__new__(type(self))
         object.__setattr__(clone, "_values", {k: _copied(v) for k, v in self._values.items()})
+        object.__setattr__(clone, "_given", dict(self._given))
         object.__setattr__(clone, "_generation", 0)
         object.__setattr__(clone, "_snapshots", {})
         return clone

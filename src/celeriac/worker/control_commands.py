@@ -290,14 +290,18 @@ def _masked(key: str, value: Any) -> object:
 @handler("conf")
 async def conf(node: ControlNode, with_defaults: bool = False, **_: object) -> object:
     settings = node.app.conf
-    items = settings.items() if with_defaults else _changed(settings)
-    return {key: _jsonable(_masked(key, value)) for key, value in items}
+    items = settings.items() if with_defaults else _explicit(settings)
+    reply = {key: _jsonable(_masked(key, value)) for key, value in items}
+    deprecated = getattr(settings, "deprecated_names", None)
+    reply["deprecated_settings"] = deprecated() if callable(deprecated) else []
+    return reply
 
 
-def _changed(settings: Any) -> list[tuple[str, Any]]:
-    changes = getattr(settings, "changes", None)
-    if callable(changes):
-        return list(changes().items())
+def _explicit(settings: Any) -> list[tuple[str, Any]]:
+    """Celery's ``conf.table()``: what was set (even to a default) or differs from it."""
+    explicit = getattr(settings, "explicit", None)
+    if callable(explicit):
+        return list(explicit().items())
     return [(k, v) for k, v in settings.items() if v is not None]
 
 

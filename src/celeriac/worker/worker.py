@@ -306,6 +306,7 @@ class Worker:
         if self._size_explanation:
             logger.info("%s", self._size_explanation)
         self.app.finalize()
+        record_task_modules(self.app)
         warn_at_startup(self.app, self.queues)
         self._write_pidfile()
         signals.celeryd_init.send(sender=self.hostname, instance=self, conf=self.app.conf)
@@ -569,6 +570,15 @@ def _run_loop(coro: Coroutine[object, object, int]) -> int:
         runner = asyncio.Runner()
     with runner:
         return int(runner.run(coro))
+
+
+def record_task_modules(app: Celery) -> None:
+    """Add every registered task's module to ``conf.include``, as Celery's worker does
+    (``inspect conf`` shows them; a process started afresh can import them all)."""
+    given = tuple(app.conf.include or ())
+    found = {getattr(task, "__module__", None) for task in app.tasks.values()}
+    modules = sorted({*given, *(m for m in found if m and m != "__main__")} - set(given))
+    app.conf.include = (*given, *modules)
 
 
 def mask_url(url: str) -> str:

@@ -21,7 +21,7 @@ from celeriac.signals import Signal
 from celeriac.utils.nodenames import anon_nodename
 from celeriac.worker.consumer import Consumer
 from celeriac.worker.control import ConsumerNode, start_consumer_mailbox
-from celeriac.worker.worker import Worker, WorkerOptions
+from celeriac.worker.worker import Worker, WorkerOptions, record_task_modules
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -151,6 +151,7 @@ def _start_worker_thread(
         ),
     )
     app.finalize()
+    record_task_modules(app)  # conf.include, as Celery's WorkController sets it up
     config = worker.consumer_config(1 if pool == "solo" else concurrency)
     config.fetch_timeout = 0.05  # stop (at the end of each test) within 50 ms
     loop = asyncio.new_event_loop()
