@@ -295,11 +295,14 @@ def _body_errbacks(body: Signature) -> list[Signature]:
 def chord_error(app: CanvasApp, body: Signature, exc: BaseException, parent_id: str | None) -> None:
     """Fail a chord: store FAILURE (the ChordError) for the body, then call its errbacks.
 
-    A group body fails member by member (as Celery's ``_handle_group_chord_error``).
+    A group body fails member by member, each with the header task's own exception (the
+    ChordError's cause) where there is one, as Celery's ``_handle_group_chord_error``.
     """
     if isinstance(body, group):
+        cause = exc.__cause__ if isinstance(exc, ChordError) else None
+        original = cause if isinstance(cause, Exception) else exc
         for member in body.tasks:
-            chord_error(app, member, exc, parent_id)
+            chord_error(app, member, original, parent_id)
         return
     inner = body["kwargs"].get("body") if body.subtask_type == "chord" else None
     if inner is not None:  # a chord body never runs: its own body (the result) fails
@@ -336,7 +339,8 @@ def _values(backend: ChordBackend, members: list[bytes]) -> list[object]:
                 exc = decode_exception(value)
             except Exception:
                 exc = value
-            raise ChordError(f"Dependency {task_id} raised {exc!r}")
+            cause = exc if isinstance(exc, BaseException) else None
+            raise ChordError(f"Dependency {task_id} raised {exc!r}") from cause
         values.append(value)
     return values
 

@@ -87,7 +87,9 @@ def _chord_tasks(app: CanvasApp) -> list[WorkflowTask]:
         except Exception as exc:
             culprit = next((r for r in deps.results if r.failed()), None)
             reason = f"Dependency {culprit.id} raised {exc!r}" if culprit else repr(exc)
-            chord_error(app, body, ChordError(reason), None)
+            error = ChordError(reason)
+            error.__cause__ = exc  # a group body's members fail with the header's own error
+            chord_error(app, body, error, None)
             return
         with follow_up():  # as a worker's own chord completion: outlast a broker restart
             body.apply_async((values,), parent_id=self.request.id, root_id=self.request.root_id)
