@@ -9,6 +9,7 @@ and the async path. Eager mode builds its message here too, without encoding it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
@@ -349,16 +350,12 @@ def _to_parent(
     return result
 
 
-_BASE_TASK: list[type[Task[..., object]]] = []
-
-
+@functools.cache
 def _base_task() -> type[Task[..., object]]:
     """celeriac's Task class (imported on first use: ``app.task`` imports this module)."""
-    if not _BASE_TASK:
-        from celeriac.app.task import Task
+    from celeriac.app.task import Task
 
-        _BASE_TASK.append(Task)
-    return _BASE_TASK[0]
+    return Task
 
 
 def send(

@@ -56,9 +56,13 @@ async def task_menus(request: Request) -> JSONResponse:
     return JSONResponse(menus)
 
 
+#: states after which a task reports no more progress (the page's ``READY``)
+_FINAL: Final = frozenset({"SUCCESS", "FAILURE", "REVOKED", "REJECTED"})
+
+
 def _progress(context: DashboardContext, row: TaskRow) -> dict[str, object] | None:
     """``{"state", "current", "total"}`` from the result backend (``update_state`` meta)."""
-    if row.get("state") in ("SUCCESS", "FAILURE", "REVOKED", "REJECTED"):
+    if row.get("state") in _FINAL:
         return None
     try:
         meta = context.app.backend.get(str(row["uuid"]))
@@ -66,7 +70,7 @@ def _progress(context: DashboardContext, row: TaskRow) -> dict[str, object] | No
         return None
     if not meta:
         return None
-    if meta.get("status") in ("SUCCESS", "FAILURE", "REVOKED", "REJECTED"):
+    if meta.get("status") in _FINAL:
         # The backend can learn the outcome before the event store does: say so, or the
         # page would draw an unfinished task's bar as empty for a moment.
         return {"state": meta.get("status"), "current": None, "total": None}

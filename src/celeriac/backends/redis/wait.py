@@ -86,6 +86,16 @@ class WaitPolicy:
             raise self.timed_out()
         return remaining
 
+    def next_wait(self) -> float:
+        """Seconds to wait for the PUBLISH before reading the key again: up to
+        :data:`SYNC_POLL`, never past the deadline.
+
+        Raises:
+            TimeoutError: the deadline has passed.
+        """
+        remaining = self.remaining()
+        return SYNC_POLL if remaining is None else min(remaining, SYNC_POLL)
+
     def pause_after(self, exc: BaseException) -> float:
         """Seconds to pause after a connection error, before subscribing and reading again.
 
@@ -172,9 +182,7 @@ class RedisResultWaiting(RedisResultConnection):
                 try:
                     meta = self._ready(as_bytes(self._sync().get(key)))
                     while meta is None:
-                        remaining = policy.remaining()
-                        wait = SYNC_POLL if remaining is None else min(remaining, SYNC_POLL)
-                        message = pubsub.get_message(timeout=wait)
+                        message = pubsub.get_message(timeout=policy.next_wait())
                         if message is None:  # a quiet second: read the key again
                             meta = self._ready(as_bytes(self._sync().get(key)))
                         elif as_bytes(message.get("channel")) == channel:
@@ -242,9 +250,7 @@ class RedisResultWaiting(RedisResultConnection):
                 try:
                     meta = self._ready(as_bytes(await state.client.get(key)))
                     while meta is None:
-                        remaining = policy.remaining()
-                        wait = SYNC_POLL if remaining is None else min(remaining, SYNC_POLL)
-                        done, _ = await asyncio.wait([future], timeout=wait)
+                        done, _ = await asyncio.wait([future], timeout=policy.next_wait())
                         if not done:  # a quiet second: read the key again
                             meta = self._ready(as_bytes(await state.client.get(key)))
                             continue
