@@ -156,6 +156,47 @@ def test_fast_header_encoding_is_py_amqps(properties: dict[str, object]) -> None
     assert FastMessage(b"body", **properties)._serialize_properties() == expected
 
 
+@pytest.mark.parametrize(
+    ("body", "frame_max"),
+    [
+        (b'[[1, 2], {}, {"callbacks": null}]', 131072),
+        (b"", 4096),
+        ("ünïcode", 4096),
+        (bytes(range(256)) * 100, 4096),
+        (b"x" * 4088, 4096),
+        (b"x" * 4089, 4096),
+    ],
+    ids=["small", "empty", "str", "several-frames", "exactly-one-frame", "one-byte-over"],
+)
+def test_publish_frames_are_py_amqps(body: bytes | str, frame_max: int) -> None:
+    """The frames a pipelined producer writes itself are the bytes py-amqp would write."""
+    import amqp
+    from amqp import spec
+    from amqp.method_framing import frame_writer
+    from amqp.serialization import dumps
+
+    from celeriac.transports.amqp.wire import FastMessage, publish_frames
+
+    written: list[bytes] = []
+
+    class Connection:
+        bytes_sent = 0
+
+    Connection.frame_max = frame_max  # type: ignore[attr-defined]
+
+    class Transport:
+        def write(self, data: bytes) -> None:
+            written.append(bytes(data))
+
+    headers = {"task": "proj.add", "id": "5f1c", "retries": 0, "eta": None}
+    properties = {"content_type": "application/json", "delivery_mode": 2}
+    expected_message = amqp.Message(body, application_headers=headers, **properties)
+    args = dumps("Bssbb", (0, "celery", "celery.key", False, False))
+    frame_writer(Connection(), Transport())(1, 7, spec.Basic.Publish, args, expected_message)
+    message = FastMessage(body, application_headers=headers, **properties)
+    assert publish_frames(7, "celery", "celery.key", message, frame_max) == b"".join(written)
+
+
 def test_other_channels_of_a_pipelined_connection_confirm_each_publish(
     amqp_transport: AMQPFactory,
 ) -> None:

@@ -34,6 +34,7 @@ from celeriac.transports.amqp.delay import Declaration
 from celeriac.transports.amqp.options import AMQPOptions
 from celeriac.transports.amqp.topology import QueueSpec
 from celeriac.transports.amqp.urls import Address, failover_cycle
+from celeriac.transports.amqp.wire import publish_frames
 from celeriac.utils.log import own_logger
 
 __all__ = ["CONNECTION_ERRORS", "SyncChannel", "SyncPool", "connect_sync"]
@@ -107,11 +108,24 @@ class SyncChannel:
         self.send(Sent(body, exchange, routing_key))
 
     def send(self, sent: Sent) -> None:
-        """Publish ``sent`` (again) and count it as unconfirmed on a pipelined channel."""
-        publish = self.raw._basic_publish if self.confirms is not None else self.raw.basic_publish
-        publish(sent.body, exchange=sent.exchange, routing_key=sent.routing_key)
-        if self.confirms is not None:
-            self.confirms.sent(sent)
+        """Publish ``sent`` (again) and count it as unconfirmed on a pipelined channel.
+
+        A pipelined channel writes the frames itself (``wire.publish_frames``, one
+        ``sendall``): py-amqp's publish would first poll the socket for a
+        ``connection.blocked``, which the confirm reader takes in anyway.
+        """
+        if self.confirms is None:
+            self.raw.basic_publish(sent.body, exchange=sent.exchange, routing_key=sent.routing_key)
+            return
+        conn = self.conn
+        if not self.raw.connection or conn.transport is None:
+            raise amqp.exceptions.RecoverableConnectionError("basic_publish: connection closed")
+        frames = publish_frames(
+            self.raw.channel_id, sent.exchange, sent.routing_key, sent.body, conn.frame_max
+        )
+        conn.transport.write(frames)
+        conn.bytes_sent += 1
+        self.confirms.sent(sent)
 
     def collect(self, wait: float | None = 0.0, *, below: int = 1) -> None:
         """Read the confirms that arrived; wait up to ``wait`` seconds (None: for ever)

@@ -1,10 +1,16 @@
-"""A py-amqp message whose header frame is encoded faster, byte for byte as py-amqp does.
+"""A publish's frames, encoded faster, byte for byte as py-amqp encodes them.
 
 py-amqp encodes the properties of every publish (a Celery task message's ~20 headers)
 through generic code: ``BytesIO`` writes and an ``isinstance`` chain per value, about a
 fifth of a ``delay()``. :class:`FastMessage` encodes the same bytes (the tests compare
 them with py-amqp's) with a dispatch on the exact type of each value, and falls back to
 py-amqp for anything unusual (``Decimal``, ``datetime``, subclasses).
+
+:func:`publish_frames` lays out a whole ``basic.publish`` (method, content header and body
+frames) as py-amqp's frame writer does, so a pipelined producer writes it with one
+``sendall`` and skips py-amqp's per-publish read of the socket (a ``drain_events`` with a
+zero timeout, about a tenth of a ``delay()``); its confirm reader takes in whatever
+RabbitMQ sends meanwhile.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from typing import Any
 
 import amqp
 
-__all__ = ["FastMessage", "encode_table"]
+__all__ = ["FastMessage", "encode_table", "publish_frames"]
 
 _U8 = Struct("B")
 _U16 = Struct(">H")
@@ -23,6 +29,13 @@ _I32 = Struct(">i")
 _I64 = Struct(">q")
 _U64 = Struct(">Q")
 _F64 = Struct(">d")
+#: a frame's type, channel and payload size; the payload; then the frame-end octet
+_FRAME = Struct(">BHI")
+_FRAME_END = b"\xce"
+#: a content header's class (basic: 60), weight (0) and body size
+_CONTENT_HEADER = Struct(">HHQ")
+#: basic.publish: class 60, method 40, then its reserved short
+_BASIC_PUBLISH = b"\x00\x3c\x00\x28\x00\x00"
 
 
 class _Unusual(Exception):
@@ -113,3 +126,29 @@ class FastMessage(amqp.Message):  # type: ignore[misc]
             shift -= 1
         flags.append(bits)
         return b"".join([*(_U16.pack(flag) for flag in flags), *values])
+
+
+def publish_frames(
+    channel_id: int, exchange: str, routing_key: str, message: amqp.Message, frame_max: int
+) -> bytes:
+    """The frames of one ``basic.publish`` (not mandatory, not immediate) of ``message``,
+    byte for byte what py-amqp's frame writer sends: the body is split into frames of at
+    most ``frame_max - 8`` bytes, and an empty body has no body frame."""
+    body = message.body
+    if isinstance(body, str):
+        body = body.encode(message.properties.setdefault("content_encoding", "utf-8"))
+    method = b"".join([_BASIC_PUBLISH, _shortstr(exchange), _shortstr(routing_key), b"\x00"])
+    header = _CONTENT_HEADER.pack(60, 0, len(body)) + message._serialize_properties()
+    parts = [
+        _FRAME.pack(1, channel_id, len(method)),
+        method,
+        _FRAME_END,
+        _FRAME.pack(2, channel_id, len(header)),
+        header,
+        _FRAME_END,
+    ]
+    size = frame_max - 8
+    for start in range(0, len(body), size):
+        piece = body[start : start + size]
+        parts += [_FRAME.pack(3, channel_id, len(piece)), piece, _FRAME_END]
+    return b"".join(parts)
