@@ -28,7 +28,8 @@ class PrefetchWindow:
     """How many jobs are in flight, and how many more messages to fetch.
 
     Sync tasks get ``concurrency * prefetch_multiplier`` slots; async slots count only
-    while async tasks are arriving, so a queue of sync tasks is not over-prefetched.
+    while async tasks are arriving (from the first fetched batch that holds one), so a
+    queue of sync tasks is not over-prefetched, even by a worker that knows async tasks.
     Jobs waiting for an ETA or a rate-limit slot leave the window (up to
     :data:`MAX_WAITING` of them).
     """
@@ -47,7 +48,7 @@ class PrefetchWindow:
         self.room = asyncio.Event()
         #: True while held bodies take their whole byte budget (``worker_max_held_bytes``)
         self.over_budget: Callable[[], bool] = lambda: False
-        self._async_arriving = has_async
+        self._async_arriving = False  # until a fetched batch brings an async task
         self._async_received = 0
         self._received_before = 0
 

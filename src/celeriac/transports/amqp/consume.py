@@ -36,6 +36,8 @@ __all__ = ["Consume"]
 BURST_WINDOW = 0.5
 #: Seconds without an arrival that end a batch while a backlog is expected.
 BURST_IDLE = 0.01
+#: Seconds the worker must ask for at most half of ``basic.qos`` before it is lowered.
+PREFETCH_LOWER_AFTER = 30.0
 
 
 class Consume(Lease):
@@ -51,6 +53,11 @@ class Consume(Lease):
         #: where ``wait_for(event.wait())`` took three and a task)
         self._waiter: asyncio.Future[None] | None = None
         self._starting: asyncio.Future[bool] | None = None
+        #: since when (monotonic) the worker asks for at most half the prefetch, and the
+        #: most it asked for meanwhile
+        self._low_since: float | None = None
+        self._low_peak = 0
+        self.prefetch_lower_after = PREFETCH_LOWER_AFTER
 
     # -- the hooks of the link ------------------------------------------------------
     async def on_connected(self) -> None:
@@ -105,11 +112,31 @@ class Consume(Lease):
             self._consuming[queue] = str(ok.consumer_tag)
             self.expect_burst_until = time.monotonic() + BURST_WINDOW
 
-    async def _raise_prefetch(self, wanted: int) -> None:
-        """Raise ``basic.qos`` to ``wanted`` (and re-consume, since qos binds new consumers)."""
-        if wanted <= self._prefetch:
+    async def _fit_prefetch(self, wanted: int) -> None:
+        """Fit ``basic.qos`` to what the worker's window asks for: raised at once, lowered
+        once the worker asked for at most half of it for :data:`PREFETCH_LOWER_AFTER`
+        seconds (async slots stop counting when async tasks stop arriving). A lower
+        prefetch leaves what was delivered in the buffers; it binds what comes next."""
+        wanted = min(max(1, wanted), 65535)
+        if wanted > self._prefetch:
+            self._low_since = None
+            await self._set_prefetch(wanted)
             return
-        self._prefetch = min(wanted, 65535)
+        if wanted * 2 > self._prefetch:
+            self._low_since = None
+            return
+        now = time.monotonic()
+        if self._low_since is None:
+            self._low_since, self._low_peak = now, wanted
+            return
+        self._low_peak = max(self._low_peak, wanted)
+        if now - self._low_since >= self.prefetch_lower_after:
+            self._low_since = None
+            await self._set_prefetch(self._low_peak)
+
+    async def _set_prefetch(self, count: int) -> None:
+        """``basic.qos`` of ``count``, and re-consume, since a qos binds new consumers."""
+        self._prefetch = count
         ch = self._consume_ch
         if ch is None or not self._consuming:
             return
@@ -124,7 +151,7 @@ class Consume(Lease):
         if not await self.connect():
             return False
         try:
-            await self._raise_prefetch(len(self._held) + limit)
+            await self._fit_prefetch(len(self._held) + limit)
             missing = [q for q in queues if q not in self._consuming]
             if missing:
                 await self._consume(missing)
