@@ -4,6 +4,7 @@ retries in a chord header, failing headers, a chord of 1,000 tasks, replace, add
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -361,6 +362,22 @@ def test_failing_header_fails_every_member_of_a_group_body(
         result.get(timeout=20)
     assert _wait(lambda: all(member.state == "FAILURE" for member in result.results))
     assert all(isinstance(member.result, ValueError) for member in result.results)
+
+
+def test_a_chords_errback_joins_the_own_errbacks_of_a_group_body(
+    app: Celery, tasks: Tasks, worker: Any
+) -> None:
+    """A group body's own ``link_error`` replaces its tasks' errbacks when it runs, so the
+    chord's ``link_error`` joins the group's (Celery's ``_add_body_callbacks``): a failing
+    member calls both, once each."""
+    worker(app)
+    body = group(tasks.fail.s(), tasks.tsum.s()).set(link_error=tasks.on_error.si("group"))
+    result = chord([tasks.add.si(1, 1)], body).apply_async(link_error=tasks.on_error.si("chord"))
+    with pytest.raises(ValueError):
+        result.get(timeout=20)
+    assert _wait(lambda: len(tasks.errback_calls) >= 2), tasks.errback_calls
+    time.sleep(0.3)  # nothing more comes
+    assert sorted(tasks.errback_calls) == ["chord", "group"]
 
 
 def test_expired_header_task_fails_the_chord(app: Celery, tasks: Tasks, worker: Any) -> None:

@@ -236,7 +236,7 @@ class chord(Signature):
                 if linked is not None and key == "link":
                     self.body.link(linked)
                 elif linked is not None:
-                    self.body.link_error(linked)
+                    _link_error_to_body(self.body, linked)
 
     def apply(
         self,
@@ -347,3 +347,24 @@ def _as_group(value: object, app: CanvasApp | None) -> group:
 
 def _copy(item: object, app: CanvasApp | None) -> object:
     return item.clone() if isinstance(item, Signature) else item
+
+
+def _link_error_to_body(body: Signature, errback: Signature, *, runs_as_group: bool = True) -> None:
+    """Link a chord's ``link_error`` to its body, as Celery's ``_add_body_callbacks`` does.
+
+    A plain body gets it in its own ``link_error``. A group body passes it to each of its
+    tasks, unless the group has a ``link_error`` of its own (even an empty one): that
+    option replaces its tasks' errbacks when the group runs, so the errback joins it
+    there. A group inside the group is flattened (its options dropped), and a chord in
+    it passes the errback on to its body, not to its header.
+    """
+    if isinstance(body, group):
+        if runs_as_group and body["options"].get("link_error") is not None:
+            Signature.link_error(body, errback.clone())
+            return
+        for task in body.tasks:
+            _link_error_to_body(task, errback, runs_as_group=False)
+    elif body.subtask_type == "chord" and not runs_as_group:
+        _link_error_to_body(body["kwargs"]["body"], errback)
+    else:
+        body.link_error(errback.clone())
