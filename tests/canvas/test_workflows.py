@@ -380,6 +380,31 @@ def test_a_chords_errback_joins_the_own_errbacks_of_a_group_body(
     assert sorted(tasks.errback_calls) == ["chord", "group"]
 
 
+def test_a_step_replaced_by_a_group_in_a_chord_header_still_reports_to_the_chord(
+    app: Celery, tasks: Tasks, worker: Any
+) -> None:
+    """A chain in a chord header whose step replaces itself with a group (Celery's
+    ``test_replaced_nested_chord`` in small): the steps after it keep their chord
+    membership, so the outer chord fires. Before, the replacement's empty ``chord`` and
+    ``group_id`` options overwrote the last step's, and the chord waited for ever."""
+
+    @app.task(name="t.add_to_all", bind=True)
+    def add_to_all(self: Any, nums: list[int], val: int) -> None:
+        raise self.replace(group(*[tasks.add.s(n, val) for n in nums]))
+
+    worker(app)
+    flat = chord([add_to_all.s([1, 2], 5) | tasks.tsum.s(), tasks.add.s(1, 1)], tasks.collect.s())
+    assert flat().get(timeout=20) == [13, 2]
+    nested = chord(
+        [
+            chord([tasks.add.s(1, 2), tasks.add.s(3, 4)], add_to_all.s(5)) | tasks.tsum.s(),
+            chord([tasks.add.s(6, 7), tasks.add.s(0, 0)], add_to_all.s(8)) | tasks.tsum.s(),
+        ],
+        tasks.collect.s(),
+    )
+    assert nested().get(timeout=20) == [20, 29]
+
+
 def test_expired_header_task_fails_the_chord(app: Celery, tasks: Tasks, worker: Any) -> None:
     from datetime import UTC, datetime, timedelta
 

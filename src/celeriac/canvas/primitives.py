@@ -159,7 +159,7 @@ class chain(Composite):
                     if key in ("link", "link_error"):
                         for item in value if isinstance(value, list | tuple) else [value]:
                             _link(step, key, item)
-                    else:
+                    elif value is not None:  # None leaves the step's own (Celery's freeze)
                         step["options"][key] = value
             result = step.freeze()
             if parent is not None and isinstance(result, AsyncResult | GroupResult):
