@@ -4,12 +4,12 @@ slots only while async tasks arrive, and lowered again once they stop (no over-f
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 import pytest
 
 from celeriac import Celery
 from celeriac.transports.amqp import AMQPTransport
+from helpers.processes import wait_until
 from helpers.services import AppFactory, WorkerFactory
 
 pytestmark = pytest.mark.timeout(60)
@@ -21,13 +21,6 @@ SLOW = 0.2  # seconds each sync task sleeps
 def transport_kind() -> str:
     """These tests run on RabbitMQ only."""
     return "amqp"
-
-
-def _until(check: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def _mixed_app(make_app: AppFactory) -> tuple[Celery, object, object]:
@@ -59,7 +52,7 @@ def test_sync_tasks_are_not_over_fetched_by_a_worker_that_knows_async_tasks(
     app, slow, _ = _mixed_app(make_app)
     results = [slow.delay() for _ in range(20)]  # type: ignore[attr-defined]
     worker(app, pool="threads", concurrency=1)
-    _until(lambda: _ready(app) < 20)
+    wait_until(lambda: _ready(app) < 20, timeout=20.0, message="a worker taking messages")
     time.sleep(3 * SLOW)
     assert _ready(app) >= 20 - 3 * 4 - 3  # a window or two out, a few done
     assert [r.get(timeout=30) for r in results[:3]] == ["slow"] * 3
@@ -78,7 +71,7 @@ def test_the_prefetch_is_lowered_once_async_tasks_stop_arriving(
     # sync tasks only, for longer than the lowering delay
     assert [r.get(timeout=30) for r in [slow.delay() for _ in range(6)]] == ["slow"] * 6  # type: ignore[attr-defined]
     backlog = [slow.delay() for _ in range(20)]  # type: ignore[attr-defined]
-    _until(lambda: _ready(app) < 20)
+    wait_until(lambda: _ready(app) < 20, timeout=20.0, message="a worker taking messages")
     time.sleep(3 * SLOW)
     assert _ready(app) >= 20 - 3 * 4 - 3
     assert backlog[0].get(timeout=30) == "slow"

@@ -364,7 +364,7 @@ def _link_error_to_body(body: Signature, errback: Signature, *, runs_as_group: b
             return
         for task in body.tasks:
             _link_error_to_body(task, errback, runs_as_group=False)
-    elif body.subtask_type == "chord" and not runs_as_group:
-        _link_error_to_body(body["kwargs"]["body"], errback)
+    elif isinstance(body, chord) and not runs_as_group:
+        _link_error_to_body(body.body, errback)
     else:
         body.link_error(errback.clone())

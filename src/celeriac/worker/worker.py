@@ -577,8 +577,8 @@ def record_task_modules(app: Celery) -> None:
     (``inspect conf`` shows them; a process started afresh can import them all)."""
     given = tuple(app.conf.include or ())
     found = {getattr(task, "__module__", None) for task in app.tasks.values()}
-    modules = sorted({*given, *(m for m in found if m and m != "__main__")} - set(given))
-    app.conf.include = (*given, *modules)
+    added = sorted(m for m in found if m and m != "__main__" and m not in given)
+    app.conf.include = (*given, *added)
 
 
 def mask_url(url: str) -> str:
