@@ -151,7 +151,10 @@ class Executor:
         return outcome
 
     async def _execute_async(self, job: Job, hard: float | None, soft: float | None) -> Outcome:
-        limit = min(x for x in (hard, soft) if x) if (hard or soft) else None
+        if not (hard or soft):
+            # No limit: no timeout context either (it costs ~4 % of a no-op task's CPU).
+            return await call_async(job.task, job.request)
+        limit = min(x for x in (hard, soft) if x)
         try:
             async with asyncio.timeout(limit):
                 return await call_async(job.task, job.request)
