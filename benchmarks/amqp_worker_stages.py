@@ -1,0 +1,271 @@
+"""Where one celeriac round trip on RabbitMQ goes, stage by stage inside the worker.
+
+``amqp_round_trip.py`` splits ``delay().get()`` in three (publish, to start, back). This
+benchmark opens up the worker: it starts a celeriac worker whose functions on the path of
+a message are wrapped to note the time (``time.monotonic()``, one clock for every process
+on this machine), and a client that runs ``stamp.delay().get()`` sequentially, so each
+stage below is the median over all round trips of the time between two notes:
+
+* **publish**: ``delay()`` called → returned (client);
+* **broker**: ``delay()`` returned → the worker's socket is readable (RabbitMQ routes the
+  message and writes it to the consumer; the worker's process wakes up);
+* **aiormq**: the socket is readable → the delivery reaches celeriac's consumer callback
+  (aiormq reads three frames, pamqp decodes them, two tasks hand them on);
+* **fetch**: the callback → intake (the waiting fetch wakes, the batch is gathered);
+* **intake**: decoding the task message, the request, the checks;
+* **to body**: intake → the task's body starts (scheduling, the executor);
+* **after body**: the body starts → its result is queued for the settler;
+* **settler**: queued → the settler starts writing (one loop hop);
+* **store**: the result's ``EVALSHA`` (encode, write, Redis, reply), stored and published;
+* **client**: stored → ``get()`` returned (the PUBLISH read by the client, decoded).
+
+"broker" takes the last socket read before the delivery in the worker's process; for a
+worker idle between round trips that is the delivery's own. The wrappers cost a few
+microseconds per stage, so the total is a little above ``amqp_round_trip.py``'s.
+
+Usage::
+
+    python benchmarks/amqp_worker_stages.py [--calls 1000] [--pool "-P prefork -c 2"]
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import bisect
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import textwrap
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from common import Worker, machine, recreate_vhost, run_role
+
+VHOST = os.environ.get("AMQP_STAGES_VHOST", "celeriac-stages")
+AMQP_URL = f"amqp://guest:guest@127.0.0.1:5672/{VHOST}"
+REDIS_DB = int(os.environ.get("AMQP_STAGES_REDIS_DB", "12"))
+REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
+WARMUP = 50
+
+APP_SOURCE = '''
+"""Stages benchmark: RabbitMQ broker, Redis results; the task returns when its body began."""
+import time
+
+from celeriac import Celery
+
+app = Celery("stagesapp", broker="{broker}", backend="{backend}")
+
+
+@app.task
+def stamp():
+    return time.monotonic()
+'''
+
+#: (stage, first note, second note), in the order a round trip passes them
+STAGES = [
+    ("publish", "called", "returned"),
+    ("broker", "returned", "socket"),
+    ("aiormq", "socket", "arrived"),
+    ("fetch", "arrived", "intake"),
+    ("intake", "intake", "admitted"),
+    ("to body", "admitted", "body"),
+    ("after body", "body", "queued"),
+    ("settler", "queued", "writing"),
+    ("store", "writing", "stored"),
+    ("client", "stored", "done"),
+    ("total", "called", "done"),
+]
+
+
+# -- the worker: celeriac's own CLI, with notes on the path of a message ----------------------
+class Notes:
+    """Times noted in one process, written to ``directory/notes-PID.json`` as they grow."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.rows: list[tuple[str, str | None, float]] = []
+        atexit.register(self.dump)
+
+    def note(self, what: str, task_id: str | None) -> None:
+        self.rows.append((what, task_id, time.monotonic()))
+        if len(self.rows) % 256 == 0:  # prefork children leave with os._exit: no atexit
+            self.dump()
+
+    def dump(self) -> None:
+        path = self.directory / f"notes-{os.getpid()}.json"
+        path.write_text(json.dumps(self.rows))
+
+
+def install_notes(notes: Notes) -> None:
+    """Wrap the functions a message passes through in the worker (this process and forks)."""
+    import asyncio.selector_events
+
+    from celeriac.transports.amqp import consume
+    from celeriac.worker import intake, settler
+
+    read_ready = asyncio.selector_events._SelectorSocketTransport._read_ready  # type: ignore[attr-defined]
+
+    def noted_read_ready(self: Any) -> None:
+        notes.note("socket", None)
+        read_ready(self)
+
+    asyncio.selector_events._SelectorSocketTransport._read_ready = noted_read_ready  # type: ignore[attr-defined]
+
+    callback = consume.Consume._callback
+
+    def noted_callback(self: Any, queue: str) -> Any:
+        on_message = callback(self, queue)
+
+        def noted(message: Any) -> None:
+            notes.note("arrived", (message.header.properties.headers or {}).get("id"))
+            on_message(message)
+
+        return noted
+
+    consume.Consume._callback = noted_callback  # type: ignore[method-assign]
+
+    take = intake.Intake.take
+
+    def noted_take(self: Any, delivery: Any) -> Any:
+        task_id = delivery.message.headers.get("id") if delivery.message else None
+        notes.note("intake", task_id)
+        job = take(self, delivery)
+        notes.note("admitted", task_id)
+        return job
+
+    intake.Intake.take = noted_take  # type: ignore[method-assign]
+
+    add = settler.Settler.add
+
+    def noted_add(self: Any, delivery: Any, meta: Any = None, action: str = "ack") -> None:
+        if meta is not None:
+            notes.note("queued", meta[0])
+        add(self, delivery, meta, action)
+
+    settler.Settler.add = noted_add  # type: ignore[method-assign]
+
+    write_batch = settler.Settler._write_batch
+
+    async def noted_write_batch(self: Any, batch: list[Any]) -> None:
+        ids = [item.meta[0] for item in batch if item.meta is not None]
+        for task_id in ids:
+            notes.note("writing", task_id)
+        store_many = self.backend.astore_many
+
+        async def noted_store_many(items: Any) -> None:
+            await store_many(items)
+            for task_id in ids:
+                notes.note("stored", task_id)
+
+        self.backend.astore_many = noted_store_many
+        try:
+            await write_batch(self, batch)
+        finally:
+            del self.backend.astore_many
+
+    settler.Settler._write_batch = noted_write_batch  # type: ignore[method-assign]
+
+
+def role_worker(pool: list[str]) -> None:
+    install_notes(Notes(Path.cwd()))
+    from celeriac.cli.main import main
+
+    sys.argv = ["celeriac", "-A", "stagesapp", "worker", *pool, "-l", "WARNING"]
+    main()
+
+
+# -- the client -------------------------------------------------------------------------------
+def role_client(calls: int) -> dict[str, Any]:
+    import stagesapp  # type: ignore[import-not-found]
+
+    stagesapp.stamp.delay().get(timeout=120)
+    rows = []
+    for _ in range(WARMUP + calls):
+        called = time.monotonic()
+        result = stagesapp.stamp.delay()
+        returned = time.monotonic()
+        body = float(result.get(timeout=30))
+        done = time.monotonic()
+        rows.append(
+            {"id": result.id, "called": called, "returned": returned, "body": body, "done": done}
+        )
+    return {"rows": rows[WARMUP:]}
+
+
+# -- putting the notes together ---------------------------------------------------------------
+def stages(directory: Path, rows: list[dict[str, Any]]) -> dict[str, float]:
+    """The median of each stage (ms) over the round trips with every note."""
+    by_task: dict[str, dict[str, float]] = defaultdict(dict)
+    sockets: list[float] = []
+    for path in directory.glob("notes-*.json"):
+        for what, task_id, at in json.loads(path.read_text()):
+            if what == "socket":
+                sockets.append(at)
+            elif task_id is not None:
+                by_task[task_id].setdefault(what, at)
+    sockets.sort()
+    spans: dict[str, list[float]] = defaultdict(list)
+    for row in rows:
+        seen = {**by_task.get(row["id"], {}), **{k: v for k, v in row.items() if k != "id"}}
+        if "arrived" not in seen or "stored" not in seen:
+            continue
+        before = bisect.bisect_right(sockets, seen["arrived"]) - 1
+        if before < 0:
+            continue
+        seen["socket"] = sockets[before]
+        for stage, first, second in STAGES:
+            spans[stage].append((seen[second] - seen[first]) * 1e3)
+    return {stage: statistics.median(values) for stage, values in spans.items()}
+
+
+def run(calls: int, pool: list[str]) -> tuple[dict[str, float], int]:
+    recreate_vhost(VHOST)
+    import redis
+
+    redis.Redis(db=REDIS_DB).flushdb()
+    directory = Path(tempfile.mkdtemp(prefix="amqpstages-"))
+    source = APP_SOURCE.format(broker=AMQP_URL, backend=REDIS_URL)
+    (directory / "stagesapp.py").write_text(textwrap.dedent(source))
+    worker = Worker(
+        [sys.executable, str(Path(__file__).resolve()), "--role", "worker", *pool], directory
+    )
+    try:
+        rows = run_role(__file__, directory, "client", "--calls", str(calls))["rows"]
+    finally:
+        worker.stop()
+    try:
+        found = stages(directory, rows)
+        return found, len(rows)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--pool", default="-P prefork -c 2", help="worker pool options")
+    parser.add_argument("--role", help=argparse.SUPPRESS)
+    args, rest = parser.parse_known_args(argv)
+    if args.role == "worker":
+        role_worker(rest)
+        return 0
+    if args.role == "client":
+        print(json.dumps(role_client(args.calls)))
+        return 0
+    found, count = run(args.calls, args.pool.split())
+    print(f"\n{machine()}; {count} round trips, pool {args.pool!r}, medians\n")
+    print("| stage | p50 |\n| --- | ---: |")
+    for stage, _, _ in STAGES:
+        if stage in found:
+            print(f"| {stage} | {found[stage]:.3f} ms |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
