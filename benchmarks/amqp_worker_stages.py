@@ -19,8 +19,8 @@ stage below is the median over all round trips of the time between two notes:
 * **store**: the result's ``EVALSHA`` (encode, write, Redis, reply), stored and published;
 * **client**: stored → ``get()`` returned (the PUBLISH read by the client, decoded).
 
-"broker" takes the last socket read before the delivery in the worker's process; for a
-worker idle between round trips that is the delivery's own. The wrappers cost a few
+"broker" ends at the last socket read before the delivery in the process that received
+it; for a worker idle between round trips that is the delivery's own. The wrappers cost a few
 microseconds per stage, so the total is a little above ``amqp_round_trip.py``'s.
 
 Usage::
@@ -85,7 +85,13 @@ STAGES = [
 
 # -- the worker: celeriac's own CLI, with notes on the path of a message ----------------------
 class Notes:
-    """Times noted in one process, written to ``directory/notes-PID.json`` as they grow."""
+    """Times noted in one process, appended to ``directory/notes-PID.jsonl`` in batches.
+
+    Prefork children leave with ``os._exit`` (no ``atexit``), so a child's last few notes
+    are lost; the round trips they belong to are left out of the medians.
+    """
+
+    BATCH = 64
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -94,12 +100,14 @@ class Notes:
 
     def note(self, what: str, task_id: str | None) -> None:
         self.rows.append((what, task_id, time.monotonic()))
-        if len(self.rows) % 256 == 0:  # prefork children leave with os._exit: no atexit
+        if len(self.rows) >= self.BATCH:
             self.dump()
 
     def dump(self) -> None:
-        path = self.directory / f"notes-{os.getpid()}.json"
-        path.write_text(json.dumps(self.rows))
+        rows, self.rows = self.rows, []
+        if rows:
+            with open(self.directory / f"notes-{os.getpid()}.jsonl", "a") as out:
+                out.write("".join(json.dumps(row) + "\n" for row in rows))
 
 
 def install_notes(notes: Notes) -> None:
@@ -173,6 +181,8 @@ def install_notes(notes: Notes) -> None:
 
 
 def role_worker(pool: list[str]) -> None:
+    # The worker runs on uvloop when it is installed; the socket note needs asyncio's loop.
+    sys.modules["uvloop"] = None  # type: ignore[assignment]
     install_notes(Notes(Path.cwd()))
     from celeriac.cli.main import main
 
@@ -199,32 +209,42 @@ def role_client(calls: int) -> dict[str, Any]:
 
 
 # -- putting the notes together ---------------------------------------------------------------
-def stages(directory: Path, rows: list[dict[str, Any]]) -> dict[str, float]:
-    """The median of each stage (ms) over the round trips with every note."""
+def stages(directory: Path, rows: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """Each stage's spans (ms) over the round trips with every note.
+
+    The socket read that "broker" ends at is the last one before the delivery in the
+    process that received it (a prefork child; the parent has its own loop and sockets).
+    """
     by_task: dict[str, dict[str, float]] = defaultdict(dict)
-    sockets: list[float] = []
-    for path in directory.glob("notes-*.json"):
-        for what, task_id, at in json.loads(path.read_text()):
+    sockets: dict[str, list[float]] = defaultdict(list)
+    process_of: dict[str, str] = {}
+    for path in directory.glob("notes-*.jsonl"):
+        for line in path.read_text().splitlines():
+            what, task_id, at = json.loads(line)
             if what == "socket":
-                sockets.append(at)
+                sockets[path.name].append(at)
             elif task_id is not None:
                 by_task[task_id].setdefault(what, at)
-    sockets.sort()
+                if what == "arrived":
+                    process_of[task_id] = path.name
+    for found in sockets.values():
+        found.sort()
     spans: dict[str, list[float]] = defaultdict(list)
     for row in rows:
         seen = {**by_task.get(row["id"], {}), **{k: v for k, v in row.items() if k != "id"}}
         if "arrived" not in seen or "stored" not in seen:
             continue
-        before = bisect.bisect_right(sockets, seen["arrived"]) - 1
+        reads = sockets.get(process_of[row["id"]], [])
+        before = bisect.bisect_right(reads, seen["arrived"]) - 1
         if before < 0:
             continue
-        seen["socket"] = sockets[before]
+        seen["socket"] = reads[before]
         for stage, first, second in STAGES:
             spans[stage].append((seen[second] - seen[first]) * 1e3)
-    return {stage: statistics.median(values) for stage, values in spans.items()}
+    return spans
 
 
-def run(calls: int, pool: list[str]) -> tuple[dict[str, float], int]:
+def run(calls: int, pool: list[str]) -> dict[str, list[float]]:
     recreate_vhost(VHOST)
     import redis
 
@@ -240,8 +260,12 @@ def run(calls: int, pool: list[str]) -> tuple[dict[str, float], int]:
     finally:
         worker.stop()
     try:
-        found = stages(directory, rows)
-        return found, len(rows)
+        spans = stages(directory, rows)
+        if not spans:  # say why before the directory goes
+            log = (directory / "worker.log").read_text(errors="replace")
+            print("no round trip has every note; the worker's log ends:", file=sys.stderr)
+            print(log[-2000:], file=sys.stderr)
+        return spans
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
@@ -258,12 +282,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.role == "client":
         print(json.dumps(role_client(args.calls)))
         return 0
-    found, count = run(args.calls, args.pool.split())
-    print(f"\n{machine()}; {count} round trips, pool {args.pool!r}, medians\n")
+    spans = run(args.calls, args.pool.split())
+    used = len(spans.get("total", ()))
+    if not used:
+        return 1
+    print(f"\n{machine()}; {used} of {args.calls} round trips, pool {args.pool!r}, medians\n")
     print("| stage | p50 |\n| --- | ---: |")
     for stage, _, _ in STAGES:
-        if stage in found:
-            print(f"| {stage} | {found[stage]:.3f} ms |")
+        print(f"| {stage} | {statistics.median(spans[stage]):.3f} ms |")
     return 0
 
 
