@@ -98,6 +98,26 @@ def test_redis_socket_settings_reach_the_backend_connection() -> None:
         app.close()
 
 
+async def test_redis_socket_timeout_none_means_no_timeout(prefix: str) -> None:
+    # Celery passes the setting to redis-py as it is; None there means "never time out".
+    app = Celery(
+        "t",
+        broker="memory://",
+        backend=redis_url(),
+        redis_socket_timeout=None,
+        result_backend_transport_options={"global_keyprefix": prefix},
+    )
+    try:
+        assert "socket_timeout" not in app.backend._conn_kwargs  # type: ignore[attr-defined]
+        sync_id, async_id = uuid.uuid4().hex, uuid.uuid4().hex
+        app.backend.store_many([(sync_id, result_meta(sync_id, states.SUCCESS, 1))])
+        await app.backend.astore_many([(async_id, result_meta(async_id, states.SUCCESS, 2))])
+        assert await app.AsyncResult(sync_id).aget(timeout=5) == 1
+        assert await app.AsyncResult(async_id).aget(timeout=5) == 2
+    finally:
+        app.close()
+
+
 async def test_broker_connection_retry_on_startup_off_fails_at_once() -> None:
     url = f"redis://127.0.0.1:{free_port()}/0"
     app = Celery("t", broker=url, backend="memory://", broker_connection_retry_on_startup=False)

@@ -120,7 +120,7 @@ class SettingsAttributes:
         redis_retry_on_timeout: bool
         redis_socket_connect_timeout: float | None
         redis_socket_keepalive: bool
-        redis_socket_timeout: float
+        redis_socket_timeout: float | None
         redis_username: str | None
 
         @property
