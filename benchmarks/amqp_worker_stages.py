@@ -114,6 +114,7 @@ def install_notes(notes: Notes) -> None:
     """Wrap the functions a message passes through in the worker (this process and forks)."""
     import asyncio.selector_events
 
+    from celeriac.backends.redis.store import RedisResultStore
     from celeriac.transports.amqp import consume
     from celeriac.worker import intake, settler
 
@@ -161,23 +162,21 @@ def install_notes(notes: Notes) -> None:
     write_batch = settler.Settler._write_batch
 
     async def noted_write_batch(self: Any, batch: list[Any]) -> None:
-        ids = [item.meta[0] for item in batch if item.meta is not None]
-        for task_id in ids:
-            notes.note("writing", task_id)
-        store_many = self.backend.astore_many
-
-        async def noted_store_many(items: Any) -> None:
-            await store_many(items)
-            for task_id in ids:
-                notes.note("stored", task_id)
-
-        self.backend.astore_many = noted_store_many
-        try:
-            await write_batch(self, batch)
-        finally:
-            del self.backend.astore_many
+        for item in batch:
+            if item.meta is not None:
+                notes.note("writing", item.meta[0])
+        await write_batch(self, batch)
 
     settler.Settler._write_batch = noted_write_batch  # type: ignore[method-assign]
+
+    store_many = RedisResultStore.astore_many
+
+    async def noted_store_many(self: Any, items: Any) -> None:
+        await store_many(self, items)
+        for task_id, _ in items:
+            notes.note("stored", task_id)
+
+    RedisResultStore.astore_many = noted_store_many  # type: ignore[method-assign]
 
 
 def role_worker(pool: list[str]) -> None:
